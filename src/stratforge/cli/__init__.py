@@ -1,0 +1,1 @@
+"""The ``stratforge`` command line."""

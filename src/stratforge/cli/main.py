@@ -1,0 +1,5 @@
+"""Entry point of the ``stratforge`` command."""
+
+import typer
+
+app = typer.Typer()

@@ -1,0 +1,1 @@
+"""Market data: ingest, validation, the ATLAS multi-timeframe store and synthetic markets."""

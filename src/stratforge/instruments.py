@@ -1,0 +1,147 @@
+"""Instrument specifications: tick size, point value, currency and trading session.
+
+Built-in instruments cover CME equity-index futures (MNQ, NQ, MES, ES), EURUSD and US equities.
+Users add or override instruments in ``<home>/instruments.yaml``::
+
+    CL:
+      tick_size: 0.01
+      point_value: 1000
+      currency: USD
+      session: cme_globex          # a preset, or a mapping:
+    DAX:
+      tick_size: 0.5
+      point_value: 25
+      currency: EUR
+      session: {timezone: Europe/Berlin, open: "08:00", close: "22:00", flat: "21:55"}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stratforge.config import resolve_home
+from stratforge.errors import ConfigError
+from stratforge.sessions import CME_GLOBEX, FX_24X5, SESSION_PRESETS, US_EQUITY_RTH, Session
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """Everything needed to turn prices into money and bars into trading days."""
+
+    symbol: str
+    tick_size: float
+    point_value: float
+    currency: str
+    session: Session
+    description: str = ""
+    reference_price: float = 100.0   # typical price level (used by the synthetic market)
+    daily_volatility: float = 0.01   # typical daily return std (used by the synthetic market)
+    trading_days_per_year: int = 252
+
+    def round_to_tick(self, price: float) -> float:
+        """``price`` rounded to the nearest tick."""
+        return round(price / self.tick_size) * self.tick_size
+
+
+BUILTIN_INSTRUMENTS: dict[str, Instrument] = {
+    spec.symbol: spec for spec in (
+        Instrument("MNQ", 0.25, 2.0, "USD", CME_GLOBEX, "Micro E-mini Nasdaq-100 futures",
+                   18_000.0, 0.013),
+        Instrument("NQ", 0.25, 20.0, "USD", CME_GLOBEX, "E-mini Nasdaq-100 futures",
+                   18_000.0, 0.013),
+        Instrument("MES", 0.25, 5.0, "USD", CME_GLOBEX, "Micro E-mini S&P 500 futures",
+                   5_000.0, 0.010),
+        Instrument("ES", 0.25, 50.0, "USD", CME_GLOBEX, "E-mini S&P 500 futures",
+                   5_000.0, 0.010),
+        Instrument("EURUSD", 0.00001, 100_000.0, "USD", FX_24X5,
+                   "Euro / US dollar spot, one standard lot", 1.08, 0.005, 260),
+        Instrument("SPY", 0.01, 1.0, "USD", US_EQUITY_RTH, "SPDR S&P 500 ETF (one share)",
+                   450.0, 0.010),
+        Instrument("EQUITY", 0.01, 1.0, "USD", US_EQUITY_RTH,
+                   "Generic US equity (one share, regular trading hours)", 100.0, 0.015),
+    )
+}
+
+USER_FILE_NAME = "instruments.yaml"
+
+
+class _SessionModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    timezone: str
+    open: time
+    close: time
+    flat: time
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+
+class _InstrumentModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tick_size: float = Field(gt=0)
+    point_value: float = Field(gt=0)
+    currency: str = "USD"
+    session: str | _SessionModel = "cme_globex"
+    description: str = ""
+    reference_price: float = Field(default=100.0, gt=0)
+    daily_volatility: float = Field(default=0.01, gt=0)
+    trading_days_per_year: int = Field(default=252, gt=0)
+
+
+def _session_from(value: str | _SessionModel, where: str) -> Session:
+    if isinstance(value, str):
+        if value not in SESSION_PRESETS:
+            raise ConfigError(f"{where}: unknown session preset {value!r}; "
+                              f"use one of {', '.join(sorted(SESSION_PRESETS))} or a mapping")
+        return SESSION_PRESETS[value]
+    return Session(value.timezone, value.open, value.close, value.flat, value.weekdays)
+
+
+def load_user_instruments(path: Path) -> dict[str, Instrument]:
+    """Instruments defined in a YAML file (see the module docstring for the format)."""
+    if not path.exists():
+        return {}
+    try:
+        raw: Any = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of SYMBOL: {{tick_size: ..., ...}}")
+    found: dict[str, Instrument] = {}
+    for symbol, body in raw.items():
+        where = f"{path}: instrument {symbol}"
+        try:
+            model = _InstrumentModel.model_validate(body or {})
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                 for e in exc.errors())
+            raise ConfigError(f"{where}: {problems}") from exc
+        found[str(symbol).upper()] = Instrument(
+            symbol=str(symbol).upper(), tick_size=model.tick_size, point_value=model.point_value,
+            currency=model.currency, session=_session_from(model.session, where),
+            description=model.description, reference_price=model.reference_price,
+            daily_volatility=model.daily_volatility,
+            trading_days_per_year=model.trading_days_per_year)
+    return found
+
+
+def list_instruments(home: Path | str | None = None) -> dict[str, Instrument]:
+    """Built-in instruments overlaid with the user's ``instruments.yaml``, by symbol."""
+    known = dict(BUILTIN_INSTRUMENTS)
+    known.update(load_user_instruments(resolve_home(home) / USER_FILE_NAME))
+    return known
+
+
+def get_instrument(symbol: str, home: Path | str | None = None) -> Instrument:
+    """The instrument for ``symbol`` (case-insensitive), or a ConfigError naming the known ones."""
+    known = list_instruments(home)
+    spec = known.get(symbol.upper())
+    if spec is None:
+        raise ConfigError(
+            f"unknown instrument {symbol!r}; known: {', '.join(sorted(known))}. "
+            f"Add it to {resolve_home(home) / USER_FILE_NAME} (see docs/instruments.md)")
+    return spec
