@@ -13,7 +13,8 @@ from typing import Protocol
 class ProgressCallback(Protocol):
     """Receives progress events; implementations must be cheap and never raise."""
 
-    def __call__(self, phase: str, done: int, total: int, message: str = "") -> None: ...
+    def __call__(self, phase: str, done: int, total: int, message: str = "") -> None:
+        """Report that ``done`` of ``total`` items of ``phase`` are finished."""
 
 
 def no_progress(phase: str, done: int, total: int, message: str = "") -> None:

@@ -78,7 +78,7 @@ class Session:
         flat_day = before if (self.overnight and self.flat >= self.open) else 0
         flat = self._local_to_utc(days, flat_day, self.flat)
         dates = days.values.astype("datetime64[D]")
-        weekday = days.weekday.to_numpy()
+        weekday = days.day_of_week.to_numpy()
         return TradeDays(dates=dates, day_start=day_start, session_open=session_open,
                          session_close=session_close, flat=flat,
                          is_trading_day=np.isin(weekday, self.weekdays))

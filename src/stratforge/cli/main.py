@@ -1,5 +1,64 @@
 """Entry point of the ``stratforge`` command."""
 
-import typer
+from __future__ import annotations
 
-app = typer.Typer()
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from stratforge import __version__
+from stratforge.cli.console import FriendlyErrors, console
+from stratforge.cli.data_commands import data_app, run_demo
+from stratforge.config import configure, get_settings
+from stratforge.instruments import list_instruments
+
+app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="stratforge: a research factory for systematic trading strategies.")
+app.add_typer(data_app, name="data")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"stratforge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    home: Annotated[Path | None, typer.Option(
+        "--home", help="State folder (atlas, runs, database); overrides STRATFORGE_HOME.",
+        envvar=None)] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Options shared by every command."""
+    configure(home=home)
+
+
+@app.command()
+def run(
+    symbol: Annotated[str, typer.Option(help="Instrument to research.")] = "MNQ",
+    days: Annotated[int, typer.Option(help="Trading days of the demo market, made when the "
+                                           "symbol has no data.")] = 60,
+    seed: Annotated[int, typer.Option(help="Seed of the demo market.")] = 7,
+) -> None:
+    """Run the main job on SYMBOL, building the demo market first when there is no data."""
+    run_demo(symbol, days, seed)
+
+
+@app.command()
+def instruments() -> None:
+    """List the known instruments (built in, plus <home>/instruments.yaml)."""
+    table = Table(title=f"Instruments (user file: {get_settings().home / 'instruments.yaml'})")
+    for column in ("symbol", "tick", "point value", "currency", "session", "description"):
+        table.add_column(column)
+    for spec in sorted(list_instruments().values(), key=lambda s: s.symbol):
+        table.add_row(spec.symbol, f"{spec.tick_size:g}", f"{spec.point_value:g}", spec.currency,
+                      spec.session.describe(), spec.description)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

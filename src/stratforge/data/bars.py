@@ -71,8 +71,7 @@ def bars_from_arrays(ts_ns: np.ndarray, open_: np.ndarray, high: np.ndarray, low
 
 def ts_ns(bars: pd.DataFrame) -> np.ndarray:
     """The ``ts`` column as int64 UTC epoch nanoseconds."""
-    return bars["ts"].dt.as_unit("ns").to_numpy().view(np.int64) if len(bars) else \
-        np.empty(0, dtype=np.int64)
+    return np.asarray(bars["ts"].dt.as_unit("ns").array.asi8, dtype=np.int64)
 
 
 def _fail(source: str, row_index: int, rule: str, detail: str, count: int, fix: str) -> DataError:

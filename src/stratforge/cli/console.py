@@ -1,0 +1,52 @@
+"""Shared terminal helpers: the Rich consoles, progress bars and error handling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from typer.core import TyperGroup
+
+from stratforge.errors import StratforgeError
+from stratforge.progress import ProgressCallback
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class FriendlyErrors(TyperGroup):
+    """A command group that turns stratforge errors into one line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command, reporting a StratforgeError as 'Error: <message>' (exit code 1)."""
+        try:
+            return super().invoke(ctx)
+        except StratforgeError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def progress_bars() -> Iterator[ProgressCallback]:
+    """A progress callback drawing one Rich bar per phase (items, rate, ETA)."""
+    tasks: dict[str, TaskID] = {}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=console, transient=False,
+                  disable=not console.is_terminal) as bars:
+        def update(phase: str, done: int, total: int, message: str = "") -> None:
+            if phase not in tasks:
+                tasks[phase] = bars.add_task(phase, total=total or None, note="")
+            bars.update(tasks[phase], completed=done, total=total or None, note=message)
+
+        yield update

@@ -1,0 +1,139 @@
+"""``stratforge data ...``: ingest, synthesize, build and inspect the ATLAS."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from stratforge.cli.console import console, progress_bars
+from stratforge.data import atlas_info, build_atlas, ingest_files, list_symbols
+from stratforge.data.atlas import BuildReport
+from stratforge.data.demo import DEMO_KIND, synthesize_into_store
+from stratforge.data.ingest import IngestReport
+from stratforge.timeframes import parse_timeframes
+
+data_app = typer.Typer(no_args_is_help=True, help="Ingest, synthesize, build and inspect data.")
+
+SymbolOption = Annotated[str, typer.Option("--symbol", "-s", help="Instrument symbol, e.g. MNQ.")]
+
+
+def _print_ingest(report: IngestReport) -> None:
+    for path, note in report.repairs.items():
+        console.print(f"[yellow]repaired[/] {path}: {note}")
+    replaced = f", replaced {report.rows_replaced:,} stored bars" if report.rows_replaced else ""
+    console.print(f"[green]stored[/] {report.rows_written:,} {report.base_timeframe} bars of "
+                  f"{report.symbol} from {report.first} to {report.last} in "
+                  f"{len(report.months_written)} month file(s){replaced}")
+
+
+def _print_build(report: BuildReport) -> None:
+    if report.skipped_timeframes:
+        console.print(f"skipped {', '.join(report.skipped_timeframes)}: finer than the base "
+                      f"timeframe {report.base_timeframe}")
+    resumed = f", {report.months_resumed} resumed" if report.months_resumed else ""
+    console.print(f"[green]atlas[/] {report.symbol}: {len(report.months_rebuilt)} of "
+                  f"{report.months_total} month(s) rebuilt{resumed}; files written "
+                  f"{report.files_written}, unchanged {report.files_unchanged}, deleted "
+                  f"{report.files_deleted} ({report.seconds:.1f} s)")
+
+
+def _print_info(symbol: str) -> None:
+    rows = atlas_info(symbol)
+    table = Table(title=f"ATLAS {symbol.upper()}")
+    for column in ("timeframe", "rows", "first", "last", "files", "missing days", "max gap",
+                   "stale"):
+        table.add_column(column, justify="right" if column not in ("first", "last") else "left")
+    for row in rows:
+        gap = "-" if row.max_gap_seconds is None else f"{row.max_gap_seconds:,.0f} s"
+        table.add_row(row.timeframe, f"{row.rows:,}", row.first, row.last, str(row.files),
+                      "-" if row.missing_days is None else str(row.missing_days), gap,
+                      str(row.stale_files) if row.stale_files else "")
+    console.print(table)
+    if any(r.stale_files for r in rows):
+        console.print(f"stale files: base bars changed since they were built; run "
+                      f"`stratforge data atlas --symbol {symbol.upper()}`")
+
+
+@data_app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="CSV, Parquet or DBN files of bars.")],
+    symbol: SymbolOption,
+    format: Annotated[str, typer.Option(help="auto, csv, parquet or dbn.")] = "auto",
+    tz: Annotated[str | None, typer.Option(help="Zone of naive timestamps (default UTC).")] = None,
+    timeframe: Annotated[str | None, typer.Option(
+        help="Bar size of the files (default: inferred).")] = None,
+    repair: Annotated[bool, typer.Option(
+        help="Sort, drop repeated timestamps (keep last) and clip high/low.")] = False,
+    replace: Annotated[bool, typer.Option(help="Replace stored bars the files overlap.")] = False,
+    instrument_id: Annotated[int | None, typer.Option(
+        help="DBN files: keep only this instrument id.")] = None,
+) -> None:
+    """Validate bar files and add them to SYMBOL's store."""
+    with progress_bars() as progress:
+        report = ingest_files(paths, symbol, fmt=format, tz=tz, repair=repair, replace=replace,
+                              timeframe=timeframe, instrument_id=instrument_id,
+                              progress=progress)
+    _print_ingest(report)
+    console.print(f"next: `stratforge data atlas --symbol {report.symbol}` to update the "
+                  "other timeframes")
+
+
+@data_app.command()
+def atlas(
+    symbol: SymbolOption,
+    timeframes: Annotated[str, typer.Option(
+        help="Comma-separated timeframes to build.")] = "1s,5s,15s,1m,5m,15m,1h,4h,1D,1W",
+) -> None:
+    """Resample SYMBOL's base bars into every coarser timeframe (incremental, resumable)."""
+    with progress_bars() as progress:
+        report = build_atlas(symbol, parse_timeframes(timeframes), progress=progress)
+    _print_build(report)
+
+
+@data_app.command()
+def info(symbol: Annotated[str | None, typer.Option(
+        "--symbol", "-s", help="One symbol (default: all).")] = None) -> None:
+    """Rows, span, missing trading days, largest gap and stale files per timeframe."""
+    symbols = [symbol] if symbol else list_symbols()
+    if not symbols:
+        console.print("no data yet: `stratforge data synth --symbol MNQ` makes a demo market")
+    for name in symbols:
+        _print_info(name)
+
+
+@data_app.command()
+def synth(
+    symbol: SymbolOption = "MNQ",
+    days: Annotated[int, typer.Option(help="Trading days to generate.")] = 60,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 7,
+    kind: Annotated[str, typer.Option(
+        help="realistic, null (no edge at all) or planted (a documented edge).")] = "realistic",
+    resolution: Annotated[str, typer.Option(help="Bar size of the base bars.")] = "1s",
+    start: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="First trade date.")] = None,
+    replace: Annotated[bool, typer.Option(help="Overwrite SYMBOL's existing data.")] = False,
+) -> None:
+    """Generate a synthetic market on SYMBOL's session calendar as its base bars."""
+    with progress_bars() as progress:
+        report = synthesize_into_store(symbol, days=days, seed=seed, kind=kind,
+                                       resolution=resolution,
+                                       start=start.date() if start else None, replace=replace,
+                                       progress=progress)
+    _print_ingest(report)
+
+
+def run_demo(symbol: str, days: int, seed: int) -> None:
+    """The main job until the research pipeline lands: data, atlas, summary."""
+    if symbol.upper() not in list_symbols():
+        console.print(f"No data for {symbol.upper()}: building the demo market (synthetic "
+                      f"{symbol.upper()}, {DEMO_KIND}, seed {seed}, {days} trading days at 1s).")
+        with progress_bars() as progress:
+            _print_ingest(synthesize_into_store(symbol, days=days, seed=seed, kind=DEMO_KIND,
+                                                start=date(2023, 1, 2), progress=progress))
+    with progress_bars() as progress:
+        _print_build(build_atlas(symbol, progress=progress))
+    _print_info(symbol)

@@ -1,0 +1,229 @@
+"""The ATLAS store on disk: month partitions, the manifest, and journaled atomic commits.
+
+Layout under ``<home>/atlas/<SYMBOL>/``::
+
+    manifest.json               base timeframe + per file: rows, first, last, sha256, source
+    <tf>/<YYYY>-<MM>.parquet    bars of one timeframe whose start falls in that UTC month
+
+Every change is one transaction: new files are written to a staging folder, a journal naming
+them and the next manifest is written atomically, then files are moved into place and the
+manifest replaced. A crash before the journal leaves the store as it was; a crash after it is
+rolled forward the next time the store is opened, so readers never see half a change.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stratforge.config import resolve_home
+from stratforge.data.atomic import atomic_write_bytes, atomic_write_json, read_json, sha256_bytes
+from stratforge.data.parquet_io import decode_bars
+from stratforge.data.resample import BarArrays
+from stratforge.errors import DataError
+from stratforge.timeframes import Timeframe, parse_timeframe
+
+MANIFEST = "manifest.json"
+JOURNAL = ".journal.json"
+STAGING = ".staging"
+MANIFEST_FORMAT = 1
+
+
+def months_of(ts: np.ndarray) -> np.ndarray:
+    """UTC calendar month of each timestamp, as months since 1970-01."""
+    return ts.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+
+
+def month_name(month: int) -> str:
+    """'YYYY-MM' of a month counted from 1970-01."""
+    return str(np.datetime64(int(month), "M"))
+
+
+def month_number(name: str) -> int:
+    """Months since 1970-01 of a 'YYYY-MM' name."""
+    return int(np.datetime64(name, "M").astype(np.int64))
+
+
+def file_name(timeframe: Timeframe | str, month: int) -> str:
+    """Relative path of a partition, such as '1m/2024-03.parquet'."""
+    return f"{timeframe}/{month_name(month)}.parquet"
+
+
+def iso(ts: int) -> str:
+    """ISO-8601 UTC text of epoch nanoseconds."""
+    return pd.Timestamp(int(ts), tz="UTC").isoformat()
+
+
+def file_entry(data: bytes, bars: BarArrays, source: str | None = None) -> dict[str, Any]:
+    """Manifest entry of a partition holding ``bars`` encoded as ``data``."""
+    entry: dict[str, Any] = {"rows": len(bars), "first": iso(bars.ts[0]),
+                             "last": iso(bars.ts[-1]), "sha256": sha256_bytes(data)}
+    if source is not None:
+        entry["source"] = source
+    return entry
+
+
+class AtlasStore:
+    """One symbol's multi-timeframe store (see the module docstring)."""
+
+    def __init__(self, root: Path, symbol: str) -> None:
+        self.symbol = symbol.upper()
+        self.root = root
+        self._manifest: dict[str, Any] | None = None
+        if (self.root / JOURNAL).exists():
+            self._roll_forward()
+
+    @classmethod
+    def open(cls, symbol: str, home: Path | str | None = None) -> AtlasStore:
+        """The store of ``symbol`` under the home folder (it may not exist yet)."""
+        return cls(resolve_home(home) / "atlas" / symbol.upper(), symbol)
+
+    @property
+    def exists(self) -> bool:
+        """True once the store has a manifest."""
+        return (self.root / MANIFEST).exists()
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The committed manifest (an empty one for a new store)."""
+        if self._manifest is None:
+            path = self.root / MANIFEST
+            self._manifest = read_json(path) if path.exists() else {
+                "format": MANIFEST_FORMAT, "symbol": self.symbol, "base_timeframe": None,
+                "files": {}}
+        return self._manifest
+
+    def reload(self) -> None:
+        """Forget the cached manifest so the next access reads it from disk."""
+        self._manifest = None
+
+    @property
+    def base_timeframe(self) -> Timeframe | None:
+        """Resolution of the ingested bars, or None for an empty store."""
+        name = self.manifest.get("base_timeframe")
+        return parse_timeframe(name) if name else None
+
+    def timeframes(self) -> list[Timeframe]:
+        """Timeframes with at least one partition, finest first."""
+        return sorted({parse_timeframe(rel.split("/")[0]) for rel in self.manifest["files"]})
+
+    def entries(self, timeframe: Timeframe | str) -> dict[int, dict[str, Any]]:
+        """Manifest entries of one timeframe, by month number, in month order."""
+        prefix = f"{timeframe}/"
+        found = {month_number(rel[len(prefix):-len(".parquet")]): entry
+                 for rel, entry in self.manifest["files"].items() if rel.startswith(prefix)}
+        return dict(sorted(found.items()))
+
+    def read_month(self, timeframe: Timeframe | str, month: int) -> BarArrays:
+        """The bars of one partition."""
+        return decode_bars(self.root / file_name(timeframe, month))
+
+    def read_range(self, timeframe: Timeframe, start: int | None, end: int | None) -> BarArrays:
+        """Bars of ``timeframe`` with ``start <= ts < end`` (UTC ns; None leaves a side open)."""
+        entries = self.entries(timeframe)
+        if not entries:
+            known = ", ".join(map(str, self.timeframes())) or "none"
+            raise DataError(f"{self.symbol} has no {timeframe} bars in {self.root} (timeframes: "
+                            f"{known}); run `stratforge data atlas --symbol {self.symbol}`")
+        parts = []
+        for month, entry in entries.items():
+            if start is not None and pd.Timestamp(entry["last"]).value < start:
+                continue
+            if end is not None and pd.Timestamp(entry["first"]).value >= end:
+                continue
+            parts.append(self.read_month(timeframe, month))
+        if not parts:
+            return BarArrays(*(np.empty(0, dtype=t) for t in (np.int64,) + (np.float64,) * 5))
+        joined = parts[0] if len(parts) == 1 else BarArrays(
+            *(np.concatenate(cols) for cols in zip(*(_columns(p) for p in parts), strict=True)))
+        lo = 0 if start is None else int(np.searchsorted(joined.ts, start, side="left"))
+        hi = len(joined) if end is None else int(np.searchsorted(joined.ts, end, side="left"))
+        return joined if (lo, hi) == (0, len(joined)) else joined.take(slice(lo, hi))
+
+    @contextmanager
+    def transaction(self, staging: Path | None = None) -> Iterator[Transaction]:
+        """Hold the store's write lock and yield a transaction to stage and commit changes."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise DataError(f"another process is writing the {self.symbol} store at "
+                                f"{self.root}; wait for it to finish and try again") from exc
+            if (self.root / JOURNAL).exists():
+                self._roll_forward()
+            self.reload()
+            self._drop_abandoned_staging()
+            yield Transaction(self, staging or self.root / STAGING / uuid.uuid4().hex)
+
+    def _drop_abandoned_staging(self) -> None:
+        shutil.rmtree(self.root / STAGING, ignore_errors=True)
+
+    def _roll_forward(self) -> None:
+        journal = read_json(self.root / JOURNAL)
+        staging = self.root / journal["staging"]
+        for rel in journal["moves"]:
+            source = staging / rel
+            if source.exists():
+                target = self.root / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source, target)
+        for rel in journal["deletes"]:
+            (self.root / rel).unlink(missing_ok=True)
+        atomic_write_json(self.root / MANIFEST, journal["manifest"])
+        shutil.rmtree(staging, ignore_errors=True)
+        (self.root / JOURNAL).unlink()
+        self._manifest = None
+
+
+def _columns(bars: BarArrays) -> tuple[np.ndarray, ...]:
+    return bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume
+
+
+class Transaction:
+    """Staged changes to a store, applied all at once by ``commit``."""
+
+    def __init__(self, store: AtlasStore, staging: Path) -> None:
+        self.store = store
+        self.staging = staging
+        self.manifest: dict[str, Any] = {**store.manifest,
+                                         "files": dict(store.manifest["files"])}
+        self.moves: set[str] = set()
+        self.deletes: set[str] = set()
+
+    def put(self, rel: str, data: bytes, entry: dict[str, Any] | None) -> None:
+        """Stage a file; ``entry`` (for partitions) goes into the manifest's file list."""
+        atomic_write_bytes(self.staging / rel, data)
+        self.adopt(rel, entry)
+
+    def adopt(self, rel: str, entry: dict[str, Any] | None) -> None:
+        """Include a file already present in the staging folder."""
+        self.moves.add(rel)
+        self.deletes.discard(rel)
+        if entry is not None:
+            self.manifest["files"][rel] = entry
+
+    def delete(self, rel: str) -> None:
+        """Remove a file (and its manifest entry) at commit."""
+        self.moves.discard(rel)
+        self.deletes.add(rel)
+        self.manifest["files"].pop(rel, None)
+
+    def commit(self) -> None:
+        """Apply every staged change atomically (see the module docstring)."""
+        root = self.store.root
+        self.manifest["files"] = dict(sorted(self.manifest["files"].items()))
+        atomic_write_json(root / JOURNAL, {
+            "staging": os.path.relpath(self.staging, root),
+            "moves": sorted(self.moves), "deletes": sorted(self.deletes),
+            "manifest": self.manifest})
+        self.store._roll_forward()
