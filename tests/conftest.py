@@ -28,12 +28,13 @@ def random_bars(seed: int, start: str, end: str, step_seconds: int = 60,
     grid = pd.date_range(start, end, freq=f"{step_seconds}s", tz="UTC", inclusive="left")
     mask = rng.random(len(grid)) < keep
     days = grid.normalize()
-    for day in rng.choice(days.unique(), size=min(drop_days, len(days.unique())), replace=False):
+    unique_days = days.unique()
+    for day in rng.choice(unique_days, size=min(drop_days, len(unique_days) // 3), replace=False):
         mask &= days != day
-    ts = grid[mask]
+    ts = grid[mask].as_unit("ns")
     n = len(ts)
     close = 100 + np.cumsum(rng.normal(0, 0.5, n)).round(2)
-    open_ = np.concatenate(([100.0], close[:-1]))
+    open_ = np.concatenate(([100.0], close[:-1]))[:n]
     high = np.maximum(open_, close) + rng.exponential(0.2, n).round(2)
     low = np.minimum(open_, close) - rng.exponential(0.2, n).round(2)
     volume = rng.integers(1, 50, n).astype(float)

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import random_bars
 
+from conftest import random_bars
 from stratforge.data.resample import BarArrays, resample_bars, resample_chain
 from stratforge.instruments import get_instrument
 from stratforge.timeframes import ATLAS_TIMEFRAMES, parse_timeframe

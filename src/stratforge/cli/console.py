@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import click
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,12 +28,13 @@ err_console = Console(stderr=True)
 class FriendlyErrors(TyperGroup):
     """A command group that turns stratforge errors into one line and a non-zero exit."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    def invoke(self, ctx: typer.Context) -> object:
         """Run the command, reporting a StratforgeError as 'Error: <message>' (exit code 1)."""
         try:
             return super().invoke(ctx)
         except StratforgeError as exc:
-            raise click.ClickException(str(exc)) from exc
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
 
 
 @contextmanager

@@ -127,7 +127,7 @@ def _apply_record(txn: Transaction, record: dict[str, Any], report: BuildReport)
 
 
 def _build_month(txn: Transaction, reader: _BaseReader, month: int, targets: list[Timeframe],
-                 session: Session, source: str) -> dict[str, Any]:
+                 session: Session) -> dict[str, Any]:
     window = reader.window(month)
     outputs = resample_chain(window, reader.base_tf, targets, session)
     record: dict[str, Any] = {}
@@ -140,7 +140,7 @@ def _build_month(txn: Transaction, reader: _BaseReader, month: int, targets: lis
                 record[rel] = {"action": "delete"}
             continue
         data = encode_bars(inside)
-        entry = file_entry(data, inside, source)
+        entry = file_entry(data, inside)
         if current is not None and current["sha256"] == entry["sha256"]:
             record[rel] = {"action": "keep", "entry": entry}
         else:
@@ -174,14 +174,16 @@ def build_atlas(symbol: str, timeframes: list[Timeframe] | None = None, *,
         base = store.entries(base_tf)
         out_months = sorted(set(base) | {m - 1 for m in base})
         sources = {m: source_signature(session, base, m) for m in out_months}
+        built = txn.manifest.setdefault("built", {})
         for tf in targets:
             for month in store.entries(tf):
                 if month not in sources:
                     txn.delete(file_name(tf, month))
                     report.files_deleted += 1
+            names = {month_name(m) for m in sources}
+            built[str(tf)] = {k: v for k, v in built.get(str(tf), {}).items() if k in names}
         todo = [m for m in out_months if any(
-            txn.manifest["files"].get(file_name(tf, m), {}).get("source") != sources[m]
-            for tf in targets)]
+            built[str(tf)].get(month_name(m)) != sources[m] for tf in targets)]
         report.months_total = len(out_months)
         state = _load_progress(build_dir, targets)
         reader = _BaseReader(store, base_tf, set(base))
@@ -193,11 +195,12 @@ def build_atlas(symbol: str, timeframes: list[Timeframe] | None = None, *,
                 report.months_resumed += 1
             else:
                 record = {"source": sources[month],
-                          "files": _build_month(txn, reader, month, targets, session,
-                                                sources[month])}
+                          "files": _build_month(txn, reader, month, targets, session)}
                 state["months"][key] = record
                 atomic_write_json(build_dir / "progress.json", state)
             _apply_record(txn, record["files"], report)
+            for tf in targets:
+                built[str(tf)][key] = sources[month]
             report.months_rebuilt.append(key)
             progress("atlas", done, len(todo), key)
         txn.commit()

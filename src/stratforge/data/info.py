@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from stratforge.data.atlas import source_signature
-from stratforge.data.store import AtlasStore, iso
+from stratforge.data.store import AtlasStore, iso, month_name
 from stratforge.instruments import get_instrument
 from stratforge.sessions import Session
 
@@ -24,7 +24,7 @@ class TimeframeInfo:
     files: int
     missing_days: int | None   # trading weekdays inside the span without a bar
     max_gap_seconds: float | None  # longest pause between bars within one trade date
-    stale_files: int  # derived partitions whose base bars changed since they were built
+    stale_files: int  # derived months whose base bars changed since they were built
 
 
 def _gaps(ts: np.ndarray, session: Session) -> tuple[int, float]:
@@ -46,6 +46,7 @@ def atlas_info(symbol: str, home: Path | str | None = None) -> list[TimeframeInf
     session = get_instrument(symbol, home).session
     base_tf = store.base_timeframe
     base = store.entries(base_tf) if base_tf else {}
+    expected_months = sorted(set(base) | {m - 1 for m in base})
     rows = []
     for tf in store.timeframes():
         entries = store.entries(tf)
@@ -54,9 +55,10 @@ def atlas_info(symbol: str, home: Path | str | None = None) -> list[TimeframeInf
         if tf.seconds <= 86_400 and len(bars) > 1:
             missing, gap = _gaps(bars.ts, session)
             max_gap = gap if tf.intraday else None
+        built = store.manifest.get("built", {}).get(str(tf), {})
         stale = 0 if tf == base_tf else sum(
-            entry.get("source") != source_signature(session, base, month)
-            for month, entry in entries.items())
+            built.get(month_name(month)) != source_signature(session, base, month)
+            for month in expected_months)
         rows.append(TimeframeInfo(str(tf), len(bars), iso(bars.ts[0]) if len(bars) else "",
                                   iso(bars.ts[-1]) if len(bars) else "", len(entries), missing,
                                   max_gap, stale))

@@ -2,7 +2,9 @@
 
 Layout under ``<home>/atlas/<SYMBOL>/``::
 
-    manifest.json               base timeframe + per file: rows, first, last, sha256, source
+    manifest.json               base timeframe; per file: rows, first, last, sha256; per
+                                derived timeframe and month: the source signature it was
+                                built from (see stratforge.data.atlas)
     <tf>/<YYYY>-<MM>.parquet    bars of one timeframe whose start falls in that UTC month
 
 Every change is one transaction: new files are written to a staging folder, a journal naming
@@ -13,6 +15,7 @@ rolled forward the next time the store is opened, so readers never see half a ch
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import os
 import shutil
@@ -63,13 +66,10 @@ def iso(ts: int) -> str:
     return pd.Timestamp(int(ts), tz="UTC").isoformat()
 
 
-def file_entry(data: bytes, bars: BarArrays, source: str | None = None) -> dict[str, Any]:
+def file_entry(data: bytes, bars: BarArrays) -> dict[str, Any]:
     """Manifest entry of a partition holding ``bars`` encoded as ``data``."""
-    entry: dict[str, Any] = {"rows": len(bars), "first": iso(bars.ts[0]),
-                             "last": iso(bars.ts[-1]), "sha256": sha256_bytes(data)}
-    if source is not None:
-        entry["source"] = source
-    return entry
+    return {"rows": len(bars), "first": iso(bars.ts[0]), "last": iso(bars.ts[-1]),
+            "sha256": sha256_bytes(data)}
 
 
 class AtlasStore:
@@ -195,8 +195,7 @@ class Transaction:
     def __init__(self, store: AtlasStore, staging: Path) -> None:
         self.store = store
         self.staging = staging
-        self.manifest: dict[str, Any] = {**store.manifest,
-                                         "files": dict(store.manifest["files"])}
+        self.manifest: dict[str, Any] = copy.deepcopy(store.manifest)
         self.moves: set[str] = set()
         self.deletes: set[str] = set()
 
