@@ -111,3 +111,19 @@ def test_empty_buckets_produce_no_bar_and_volume_is_conserved():
         assert (out["volume"] > 0).all()
         assert out["ts"].is_monotonic_increasing and out["ts"].is_unique
         assert (out["high"] >= np.maximum(out["open"], out["close"])).all()
+
+
+def test_bar_end_times_never_precede_the_last_member_bar():
+    bars = random_bars(7, "2024-02-20", "2024-04-10", step_seconds=60, keep=0.2)
+    session = get_instrument("MNQ").session
+    base = BarArrays.from_frame(bars)
+    from stratforge.data.resample import bar_end_times, bucket_starts, calendar_for
+
+    calendar = calendar_for(base.ts, session)
+    for tf in ("5m", "4h", "1D", "1W"):
+        timeframe = parse_timeframe(tf)
+        starts = bucket_starts(base.ts, timeframe, calendar)
+        ends = bar_end_times(starts, timeframe, session)
+        # every member bar (1 minute long) has finished by its bucket's end time
+        assert (base.ts + 60 * 10**9 <= ends).all()
+        assert (ends > starts).all()

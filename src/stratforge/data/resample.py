@@ -82,6 +82,30 @@ def bucket_starts(ts: np.ndarray, timeframe: Timeframe, calendar: TradeDays) -> 
     raise ValueError(f"unsupported timeframe {timeframe}")
 
 
+def bar_end_times(ts: np.ndarray, timeframe: Timeframe, session: Session) -> np.ndarray:
+    """UTC ns instant by which each bar (given by its start ``ts``) is certainly complete.
+
+    Intraday: start + duration, but no later than the next trade date's first instant.
+    ``1D``: the next trade date's first instant. ``1W``: the first instant of the trade date
+    seven days after the week's Monday. A value known "as of the completed bar" may be used
+    from this instant on, never earlier: that is what keeps as-of joins free of lookahead.
+    """
+    if len(ts) == 0:
+        return ts.copy()
+    calendar = session.trade_days(
+        pd.Timestamp(int(ts.min()), tz="UTC").date() - timedelta(days=2),
+        pd.Timestamp(int(ts.max()), tz="UTC").date() + timedelta(days=10))
+    day = calendar.index_of(ts)
+    next_day_start = calendar.day_start[day + 1]
+    if timeframe.intraday:
+        return np.minimum(ts + timeframe.nanoseconds, next_day_start)
+    if timeframe.seconds == _ONE_DAY:
+        return next_day_start
+    if timeframe.seconds == _ONE_WEEK:
+        return calendar.day_start[day + 7]
+    raise ValueError(f"unsupported timeframe {timeframe}")
+
+
 def aggregate(bars: BarArrays, buckets: np.ndarray) -> BarArrays:
     """OHLCV of each run of equal, non-decreasing bucket starts."""
     n = len(buckets)
