@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,8 +22,8 @@ from typer.core import TyperGroup
 from stratforge.errors import StratforgeError
 from stratforge.progress import ProgressCallback
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (logs, CI, tests) gets a wide fixed width instead of Rich's 80-column default.
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 class FriendlyErrors(TyperGroup):

@@ -41,15 +41,25 @@ def _print_build(report: BuildReport) -> None:
                   f"{report.files_deleted} ({report.seconds:.1f} s)")
 
 
+def _duration(seconds: float) -> str:
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
 def _print_info(symbol: str) -> None:
     rows = atlas_info(symbol)
-    table = Table(title=f"ATLAS {symbol.upper()}")
-    for column in ("timeframe", "rows", "first", "last", "files", "missing days", "max gap",
+    table = Table(title=f"ATLAS {symbol.upper()}", caption="missing: trading weekdays without "
+                  "bars; gap: longest pause within a trade date; stale: months to rebuild")
+    for column in ("tf", "rows", "first (UTC)", "last (UTC)", "files", "missing", "gap",
                    "stale"):
-        table.add_column(column, justify="right" if column not in ("first", "last") else "left")
+        table.add_column(column, no_wrap=True,
+                         justify="left" if "UTC" in column else "right")
     for row in rows:
-        gap = "-" if row.max_gap_seconds is None else f"{row.max_gap_seconds:,.0f} s"
-        table.add_row(row.timeframe, f"{row.rows:,}", row.first, row.last, str(row.files),
+        gap = "-" if row.max_gap_seconds is None else _duration(row.max_gap_seconds)
+        table.add_row(row.timeframe, f"{row.rows:,}", row.first[:16].replace("T", " "),
+                      row.last[:16].replace("T", " "), str(row.files),
                       "-" if row.missing_days is None else str(row.missing_days), gap,
                       str(row.stale_files) if row.stale_files else "")
     console.print(table)
