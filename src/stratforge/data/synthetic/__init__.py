@@ -1,0 +1,45 @@
+"""Synthetic markets: the embedded default data and the test bed of the whole project.
+
+``generate_market(instrument, days=..., seed=..., kind=...)`` returns canonical bars on the
+instrument's session calendar and a JSON-serialisable ``spec``. The model, day by day:
+
+* **Calendar.** ``days`` trading days from ``start`` (default 2023-01-02); bars only inside
+  [session open, session close) of each trade date, stamped with the bar's start, anchored at
+  the session open like ``stratforge.data.resample`` (whole multiples of the resolution in UTC
+  whenever the open is, e.g. every CME resolution up to 1h).
+* **Activity.** Each second of the session trades with probability ``1 - exp(-intensity)``;
+  the intensity follows an intraday profile derived from the session's core hours (quiet
+  overnight, U-shape in the core: for MNQ about 32,000 one-second bars per trade date) and
+  rises with volatility. Seconds without trades give no bar.
+* **Volatility.** Log-volatility is a day-level AR(1) plus a minute-level AR(1) (clustering),
+  times the intraday variance profile, scaled so a trade date's close-to-close variance is
+  ``(daily_volatility * price)**2``.
+* **Prices.** Close-to-close moves are whole ticks ``rint(s * z)`` with ``z`` symmetric
+  (Gaussian for ``null``, Student-t for ``realistic``/``planted``) and independent of the past,
+  so the close is an exact martingale on the tick grid with no return autocorrelation. Open is
+  the previous close (plus a gap at the session's first bar); high and low are the extremes of
+  a Brownian bridge from open to close (floored to ticks), so a limit order filled by a wick
+  has no edge either; volume follows activity, volatility and the size of the move.
+* **Planted edge** (``kind="planted"``): see ``PlantedRule``.
+
+Generation is vectorised per trade date with per-(day, component) seeds, so memory is bounded
+by the output and any prefix of days is reproducible on its own.
+"""
+
+from stratforge.data.synthetic.market import (
+    DEFAULT_START,
+    SYNTHETIC_KINDS,
+    SyntheticMarket,
+    generate_market,
+)
+from stratforge.data.synthetic.model import GENERATOR_VERSION, MarketModel, PlantedRule
+
+__all__ = [
+    "DEFAULT_START",
+    "GENERATOR_VERSION",
+    "SYNTHETIC_KINDS",
+    "MarketModel",
+    "PlantedRule",
+    "SyntheticMarket",
+    "generate_market",
+]

@@ -1,0 +1,85 @@
+"""The constants of the synthetic market model and of the planted edge, in one place.
+
+Every number the generator uses lives in ``MarketModel`` or ``PlantedRule``; both are written
+into a market's ``spec`` so a stored market documents exactly how it was made. Changing a
+default changes the bytes of every market: bump ``GENERATOR_VERSION`` when you do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GENERATOR_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class MarketModel:
+    """Activity, volatility, tails, wicks and volume of the synthetic market.
+
+    Intensities are expected trades per second. The per-second variance of the price is
+    proportional to ``intensity ** variance_elasticity`` and scaled so that one trade date's
+    close-to-close variance is ``(daily_volatility * price)**2``.
+    """
+
+    # Intraday activity profile (trades per second), see profile.intraday_profile.
+    overnight_intensity: float = 0.14
+    session_open_burst: float = 0.8        # extra overnight intensity at the session open ...
+    session_open_seconds: float = 3600.0   # ... decaying with this time constant
+    core_intensity: float = 5.0            # middle of the core (regular trading) hours
+    core_open_burst: float = 3.0           # extra core intensity at the core open ...
+    core_open_seconds: float = 1800.0
+    core_close_burst: float = 2.0          # ... and at the core close
+    core_close_seconds: float = 1200.0
+    pre_core_level: float = 0.3            # share of core intensity reached at the core open
+    pre_core_seconds: float = 1200.0       # ramp time constant before the core open
+    post_core_level: float = 0.3           # share of core intensity just after the core close
+    post_core_seconds: float = 1200.0
+    variance_elasticity: float = 0.6       # per-second variance ~ intensity ** this
+    core_max_session_hours: float = 12.0   # a session this short is core hours all through
+    # Volatility clustering: log-volatility = day level + minute level, both AR(1).
+    day_vol_persistence: float = 0.85      # AR(1) coefficient from one trade date to the next
+    day_vol_std: float = 0.25              # stationary std of the day-level log-volatility
+    minute_vol_halflife: float = 30.0      # minutes
+    minute_vol_std: float = 0.30           # stationary std of the minute-level log-volatility
+    activity_vol_elasticity: float = 1.0   # intensity ~ volatility multiplier ** this
+    # Increments, gaps, volume (wicks: a Brownian bridge, see day.bridge_extremes).
+    tail_df: float = 5.0                   # Student-t degrees of freedom ("realistic", "planted")
+    gap_share_per_day: float = 0.4         # gap variance / daily variance per 24 h of break
+    gap_share_max: float = 0.3
+    contracts_per_trade: float = 2.0
+    min_price_share: float = 0.05          # volatility never scales below this x reference
+
+    @property
+    def log_vol_variance(self) -> float:
+        """Stationary variance of the total log-volatility."""
+        return self.day_vol_std ** 2 + self.minute_vol_std ** 2
+
+
+@dataclass(frozen=True)
+class PlantedRule:
+    """The edge of the ``planted`` market: a shock, then a likely partial reversion.
+
+    Events arrive at ``rate_per_day`` per trade date (Poisson, before dropping events that would
+    overlap an earlier one's window), a share ``core_share`` of them in the core hours. Each
+    event starts on a whole minute counted from the session open. In that minute the price gets
+    an extra move of ``k_sigma`` local one-minute sigmas (the expected standard deviation of the
+    unperturbed price over that minute) in a random direction (+1 or -1, each with probability
+    1/2), spread evenly over the minute's active seconds. With probability ``p_revert`` the
+    price then gets back ``revert_fraction`` of the shock over the next ``horizon_minutes``
+    minutes, front-loaded: after t of the T horizon seconds a share
+    ``(1 - exp(-4 t / T)) / (1 - exp(-4))`` is done (56 % after a fifth, 75 % after a third);
+    otherwise the shock stays. Both drifts are whole ticks put on active seconds (cumulative
+    rounding), so prices stay on the tick grid.
+    """
+
+    k_sigma: float = 5.0
+    p_revert: float = 0.7
+    revert_fraction: float = 0.6
+    horizon_minutes: int = 15
+    rate_per_day: float = 5.0
+    core_share: float = 0.8
+
+    @property
+    def window_seconds(self) -> int:
+        """Length of one event: the shock minute plus the reversion horizon."""
+        return 60 * (1 + self.horizon_minutes)
