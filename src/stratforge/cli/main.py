@@ -11,12 +11,14 @@ from rich.table import Table
 from stratforge import __version__
 from stratforge.cli.console import FriendlyErrors, console
 from stratforge.cli.data_commands import data_app, run_demo
+from stratforge.cli.simulate_command import simulate_command
 from stratforge.config import configure, get_settings
 from stratforge.instruments import list_instruments
 
 app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="stratforge: a research factory for systematic trading strategies.")
 app.add_typer(data_app, name="data")
+app.command("simulate")(simulate_command)
 
 
 def _version(value: bool) -> None:
