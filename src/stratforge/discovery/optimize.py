@@ -1,0 +1,489 @@
+"""Per-template exit optimisation with a design-of-experiments schedule, and fission.
+
+``optimize_templates(library, patterns, symbol=...)`` fills every template's ``params`` with
+the best exit parameters found on a representative subset of its members, splits templates
+whose members want clearly different exits into children (``T0001`` -> ``T0001.1``,
+``T0001.2``, ...; the parent is replaced by its children, which are optimised in the same
+run), and checkpoints after every batch of templates so a rerun resumes where the last one
+stopped and gives the same result. The rules are written down in docs/discovery.md
+("Optimisation and fission"); the array work runs in :mod:`stratforge.discovery.worker`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import zlib
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
+
+from stratforge.config import resolve_home
+from stratforge.data.atomic import atomic_write_json
+from stratforge.data.bars import ts_ns
+from stratforge.data.load import load_bars
+from stratforge.discovery.doe import (
+    EXIT_COLUMNS,
+    STOP,
+    TARGET,
+    TIGHT,
+    DesignSchedule,
+    ParameterSpace,
+    phase_sizes,
+    to_exit_params,
+)
+from stratforge.discovery.library import Template, TemplateLibrary
+from stratforge.discovery.patterns import ORACLE_LOOKAHEAD
+from stratforge.discovery.worker import MarketArrays, kernel_matrix, member_points, score_points
+from stratforge.errors import ConfigError
+from stratforge.features.vectors import FEATURE_NAMES
+from stratforge.instruments import Instrument, get_instrument
+from stratforge.progress import ProgressCallback, no_progress
+from stratforge.sim.fills import fill_offset
+from stratforge.sim.params import Costs
+from stratforge.sim.session_flags import session_last_flags
+
+DEFAULT_COSTS = Costs(cost_points=0.5, slippage_ticks=1.0)
+"""Round-trip cost 0.5 points plus one tick of slippage per fill (MNQ-like)."""
+SILHOUETTE_MIN = 0.45
+FISSION_KS: tuple[int, ...] = (2, 3, 4, 5)
+MEMBERS_PER_CLUSTER = 5
+MAX_FISSION_DEPTH = 2
+NEEDED_COLUMNS: tuple[str, ...] = ("pattern_id", "timeframe", "bar", "ts", "z", *FEATURE_NAMES)
+CHECKPOINT_FILE = "checkpoint.json"
+CHECKPOINT_FORMAT = "stratforge.optimization_checkpoint"
+CHECKPOINT_VERSION = 1
+REPORT_COLUMNS: tuple[str, ...] = (
+    "template_id", "parent_id", "depth", "members", "members_used", "timeframes", "score",
+    "mean_points", "trades", "win_rate", "sharpe_per_trade", "best_phase", *EXIT_COLUMNS,
+    "fission_members", "silhouette", "k", "split", "children",
+)
+
+
+@dataclass(frozen=True)
+class OptimizationResult:
+    """What ``optimize_templates`` returns.
+
+    Attributes:
+        library: the library with ``params`` filled; split templates replaced by their
+            children (in the parent's place), fission metadata under ``"optimization"``.
+        report: one row per optimised template (split parents included), ``REPORT_COLUMNS``.
+        splits: parent id -> child ids, for every template that split.
+    """
+
+    library: TemplateLibrary
+    report: pd.DataFrame
+    splits: dict[str, list[str]]
+
+
+def _seed(random_state: int, *keys: str) -> int:
+    """A seed for one template or member, independent of processing order."""
+    words = [int(random_state) & 0xFFFFFFFF, *(zlib.crc32(k.encode()) for k in keys)]
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
+
+
+def _even_positions(n: int, k: int) -> np.ndarray:
+    """``min(n, k)`` positions spread evenly over ``0 .. n-1`` (both ends included)."""
+    if n <= k:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, k)).astype(np.int64))
+
+
+class _Context:
+    """Patterns, markets, the instrument and the settings shared by every template."""
+
+    def __init__(self, library: TemplateLibrary, patterns: pd.DataFrame, symbol: str,
+                 home: Path | str | None, instrument: Instrument,
+                 bars: Mapping[str, pd.DataFrame] | None, settings: dict[str, Any]):
+        missing = [c for c in NEEDED_COLUMNS if c not in patterns.columns]
+        if missing:
+            raise ConfigError(f"optimize_templates: the patterns frame lacks column(s) "
+                              f"{', '.join(missing)} (docs/discovery.md, patterns frame)")
+        ids = patterns["pattern_id"].astype(str)
+        if ids.duplicated().any():
+            raise ConfigError(f"optimize_templates: pattern_id must be unique; "
+                              f"{ids[ids.duplicated()].iloc[0]!r} repeats")
+        self.patterns = patterns.set_index(ids.to_numpy(), drop=False)
+        self.library, self.symbol, self.home = library, symbol, home
+        self.instrument, self.bars, self.settings = instrument, bars, settings
+        self.tick = float(instrument.tick_size)
+        self.costs: Costs = settings["costs_object"]
+        self._markets: dict[str, MarketArrays] = {}
+
+    def members(self, template: Template) -> pd.DataFrame:
+        """The template's member rows, in time order (then pattern id)."""
+        absent = [m for m in template.member_ids if m not in self.patterns.index]
+        if absent:
+            raise ConfigError(f"template {template.template_id}: {len(absent)} member(s) are "
+                              f"not in the patterns frame (first {absent[0]!r}); pass the "
+                              "patterns the library was built from")
+        rows = self.patterns.loc[template.member_ids]
+        return rows.sort_values(["ts", "pattern_id"], kind="stable")
+
+    def market(self, timeframe: str) -> tuple[MarketArrays, np.ndarray]:
+        """The timeframe's bar arrays and bar start times (loaded once)."""
+        if timeframe not in self._markets:
+            frame = (self.bars[timeframe] if self.bars is not None and timeframe in self.bars
+                     else load_bars(self.symbol, timeframe, home=self.home))
+            stamps = ts_ns(frame)
+            prices = [np.ascontiguousarray(frame[c].to_numpy(dtype=np.float64))
+                      for c in ("open", "high", "low", "close")]
+            flags = session_last_flags(stamps, self.instrument.session)
+            self._markets[timeframe] = (MarketArrays(*prices, flags, self.tick,
+                                                     float(self.instrument.point_value)),
+                                        stamps)
+        return self._markets[timeframe]
+
+    def entries(self, rows: pd.DataFrame, timeframe: str) -> np.ndarray:
+        """Signal bars of ``rows`` (one timeframe), checked against that timeframe's bars."""
+        _market, stamps = self.market(timeframe)
+        at = rows["bar"].to_numpy(dtype=np.int64)
+        when = pd.to_datetime(rows["ts"], utc=True).dt.as_unit("ns").array.asi8
+        inside = (at >= 0) & (at < len(stamps))
+        if not inside.all() or (stamps[at] != when).any():
+            raise ConfigError(f"patterns of {timeframe} do not match the {timeframe} bars of "
+                              f"{self.symbol} (bar positions or times differ); rerun "
+                              "discovery on the current data")
+        return at
+
+    def space(self, members: pd.DataFrame) -> ParameterSpace:
+        """The parameter space of a template (see ``ParameterSpace.from_scale``)."""
+        def median_ticks(column: str) -> float:
+            if column not in members.columns:
+                return math.nan
+            values = members[column].to_numpy(dtype=np.float64) / self.tick
+            values = values[np.isfinite(values) & (values > 0)]
+            return float(np.median(values)) if len(values) else math.nan
+        sigma = median_ticks("sigma")
+        mfe, mae = median_ticks("oracle_mfe"), median_ticks("oracle_mae")
+        scale = next((v for v in (sigma, mfe) if math.isfinite(v)), 8.0)
+        counts = members["timeframe"].astype(str).value_counts()
+        main = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0] if len(counts) else "1m"
+        return ParameterSpace.from_scale(scale, ORACLE_LOOKAHEAD.get(main, 60), mfe_ticks=mfe,
+                                         mae_ticks=mae)
+
+    def groups(self, rows: pd.DataFrame) -> list[tuple[MarketArrays, np.ndarray, np.ndarray]]:
+        """(market, row positions, signal bars) per timeframe of ``rows``, built once."""
+        tfs = rows["timeframe"].astype(str).to_numpy()
+        out = []
+        for tf in sorted(set(tfs.tolist())):
+            cols = np.flatnonzero(tfs == tf)
+            out.append((self.market(tf)[0], cols, self.entries(rows.iloc[cols], tf)))
+        return out
+
+    def points(self, vectors: np.ndarray, groups: list, n_rows: int, direction: int,
+               member_of_row: np.ndarray | None = None) -> np.ndarray:
+        """Member PnL points: every vector on every row, or row r on ``member_of_row[r]``."""
+        matrix = kernel_matrix(to_exit_params(vectors, self.tick), self.costs)
+        fill = self.settings["fill"]
+        if member_of_row is None:
+            out = np.full((len(matrix), n_rows), np.nan)
+        else:
+            out = np.full(len(matrix), np.nan)
+        for market, cols, entries in groups:
+            if member_of_row is None:
+                out[:, cols] = member_points(market, entries, direction, matrix, fill=fill)
+                continue
+            local = np.full(n_rows, -1)
+            local[cols] = np.arange(len(cols))
+            sel = np.flatnonzero(local[member_of_row] >= 0)
+            out[sel] = member_points(market, entries, direction, matrix[sel],
+                                     member_of_row=local[member_of_row[sel]], fill=fill)
+        return out
+
+    def scaled(self, rows: pd.DataFrame) -> np.ndarray:
+        """Scaled feature vectors of ``rows`` with the library's per-timeframe scalers."""
+        out = np.empty((len(rows), len(FEATURE_NAMES)))
+        tfs = rows["timeframe"].astype(str).to_numpy()
+        for tf in sorted(set(tfs.tolist())):
+            sel = tfs == tf
+            out[sel] = self.library.scale(rows[sel], tf)
+        return out
+
+
+def _optimise(template: Template, members: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+    """The template-level design of experiments on the representative subset."""
+    s = ctx.settings
+    subset = members.iloc[_even_positions(len(members), s["members_per_template"])]
+    schedule = DesignSchedule(ctx.space(members), s["iterations"],
+                              _seed(s["random_state"], template.template_id, "template"))
+    groups, n = ctx.groups(subset), len(subset)
+    while not schedule.done:
+        vectors = schedule.next_batch()
+        schedule.tell(vectors, score_points(ctx.points(vectors, groups, n, template.direction),
+                                            s["min_trades"]).score)
+    best, _score, phase = schedule.best()
+    stats = score_points(ctx.points(best[None], groups, n, template.direction),
+                         s["min_trades"])
+    exits = to_exit_params(best[None], ctx.tick)[0]
+    params = {name: float(v) for name, v in zip(EXIT_COLUMNS, exits, strict=True)}
+    params["max_hold_bars"] = int(params["max_hold_bars"])
+    return {"params": params, "score": float(stats.score[0]),
+            "mean_points": float(stats.mean_points[0]), "trades": int(stats.trades[0]),
+            "win_rate": float(stats.win_rate[0]), "sharpe": float(stats.sharpe_per_trade[0]),
+            "phase": phase, "members_used": len(subset)}
+
+
+def _fission(template: Template, members: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+    """Optimise the first members one by one, cluster their best (stop, target, trail)."""
+    s = ctx.settings
+    none: dict[str, Any] = {"fission_members": 0, "silhouette": math.nan, "k": 0,
+                            "children": []}
+    first = members.iloc[:s["fission_members"]]
+    if (not s["fission"] or template.template_id.count(".") >= s["max_fission_depth"]
+            or len(first) < MEMBERS_PER_CLUSTER * FISSION_KS[0]):
+        return none
+    space = ctx.space(members)
+    # common random numbers: every member is searched with the same seeded design, so
+    # members that behave alike get the same best vector (see docs/discovery.md)
+    seed = _seed(s["random_state"], template.template_id, "fission")
+    schedules = [DesignSchedule(space, s["fission_iterations"], seed, tie_tolerance=ctx.tick)
+                 for _ in range(len(first))]
+    traded = np.zeros(len(first), dtype=bool)
+    groups = ctx.groups(first)
+    while not schedules[0].done:
+        batches = [sched.next_batch() for sched in schedules]
+        owner = np.repeat(np.arange(len(first)), [len(b) for b in batches])
+        pts = ctx.points(np.vstack(batches), groups, len(first), template.direction, owner)
+        traded |= np.bincount(owner, np.isfinite(pts), len(first)) > 0
+        for sched, batch, chunk in zip(schedules, batches,
+                                       np.split(pts, np.cumsum([len(b) for b in batches])[:-1]),
+                                       strict=True):
+            sched.tell(batch, chunk)
+    labelled = np.flatnonzero(traded)
+    unit = space.normalize(np.asarray([schedules[i].best()[0] for i in labelled]
+                                      ).reshape(-1, space.dimensions))
+    points = unit[:, [STOP, TARGET, TIGHT]]
+    best_k, best_sil, best_labels = 0, -math.inf, None
+    with threadpool_limits(limits=1):  # 50 points: a thread pool costs more than it saves
+        for k in FISSION_KS:
+            if len(points) < MEMBERS_PER_CLUSTER * k or len(np.unique(points, axis=0)) < k:
+                continue
+            model = KMeans(n_clusters=k, n_init=10,
+                           random_state=_seed(s["random_state"], template.template_id))
+            labels = model.fit(points).labels_
+            if len(np.unique(labels)) < 2:
+                continue
+            sil = float(silhouette_score(points, labels))
+            if sil > best_sil:
+                best_k, best_sil, best_labels = k, sil, labels
+    result = {**none, "fission_members": len(first), "silhouette": best_sil
+              if best_labels is not None else math.nan, "k": best_k}
+    if best_labels is None or best_sil < s["min_silhouette"]:
+        return result
+    result["children"] = _child_groups(members, first.index[labelled], best_labels, ctx)
+    return result
+
+
+def _child_groups(members: pd.DataFrame, labelled_ids: pd.Index, labels: np.ndarray,
+                  ctx: _Context) -> list[list[str]]:
+    """Member ids of each child: clustered members by label; every other member joins the
+    child whose scaled feature centroid is nearest. Largest child first (then earliest)."""
+    position = {pid: i for i, pid in enumerate(members.index)}
+    scaled = ctx.scaled(members)
+    rows = np.asarray([position[p] for p in labelled_ids])
+    centroids = np.vstack([scaled[rows[labels == c]].mean(axis=0) for c in np.unique(labels)])
+    label_of = np.full(len(members), -1)
+    label_of[rows] = np.searchsorted(np.unique(labels), labels)
+    rest = np.flatnonzero(label_of < 0)
+    if len(rest):
+        dist = ((scaled[rest, None, :] - centroids[None]) ** 2).sum(axis=2)
+        label_of[rest] = np.argmin(dist, axis=1)
+    groups = [list(members.index[label_of == c]) for c in range(len(centroids))]
+    groups.sort(key=lambda g: (-len(g), position[g[0]]))
+    return [sorted(str(p) for p in g) for g in groups]  # pattern_id order, as templates
+
+
+def _child_template(child_id: str, parent: Template, member_ids: list[str],
+                    ctx: _Context) -> Template:
+    """A fission child, summarised from its members like templates.py does."""
+    rows = ctx.patterns.loc[member_ids]
+    raw = rows.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
+    scaled = ctx.scaled(rows)
+    z = rows["z"].to_numpy(dtype=np.float64)
+    direction = -1 if float(np.median(z)) > 0 else 1
+    fields: dict[str, Any] = {"oracle_win_rate": math.nan, "oracle_direction_share": math.nan}
+    if "oracle_win" in rows.columns:
+        fields["oracle_win_rate"] = float(np.nanmean(rows["oracle_win"].to_numpy(np.float64)))
+    if "oracle_side" in rows.columns:
+        fields["oracle_direction_share"] = float(np.mean(rows["oracle_side"].to_numpy()
+                                                         == direction))
+    for column, key in (("oracle_mfe", "mfe_percentiles"), ("oracle_mae", "mae_percentiles")):
+        if column in rows.columns:
+            fields[key] = np.nanpercentile(rows[column].to_numpy(np.float64), [25, 50, 75])
+    tfs = rows["timeframe"].astype(str)
+    return Template(
+        template_id=child_id, timeframes=[t for t in parent.timeframes if t in set(tfs)]
+        or sorted(set(tfs)), centroid_scaled=scaled.mean(axis=0).tolist(),
+        centroid_raw=raw.mean(axis=0).tolist(), members=len(member_ids),
+        member_ids=member_ids, direction=direction, long_share=float(np.mean(z < 0)),
+        physics_variance=float(scaled.var(axis=0).mean()), parent_id=parent.template_id,
+        **fields)
+
+
+def _process(template: Template, ctx: _Context) -> dict[str, Any]:
+    """Optimise one template and run fission on it; the checkpoint record."""
+    members = ctx.members(template)
+    record = {"template_id": template.template_id, **_optimise(template, members, ctx),
+              **_fission(template, members, ctx)}
+    record["children"] = [{"template_id": f"{template.template_id}.{i}", "member_ids": g}
+                          for i, g in enumerate(record["children"], start=1)]
+    return record
+
+
+def _fingerprint(library: TemplateLibrary, patterns: pd.DataFrame,
+                 settings: dict[str, Any]) -> str:
+    """SHA-256 over the library's templates, the member patterns used and the settings."""
+    digest = hashlib.sha256()
+    clean = {k: v for k, v in settings.items() if k != "costs_object"}
+    digest.update(json.dumps(clean, sort_keys=True).encode())
+    for t in library.templates:
+        digest.update(json.dumps([t.template_id, t.direction, t.timeframes, t.member_ids,
+                                  t.centroid_scaled]).encode())
+    cols = [c for c in ("pattern_id", "timeframe", "bar", "ts", "z", "sigma", "oracle_mfe",
+                        "oracle_mae") if c in patterns.columns]
+    digest.update(pd.util.hash_pandas_object(patterns[cols], index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _load_checkpoint(path: Path, fingerprint: str) -> list[dict[str, Any]]:
+    """Records of a matching checkpoint; none when absent, unreadable or for other inputs."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if (not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT
+            or state.get("version") != CHECKPOINT_VERSION
+            or state.get("fingerprint") != fingerprint):
+        return []
+    return list(state.get("records", []))
+
+
+def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symbol: str,
+                       home: Path | str | None = None, members_per_template: int = 20,
+                       iterations: int = 60, fission: bool = True, fission_members: int = 50,
+                       fission_iterations: int = 20, max_fission_depth: int = MAX_FISSION_DEPTH,
+                       min_silhouette: float = SILHOUETTE_MIN,
+                       costs: Costs | None = None, fill: str = "close", min_trades: int = 5,
+                       random_state: int = 0, checkpoint_dir: Path | str | None = None,
+                       resume: bool = True, batch_size: int = 8,
+                       bars: Mapping[str, pd.DataFrame] | None = None,
+                       instrument: Instrument | None = None,
+                       progress: ProgressCallback = no_progress) -> OptimizationResult:
+    """Optimise exit parameters per template and split templates by fission.
+
+    Args:
+        library: the template library; ``patterns``: the pattern finder's frame (needs
+            ``NEEDED_COLUMNS``; uses ``sigma`` and the oracle columns when present).
+        symbol, home: where the bars are (``load_bars(symbol, tf, home=home)``, once per
+            timeframe) and the default checkpoint folder
+            ``<home>/discovery/<SYMBOL>/optimization/``.
+        members_per_template: size of the representative subset (evenly spaced in time).
+        iterations: design-of-experiments evaluations per template (>= 6).
+        fission, fission_members, fission_iterations, max_fission_depth, min_silhouette:
+            fission settings (the first ``fission_members`` members, each optimised alone
+            with ``fission_iterations`` evaluations; a template splits when the best
+            silhouette reaches ``min_silhouette``; templates with ``max_fission_depth`` dots
+            in their id are not split again).
+        costs: trading costs (default ``DEFAULT_COSTS``); ``fill``: entry fill mode;
+            ``min_trades``: trades below which the objective shrinks (see the worker).
+        random_state: seed of every random choice.
+        checkpoint_dir, resume: checkpoint folder; ``resume=False`` starts afresh.
+        batch_size: templates per checkpoint.
+        bars: optional bars per timeframe (instead of loading them); ``instrument``: the
+            instrument (default ``get_instrument(symbol, home)``).
+        progress: called ``("optimize", done, total, message)`` after every batch.
+
+    Returns:
+        An ``OptimizationResult``; rules in docs/discovery.md ("Optimisation and fission").
+    """
+    if batch_size < 1 or members_per_template < 1 or fission_members < 1:
+        raise ConfigError("batch_size, members_per_template and fission_members must be >= 1")
+    phase_sizes(iterations)
+    if fission:
+        phase_sizes(fission_iterations)
+    fill_offset(fill, 1)
+    cost = costs if costs is not None else DEFAULT_COSTS
+    settings = {"symbol": symbol.upper(), "members_per_template": int(members_per_template),
+                "iterations": int(iterations), "fission": bool(fission),
+                "fission_members": int(fission_members),
+                "fission_iterations": int(fission_iterations),
+                "max_fission_depth": int(max_fission_depth), "costs": cost.to_dict(),
+                "fill": fill, "min_trades": int(min_trades), "random_state": int(random_state),
+                "min_silhouette": float(min_silhouette), "costs_object": cost}
+    spec = instrument if instrument is not None else get_instrument(symbol, home)
+    ctx = _Context(library, patterns, symbol, home, spec, bars, settings)
+    folder = Path(checkpoint_dir) if checkpoint_dir is not None else (
+        resolve_home(home) / "discovery" / symbol.upper() / "optimization")
+    fingerprint = _fingerprint(library, patterns, settings)
+    saved = _load_checkpoint(folder / CHECKPOINT_FILE, fingerprint) if resume else []
+
+    queue: deque[Template] = deque(library.templates)
+    templates = {t.template_id: t for t in library.templates}
+    records: list[dict[str, Any]] = []
+
+    def accept(record: dict[str, Any]) -> None:
+        parent = templates[record["template_id"]]
+        records.append(record)
+        for child in record["children"]:
+            templates[child["template_id"]] = _child_template(
+                child["template_id"], parent, child["member_ids"], ctx)
+            queue.append(templates[child["template_id"]])
+
+    for record in saved:
+        if not queue or queue[0].template_id != record.get("template_id"):
+            queue, records = deque(library.templates), []  # inconsistent: start afresh
+            break
+        queue.popleft()
+        accept(record)
+    progress("optimize", len(records), len(records) + len(queue),
+             f"{len(records)} template(s) from the checkpoint")
+    while queue:
+        for _ in range(min(batch_size, len(queue))):
+            accept(_process(queue.popleft(), ctx))
+        atomic_write_json(folder / CHECKPOINT_FILE, {
+            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+            "fingerprint": fingerprint, "complete": not queue, "records": records})
+        progress("optimize", len(records), len(records) + len(queue),
+                 f"optimised {records[-1]['template_id']}")
+    return _assemble(library, templates, records, settings)
+
+
+def _assemble(library: TemplateLibrary, templates: dict[str, Template],
+              records: list[dict[str, Any]], settings: dict[str, Any]) -> OptimizationResult:
+    """The final library (parents replaced by their children), the report and the splits."""
+    by_id = {r["template_id"]: r for r in records}
+    splits = {r["template_id"]: [c["template_id"] for c in r["children"]]
+              for r in records if r["children"]}
+
+    def resolve(template_id: str) -> list[Template]:
+        if template_id in splits:
+            return [t for child in splits[template_id] for t in resolve(child)]
+        return [replace(templates[template_id], params=by_id[template_id]["params"])]
+
+    final = [t for original in library.templates for t in resolve(original.template_id)]
+    clean = {k: v for k, v in settings.items() if k != "costs_object"}
+    metadata = {**library.metadata, "optimization": {**clean, "splits": splits}}
+    rows = []
+    for r in records:
+        t = templates[r["template_id"]]
+        rows.append({
+            "template_id": t.template_id, "parent_id": t.parent_id,
+            "depth": t.template_id.count("."), "members": t.members,
+            "members_used": r["members_used"], "timeframes": ",".join(t.timeframes),
+            "score": r["score"], "mean_points": r["mean_points"], "trades": r["trades"],
+            "win_rate": r["win_rate"], "sharpe_per_trade": r["sharpe"],
+            "best_phase": r["phase"], **r["params"], "fission_members": r["fission_members"],
+            "silhouette": r["silhouette"], "k": r["k"], "split": bool(r["children"]),
+            "children": ",".join(splits.get(t.template_id, []))})
+    report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
+    return OptimizationResult(TemplateLibrary(final, library.scalers, metadata), report, splits)

@@ -1,0 +1,479 @@
+"""Exit optimisation: the design-of-experiments schedule, the worker's scores against the
+simulator, the optimiser on constructed markets, fission, checkpoints and determinism."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import random_bars
+from stratforge.discovery.doe import (
+    EXIT_COLUMNS,
+    HOLD,
+    STOP,
+    TARGET,
+    TIGHT,
+    WIDE,
+    DesignSchedule,
+    ParameterSpace,
+    phase_sizes,
+    to_exit_params,
+)
+from stratforge.discovery.library import FeatureScaler, Template, TemplateLibrary
+from stratforge.discovery.optimize import CHECKPOINT_FILE, optimize_templates
+from stratforge.discovery.worker import MarketArrays, kernel_matrix, member_points, score_points
+from stratforge.errors import ConfigError
+from stratforge.features.vectors import FEATURE_NAMES
+from stratforge.instruments import get_instrument
+from stratforge.sim import Costs, simulate
+from stratforge.sim.params import EXIT_PARAM_NAMES
+from stratforge.sim.session_flags import session_last_flags
+
+TICK = 0.25
+SPACE = ParameterSpace.from_scale(10.0, 60, mfe_ticks=30.0, mae_ticks=12.0)
+
+
+def run_schedule(schedule: DesignSchedule, score) -> list[tuple[str, np.ndarray]]:
+    batches = []
+    while not schedule.done:
+        phase = schedule.phase
+        vectors = schedule.next_batch()
+        batches.append((phase, vectors))
+        schedule.tell(vectors, score(vectors))
+    return batches
+
+
+# ---------------------------------------------------------------- design of experiments
+
+def test_phase_sizes():
+    assert phase_sizes(60) == {"baseline": 5, "lhs": 31, "mutation": 18, "crossover": 6}
+    assert phase_sizes(20) == {"baseline": 3, "lhs": 9, "mutation": 6, "crossover": 2}
+    assert sum(phase_sizes(7).values()) == 7
+    assert phase_sizes(20, n_baselines=0) == {"baseline": 0, "lhs": 12, "mutation": 6,
+                                              "crossover": 2}
+    bare = ParameterSpace(SPACE.lower, SPACE.upper)
+    schedule = DesignSchedule(bare, 20)
+    assert schedule.phase == "lhs"
+    run_schedule(schedule, lambda v: v[:, STOP])
+    assert len(schedule.history()[1]) == 20
+    with pytest.raises(ConfigError, match="iterations"):
+        phase_sizes(5)
+
+
+def test_schedule_runs_the_phases_in_order_with_their_sizes():
+    schedule = DesignSchedule(SPACE, 60, random_state=3)
+    batches = run_schedule(schedule, lambda v: -np.abs(v[:, TARGET] - 30.0))
+    phases = [p for p, _ in batches]
+    assert phases == ["baseline", "lhs", "mutation", "mutation", "mutation", "crossover"]
+    _, scores, told = schedule.history()
+    assert len(scores) == 60
+    assert {p: told.count(p) for p in set(told)} == phase_sizes(60)
+    assert np.array_equal(batches[0][1], SPACE.baselines[:5])
+    with pytest.raises(ConfigError):
+        schedule.next_batch()
+
+
+def test_ask_and_tell_must_alternate():
+    schedule = DesignSchedule(SPACE, 20)
+    first = schedule.next_batch()
+    with pytest.raises(ConfigError, match="tell"):
+        schedule.next_batch()
+    with pytest.raises(ConfigError, match="vectors"):
+        schedule.tell(first + 1, np.zeros(len(first)))
+    schedule.tell(first, np.zeros(len(first)))
+    with pytest.raises(ConfigError, match="no batch"):
+        schedule.tell(first, np.zeros(len(first)))
+
+
+def test_lhs_is_within_bounds_repaired_and_seeded():
+    def lhs(seed):
+        schedule = DesignSchedule(SPACE, 60, random_state=seed)
+        base = schedule.next_batch()
+        schedule.tell(base, np.zeros(len(base)))
+        return schedule.next_batch()
+
+    a, b, c = lhs(7), lhs(7), lhs(8)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert ((a >= SPACE.lower) & (a <= SPACE.upper)).all()
+    assert (a[:, TARGET] > a[:, STOP]).all()
+    assert (a[:, WIDE] >= a[:, TIGHT]).all()
+    assert np.array_equal(a, np.round(a))
+    # Latin hypercube: every dimension has one sample in each of n equal strata (before
+    # rounding, so allow a sample to sit in a neighbouring stratum)
+    unit = SPACE.normalize(a)[:, HOLD]
+    strata = np.floor(unit * len(a)).clip(0, len(a) - 1)
+    assert len(np.unique(strata)) >= 0.6 * len(a)
+
+
+def test_repair_keeps_the_target_above_the_stop():
+    fixed = SPACE.repair(np.array([[30.0, 10.0, 9.0, 4.0, 7.4], [1000, 1000, 1000, 1, 0]]))
+    assert fixed[0].tolist() == [30.0, 31.0, 9.0, 9.0, 15.0]
+    assert fixed[1, STOP] == SPACE.upper[STOP]
+    assert fixed[1, TARGET] == SPACE.upper[TARGET]
+    assert fixed[1, WIDE] == fixed[1, TIGHT] == SPACE.upper[TIGHT]
+    assert fixed[1, HOLD] == SPACE.lower[HOLD]
+
+
+def test_space_scales_with_sigma_and_rejects_nonsense():
+    small, large = ParameterSpace.from_scale(4, 8), ParameterSpace.from_scale(80, 8)
+    assert (large.upper > small.upper).all() or large.upper[HOLD] == small.upper[HOLD]
+    assert large.upper[STOP] == 320 and small.upper[STOP] == 16
+    assert len(SPACE.baselines) == 5
+    with pytest.raises(ConfigError):
+        ParameterSpace.from_scale(float("nan"), 10)
+
+
+def test_mutation_stays_in_bounds_and_centres_on_the_best():
+    corner = SPACE.upper.copy()
+    batches = run_schedule(DesignSchedule(SPACE, 60, random_state=1),
+                           lambda v: -np.linalg.norm(SPACE.normalize(v)
+                                                     - SPACE.normalize(corner), axis=1))
+    lhs = next(v for p, v in batches if p == "lhs")
+    mutation = np.vstack([v for p, v in batches if p == "mutation"])
+    assert ((mutation >= SPACE.lower) & (mutation <= SPACE.upper)).all()
+    distance = lambda v: np.linalg.norm(SPACE.normalize(v) - SPACE.normalize(corner), axis=1)  # noqa: E731
+    assert distance(mutation).mean() < 0.6 * distance(lhs).mean()
+
+
+def test_crossover_blends_the_two_best():
+    a = np.array([4.0, 60.0, 3.0, 40.0, 30.0])
+    b = np.array([12.0, 70.0, 9.0, 50.0, 90.0])
+    schedule = DesignSchedule(SPACE, 20, random_state=5)
+    crossover = None
+    while not schedule.done:
+        phase = schedule.phase
+        vectors = schedule.next_batch()
+        if phase == "baseline":  # plant the two best vectors
+            vectors = np.vstack([a, b, vectors[2:]])
+            schedule._pending = vectors.copy()
+            scores = np.array([10.0, 9.0, *([-5.0] * (len(vectors) - 2))])
+        else:
+            scores = np.full(len(vectors), -100.0)
+        if phase == "crossover":
+            crossover = vectors
+        schedule.tell(vectors, scores)
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    spread = 0.25 * (high - low)
+    assert crossover is not None and len(crossover) == 2
+    assert ((crossover >= np.round(low - spread) - 1) & (crossover <= high + spread + 1)).all()
+    assert np.array_equal(schedule.best()[0], a)
+
+
+def test_best_breaks_ties_towards_the_centre():
+    schedule = DesignSchedule(SPACE, 20)
+    base = schedule.next_batch()
+    centre = SPACE.repair((SPACE.lower + SPACE.upper) / 2)[0]
+    edge = SPACE.repair(SPACE.lower)[0]
+    vectors = np.vstack([edge, centre, base[2:]])
+    schedule._pending = vectors.copy()
+    schedule.tell(vectors, np.array([1.0, 1.0, *([0.0] * (len(vectors) - 2))]))
+    assert np.array_equal(schedule.best()[0], centre)
+
+
+def test_exit_params_derive_widen_and_activation():
+    rows = to_exit_params(np.array([[8.0, 20.0, 4.0, 10.0, 30.0]]), TICK)
+    assert rows.tolist() == [[8.0, 20.0, 4.0, 10.0, 2.5, 4.0, 30.0]]
+
+
+# ---------------------------------------------------------------- worker against simulate
+
+def market_of(bars: pd.DataFrame, symbol: str = "MNQ") -> MarketArrays:
+    spec = get_instrument(symbol)
+    stamps = bars["ts"].dt.as_unit("ns").array.asi8
+    return MarketArrays(*(bars[c].to_numpy(dtype=np.float64) for c in
+                          ("open", "high", "low", "close")),
+                        session_last_flags(stamps, spec.session), spec.tick_size,
+                        spec.point_value)
+
+
+def test_worker_points_and_scores_equal_simulate_and_pandas():
+    bars = random_bars(11, "2024-03-04", "2024-03-09", keep=0.7)
+    market = market_of(bars)
+    rng = np.random.default_rng(2)
+    entries = np.sort(rng.choice(len(bars) - 1, 40, replace=False))
+    flagged = np.flatnonzero(market.session_last)[:2]
+    entries = np.unique(np.concatenate([entries, flagged, [len(bars) - 1]]))
+    sides = rng.choice([-1, 1], len(entries))
+    exits = np.array([[8, 16, 0, 0, 0, 0, 0], [4, 40, 3, 8, 2.0, 3, 20],
+                      [0, 0, 0, 12, 0, 0, 5], [20, 21, 6, 6, 0, 6, 0]], dtype=float)
+    costs = Costs(cost_points=0.5, slippage_ticks=1, commission=0.62, quantity=2)
+    points = member_points(market, entries, sides, kernel_matrix(exits, costs))
+    assert points.shape == (len(exits), len(entries))
+    dropped = np.isnan(points[0])
+    assert dropped[-1] and dropped.sum() >= 2
+    expected = np.full_like(points, np.nan)
+    for r, row in enumerate(exits):
+        params = dict(zip(EXIT_PARAM_NAMES, row, strict=True))
+        for k, (bar, side) in enumerate(zip(entries, sides, strict=True)):
+            trades = simulate(bars, [bar], side, params, instrument="MNQ", costs=costs)
+            assert len(trades) <= 1
+            if len(trades):
+                expected[r, k] = trades["pnl"].iloc[0] / (2.0 * 2)
+    np.testing.assert_allclose(points, expected, rtol=0, atol=1e-9)
+
+    shuffled = np.random.default_rng(5).permutation(len(entries))
+    np.testing.assert_array_equal(
+        member_points(market, entries[shuffled], sides[shuffled], kernel_matrix(exits, costs)),
+        points[:, shuffled])
+
+    pairs = member_points(market, entries, sides, kernel_matrix(exits[[1, 3, 1]], costs),
+                          member_of_row=np.array([0, 5, 7]))
+    np.testing.assert_allclose(pairs, [points[1, 0], points[3, 5], points[1, 7]], atol=1e-12)
+
+    scores = score_points(points, min_trades=5)
+    frame = pd.DataFrame(expected.T)
+    np.testing.assert_array_equal(scores.trades, frame.count().to_numpy())
+    np.testing.assert_allclose(scores.total_points, frame.sum().to_numpy(), atol=1e-9)
+    np.testing.assert_allclose(scores.mean_points, frame.mean().to_numpy(), atol=1e-9)
+    np.testing.assert_allclose(scores.win_rate, (frame > 0).sum() / frame.count(), atol=1e-12)
+    np.testing.assert_allclose(scores.sharpe_per_trade, (frame.mean() / frame.std()).to_numpy(),
+                               atol=1e-9)
+    np.testing.assert_allclose(scores.score, scores.mean_points)  # >= min_trades traded
+
+
+def test_scores_shrink_with_few_trades_and_nothing_traded_is_nan():
+    scores = score_points(np.array([[2.0, np.nan, np.nan], [np.nan] * 3]), min_trades=4)
+    assert scores.score[0] == 0.5 and scores.mean_points[0] == 2.0
+    assert scores.trades.tolist() == [1, 0]
+    assert np.isnan(scores.score[1]) and np.isnan(scores.sharpe_per_trade[0])
+
+
+# ---------------------------------------------------------------- constructed markets
+
+SLOTS = (10, 130, 250)
+BARS_PER_DAY = 360  # 14:30 to 20:29 UTC, one trade date each: far from the 15:55 CT flat
+
+
+def scripted_market(paths: list[np.ndarray], seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """1m bars (six hours a weekday) with a random background and, at each entry bar, a
+    scripted path: rows of (open, high, low, close) offsets in ticks from the entry close."""
+    rng = np.random.default_rng(seed)
+    days = pd.bdate_range("2024-01-08", periods=len(paths) // len(SLOTS) + 1, tz="UTC")
+    ts = pd.DatetimeIndex(np.concatenate([
+        (day + pd.Timedelta(hours=14, minutes=30)
+         + pd.to_timedelta(np.arange(BARS_PER_DAY), "min")).as_unit("ns") for day in days]))
+    n = len(ts)
+    ohlc = np.empty((n, 4))
+    scripted = {}
+    entries = []
+    for i, path in enumerate(paths):
+        bar = (i // len(SLOTS)) * BARS_PER_DAY + SLOTS[i % len(SLOTS)]
+        entries.append(bar)
+        scripted.update({bar + 1 + j: row for j, row in enumerate(path)})
+    price = 18000.0
+    entry_close = price
+    for t in range(n):
+        if t in scripted:
+            o, h, lo, c = entry_close + np.asarray(scripted[t]) * TICK
+        else:
+            o = price
+            c = price + rng.integers(-1, 2) * TICK
+            h, lo = max(o, c) + rng.integers(0, 2) * TICK, min(o, c) - rng.integers(0, 2) * TICK
+        ohlc[t] = (o, h, lo, c)
+        price = c
+        if t in set(entries):
+            entry_close = c
+    frame = pd.DataFrame(ohlc, columns=["open", "high", "low", "close"])
+    frame.insert(0, "ts", ts)
+    frame["volume"] = 1.0
+    return frame, np.asarray(entries)
+
+
+def trend(per_bar: float, bars: int, noise: int = 1) -> np.ndarray:
+    closes = per_bar * np.arange(1, bars + 1)
+    opens = np.concatenate([[0.0], closes[:-1]])
+    return np.column_stack([opens, np.maximum(opens, closes) + noise,
+                            np.minimum(opens, closes) - noise, closes])
+
+
+def joined(*segments: np.ndarray) -> np.ndarray:
+    """Path segments one after the other, each starting where the previous closed."""
+    out, level = [], 0.0
+    for segment in segments:
+        out.append(segment + level)
+        level += segment[-1, 3]
+    return np.vstack(out)
+
+
+def spike(height: float, fall: float, bars: int) -> np.ndarray:
+    first = [[0.0, height, 0.0, 0.0]]
+    return np.vstack([first, trend(-fall, bars, 0)])
+
+
+def random_path(rng, bars: int = 60) -> np.ndarray:
+    closes = np.cumsum(rng.integers(-3, 4, bars)).astype(float)
+    opens = np.concatenate([[0.0], closes[:-1]])
+    return np.column_stack([opens, np.maximum(opens, closes) + 1,
+                            np.minimum(opens, closes) - 1, closes])
+
+
+def patterns_for(bars: pd.DataFrame, entries: np.ndarray, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ts = bars["ts"].iloc[entries].reset_index(drop=True)
+    frame = pd.DataFrame({
+        "pattern_id": [f"1m:{t.value}" for t in ts], "timeframe": "1m", "bar": entries,
+        "ts": ts, "z": rng.normal(-1.0, 0.3, len(entries)), "sigma": 2.5,
+        "oracle_mfe": 6.0, "oracle_mae": 3.0, "oracle_win": True, "oracle_side": 1})
+    for i, name in enumerate(FEATURE_NAMES):
+        frame[name] = rng.normal(i, 1.0, len(entries))
+    return frame
+
+
+def library_for(patterns: pd.DataFrame, groups: dict[str, list[int]]) -> TemplateLibrary:
+    raw = patterns.loc[:, list(FEATURE_NAMES)].to_numpy()
+    scaler = FeatureScaler.fit(raw)
+    templates = []
+    for template_id, rows in groups.items():
+        ids = patterns["pattern_id"].iloc[rows].tolist()
+        templates.append(Template(
+            template_id=template_id, timeframes=["1m"],
+            centroid_scaled=scaler.transform(raw[rows]).mean(axis=0).tolist(),
+            centroid_raw=raw[rows].mean(axis=0).tolist(), members=len(ids), member_ids=ids,
+            direction=1))
+    return TemplateLibrary(templates, {"1m": scaler}, {"source": "test"})
+
+
+def run(library, patterns, bars, tmp_path, **kwargs):
+    settings = {"iterations": 20, "fission_iterations": 12, "checkpoint_dir": tmp_path / "ck",
+                "bars": {"1m": bars}, "symbol": "MNQ", **kwargs}
+    return optimize_templates(library, patterns, **settings)
+
+
+def test_optimiser_finds_the_known_best_target(tmp_path):
+    # every member spikes 40 ticks above its entry close on the next bar, then falls: only
+    # a target of at most 39 ticks (entry slippage 1 tick) catches the spike
+    bars, entries = scripted_market([spike(40, 2, 40) for _ in range(24)], seed=3)
+    patterns = patterns_for(bars, entries)
+    library = library_for(patterns, {"T0001": list(range(24))})
+    result = run(library, patterns, bars, tmp_path, iterations=60, fission=False)
+    row = result.report.iloc[0]
+    assert row["members_used"] == 20 and row["trades"] == 20
+    assert 34 <= row["target_ticks"] <= 39
+    best = (39 * TICK) - 0.5
+    assert row["score"] >= best - 5 * TICK
+    params = result.library.get("T0001").params
+    assert params["target_ticks"] == row["target_ticks"]
+    trades = simulate(bars, np.sort(entries[:24]), 1, params, instrument="MNQ",
+                      costs=Costs(cost_points=0.5, slippage_ticks=1))
+    assert (trades["reason"] == "target").all()
+
+
+RALLY = joined(trend(2.0, 30), trend(-3.0, 70))  # continues 60 ticks, then collapses
+SLIDE = trend(-2.0, 100)                         # reverts at once and keeps falling
+
+
+def two_populations(n: int = 40, seed: int = 0):
+    paths = [RALLY if i % 2 == 0 else SLIDE for i in range(n)]
+    bars, entries = scripted_market(paths, seed=seed)
+    return bars, entries, patterns_for(bars, entries, seed)
+
+
+def test_fission_splits_two_populations_and_not_a_homogeneous_one(tmp_path):
+    bars, entries, patterns = two_populations(40)
+    n = len(entries)
+    library = library_for(patterns, {"T0001": list(range(n))})
+    result = run(library, patterns, bars, tmp_path)
+    row = result.report.set_index("template_id").loc["T0001"]
+    assert row["split"] and row["silhouette"] >= 0.45 and row["k"] == 2
+    assert result.splits == {"T0001": ["T0001.1", "T0001.2"]}
+    children = [result.library.get(c) for c in result.splits["T0001"]]
+    assert "T0001" not in result.library
+    assert all(c.parent_id == "T0001" and c.params for c in children)
+    groups = [{patterns["pattern_id"].tolist().index(m) % 2 for m in c.member_ids}
+              for c in children]
+    assert sorted(map(sorted, groups)) == [[0], [1]]  # continuing vs reverting members
+    scaled = library.scale(patterns.set_index("pattern_id").loc[children[0].member_ids], "1m")
+    np.testing.assert_allclose(children[0].centroid_scaled, scaled.mean(axis=0))
+    assert set(result.report["template_id"]) == {"T0001", "T0001.1", "T0001.2"}
+    strict = run(library, patterns, bars, tmp_path / "strict", min_silhouette=1.01)
+    assert strict.splits == {} and [t.template_id for t in strict.library] == ["T0001"]
+
+    homogeneous, h_entries = scripted_market([RALLY] * 45, seed=9)
+    h_patterns = patterns_for(homogeneous, h_entries, 9)
+    h_library = library_for(h_patterns, {"T0002": list(range(45))})
+    h_result = run(h_library, h_patterns, homogeneous, tmp_path / "h")
+    h_row = h_result.report.iloc[0]
+    assert not h_row["split"] and h_row["fission_members"] == 45
+    assert np.isnan(h_row["silhouette"]) or h_row["silhouette"] < 0.45
+    assert list(h_result.library.get("T0002").params) == list(EXIT_COLUMNS)
+
+
+def mixed_case(tmp_path):
+    rng = np.random.default_rng(8)
+    paths = [RALLY if i % 2 == 0 else SLIDE for i in range(40)]
+    paths += [random_path(rng) for _ in range(50)]
+    bars, entries = scripted_market(paths, seed=5)
+    patterns = patterns_for(bars, entries, 5)
+    groups = {"T0001": list(range(40)), "T0002": list(range(40, 60)),
+              "T0003": list(range(60, 75)), "T0004": list(range(75, 90))}
+    return bars, patterns, library_for(patterns, groups)
+
+
+def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path):
+    bars, patterns, library = mixed_case(tmp_path)
+    whole = run(library, patterns, bars, tmp_path / "a", batch_size=1)
+
+    class StopError(Exception):
+        pass
+
+    def interrupt(phase, done, total, message=""):
+        if done >= 2:
+            raise StopError
+
+    with pytest.raises(StopError):
+        run(library, patterns, bars, tmp_path / "b", batch_size=1, progress=interrupt)
+    state = json.loads((tmp_path / "b" / "ck" / CHECKPOINT_FILE).read_text())
+    assert [r["template_id"] for r in state["records"]] == ["T0001", "T0002"]
+    assert not state["complete"]
+    events = []
+    resumed = run(library, patterns, bars, tmp_path / "b", batch_size=1,
+                  progress=lambda *a: events.append(a))
+    assert events[0][1] == 2  # two templates came from the checkpoint
+    assert resumed.library == whole.library
+    pd.testing.assert_frame_equal(resumed.report, whole.report)
+    assert resumed.splits == whole.splits
+    assert whole.splits["T0001"] == ["T0001.1", "T0001.2"]
+    ids = [t.template_id for t in whole.library]
+    assert ids[:2] == ["T0001.1", "T0001.2"]  # children take their parent's place
+    assert not set(whole.splits) & set(ids)
+    assert list(whole.report["template_id"][:4]) == ["T0001", "T0002", "T0003", "T0004"]
+    # a finished checkpoint is served without work; other settings start afresh
+    again = run(library, patterns, bars, tmp_path / "b", batch_size=1,
+                progress=lambda *a: events.append(a))
+    assert events[-1][1] == len(whole.report) and again.library == whole.library
+    before = len(events)
+    other = run(library, patterns, bars, tmp_path / "b", batch_size=1, random_state=1,
+                fission=False, progress=lambda *a: events.append(a))
+    assert events[before][1] == 0 and len(other.report) == 4
+
+
+def test_results_are_deterministic_and_depend_on_the_seed(tmp_path):
+    bars, patterns, library = mixed_case(tmp_path)
+    first = run(library, patterns, bars, tmp_path / "1", fission=False, resume=False)
+    second = run(library, patterns, bars, tmp_path / "2", fission=False, batch_size=3)
+    pd.testing.assert_frame_equal(first.report, second.report)
+    assert first.library == second.library
+    other = run(library, patterns, bars, tmp_path / "3", fission=False, random_state=9)
+    assert not first.report["stop_ticks"].equals(other.report["stop_ticks"]) or not \
+        first.report["target_ticks"].equals(other.report["target_ticks"])
+
+
+def test_bad_inputs_say_what_is_wrong(tmp_path):
+    bars, patterns, library = mixed_case(tmp_path)
+    with pytest.raises(ConfigError, match="lacks column"):
+        run(library, patterns.drop(columns="bar"), bars, tmp_path)
+    with pytest.raises(ConfigError, match="not in the patterns frame"):
+        run(library, patterns.iloc[5:], bars, tmp_path)
+    moved = patterns.assign(bar=patterns["bar"] + 1)
+    with pytest.raises(ConfigError, match="do not match"):
+        run(library, moved, bars, tmp_path)
+    with pytest.raises(ConfigError, match="iterations"):
+        run(library, patterns, bars, tmp_path, iterations=3)
+    with pytest.raises(ConfigError, match="fill"):
+        run(library, patterns, bars, tmp_path, fill="midnight")
+    with pytest.raises(ConfigError, match="unique"):
+        run(library, pd.concat([patterns, patterns.iloc[:1]]), bars, tmp_path)
