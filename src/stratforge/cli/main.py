@@ -11,6 +11,7 @@ from rich.table import Table
 from stratforge import __version__
 from stratforge.cli.console import FriendlyErrors, console
 from stratforge.cli.data_commands import data_app, run_demo
+from stratforge.cli.discover_command import discover_command
 from stratforge.cli.simulate_command import simulate_command
 from stratforge.config import configure, get_settings
 from stratforge.instruments import list_instruments
@@ -19,6 +20,7 @@ app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, pretty_exceptions_en
                   help="stratforge: a research factory for systematic trading strategies.")
 app.add_typer(data_app, name="data")
 app.command("simulate")(simulate_command)
+app.command("discover")(discover_command)
 
 
 def _version(value: bool) -> None:

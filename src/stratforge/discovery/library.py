@@ -449,3 +449,10 @@ def _read_index(folder: Path) -> dict[str, Any]:
         raise DataError(f"template library {folder}: {LIBRARY_FILE} lacks 'files' or "
                         "'scalers'", source=str(path))
     return index
+
+
+def library_folder(symbol: str, home: Path | str | None = None) -> Path:
+    """Where ``stratforge discover`` keeps the template library of ``symbol``."""
+    from stratforge.config import resolve_home
+
+    return resolve_home(home) / "discovery" / symbol.upper() / "library"

@@ -1,0 +1,109 @@
+"""``stratforge discover``: patterns top-down, templates, and optionally exit optimisation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from stratforge.cli.console import console, progress_bars
+from stratforge.discovery.fractal import DiscoveryResult, discover_patterns
+from stratforge.discovery.library import TemplateLibrary, library_folder
+from stratforge.discovery.optimize import optimize_templates
+from stratforge.discovery.templates import cluster_patterns
+
+
+def _print_levels(result: DiscoveryResult) -> None:
+    table = Table(title=f"Discovery {result.symbol}: {' > '.join(result.hierarchy)}")
+    for column in ("level", "tf", "bars scanned", "windows", "patterns", "states", "seconds",
+                   "note"):
+        table.add_column(column, justify="left" if column in ("tf", "note") else "right",
+                         no_wrap=True)
+    for report in result.levels:
+        note = "full scan" if report.full_scan else ("skipped: no patterns" if report.skipped
+                                                     else "")
+        if report.resumed:
+            note = (note + ", " if note else "") + "from checkpoint"
+        table.add_row(str(report.depth), report.timeframe, f"{report.bars_scanned:,}",
+                      f"{report.windows:,}", f"{report.patterns:,}", report.states_cache,
+                      f"{report.seconds:.1f}", note)
+    console.print(table)
+
+
+def _short_params(params: dict) -> str:
+    """'stop 39 / target 92 / trail 123-258 / hold 8' (ticks and bars)."""
+    if not params:
+        return ""
+    parts = [f"stop {params.get('stop_ticks', 0):g}", f"target {params.get('target_ticks', 0):g}"]
+    if params.get("trail_tight_ticks"):
+        parts.append(f"trail {params['trail_tight_ticks']:g}-"
+                     f"{params.get('trail_wide_ticks') or params['trail_tight_ticks']:g}")
+    if params.get("max_hold_bars"):
+        parts.append(f"hold {params['max_hold_bars']:g}")
+    return " / ".join(parts)
+
+
+def _print_templates(library: TemplateLibrary, limit: int) -> None:
+    frame = library.to_frame()
+    table = Table(title=f"Templates by size ({len(frame)} in all, top {min(limit, len(frame))})")
+    for column in ("id", "timeframes", "members", "side", "oracle win", "MFE p50", "MAE p50",
+                   "exit params (ticks, bars)"):
+        table.add_column(column, justify="right" if column in ("members", "oracle win", "MFE p50",
+                                                               "MAE p50") else "left")
+    for row in frame.sort_values("members", ascending=False, kind="stable").head(limit) \
+            .itertuples():
+        params = _short_params(row.params)
+        table.add_row(row.template_id, row.timeframes, f"{row.members:,}",
+                      "long" if row.direction > 0 else "short", f"{row.oracle_win_rate:.1%}",
+                      f"{row.mfe_p50:.2f}", f"{row.mae_p50:.2f}", params)
+    console.print(table)
+
+
+def discover_command(
+    symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument symbol.")] = "MNQ",
+    timeframes: Annotated[str | None, typer.Option(
+        help="Hierarchy top-down, comma-separated (default: 1W..1s present in the ATLAS).")
+    ] = None,
+    fresh: Annotated[bool, typer.Option(help="Ignore checkpoints and start over.")] = False,
+    train_end: Annotated[str | None, typer.Option(
+        help="Fit the feature scalers on patterns before this time (UTC) only.")] = None,
+    seed: Annotated[int, typer.Option(help="random_state of clustering and optimisation.")
+                    ] = 0,
+    optimize: Annotated[bool, typer.Option(
+        help="Also optimise exit parameters per template (design of experiments + fission).")
+    ] = False,
+    iterations: Annotated[int, typer.Option(help="Evaluations per template.")] = 60,
+    members: Annotated[int, typer.Option(help="Members per template to optimise on.")] = 20,
+    fission: Annotated[bool, typer.Option(help="Split templates whose members want "
+                                               "different exits.")] = True,
+    show: Annotated[int, typer.Option(help="Templates to list.")] = 20,
+) -> None:
+    """Discover patterns from the top timeframe down and cluster them into templates."""
+    with progress_bars() as progress:
+        result = discover_patterns(symbol, timeframes=timeframes, fresh=fresh,
+                                   progress=progress)
+    _print_levels(result)
+    if len(result.patterns) == 0:
+        console.print("no patterns found: nothing to cluster")
+        return
+    with progress_bars() as progress:
+        library = cluster_patterns(result.patterns, random_state=seed, progress=progress,
+                                   train_end=pd.Timestamp(train_end, tz="UTC")
+                                   if train_end else None)
+        if optimize:
+            optimized = optimize_templates(library, result.patterns, symbol=symbol,
+                                           iterations=iterations,
+                                           members_per_template=members, fission=fission,
+                                           random_state=seed, resume=not fresh,
+                                           progress=progress)
+            library = optimized.library
+            if optimized.splits:
+                console.print(f"fission split {len(optimized.splits)} template(s): " +
+                              ", ".join(f"{p} -> {len(c)}" for p, c in
+                                        list(optimized.splits.items())[:10]))
+    folder = library.save(library_folder(symbol))
+    _print_templates(library, show)
+    console.print(f"{len(result.patterns):,} patterns, {len(library)} templates; library "
+                  f"saved to {folder}")
