@@ -34,3 +34,46 @@ def test_discover_prints_levels_and_templates_and_saves_the_library(tmp_path):
     assert again.exit_code == 0, again.output
     assert "from checkpoint" in again.output
     assert TemplateLibrary.load(library_folder("MNQ", home)) == library
+
+
+def test_simulate_template_matches_every_bar_by_distance_and_z_sign(tmp_path):
+    import numpy as np
+
+    from stratforge.discovery.matching import (
+        library_hierarchy,
+        match_template,
+        timeframe_vectors,
+    )
+    from stratforge.features import FEATURE_NAMES
+
+    home = tmp_path / "home"
+    synthesize_into_store("MNQ", days=12, seed=6, resolution="1m", home=home)
+    build_atlas("MNQ", home=home)
+    result = runner.invoke(app, ["--home", str(home), "discover", "--timeframes",
+                                 "1h,15m,5m,1m", "--show", "1"])
+    assert result.exit_code == 0, result.output
+    library = TemplateLibrary.load(library_folder("MNQ", home))
+    assert library_hierarchy(library) == ["1h", "15m", "5m", "1m"]
+    template = library.templates[0]
+    vectors = timeframe_vectors("MNQ", "5m", library_hierarchy(library), home=home)
+
+    # independent computation: standardise with the stored scaler, Euclidean distance, z sign
+    scaler = library.scalers["5m"]
+    raw = vectors[list(FEATURE_NAMES)].to_numpy()
+    scaled = (raw - np.asarray(scaler.mean)) / np.asarray(scaler.scale)
+    distance = np.sqrt(((scaled - np.asarray(template.centroid_scaled)) ** 2).sum(axis=1))
+    z = vectors["z"].to_numpy()
+    side_ok = z > 0 if template.direction < 0 else z < 0
+    expected = np.flatnonzero((distance < 2.5) & side_ok & np.isfinite(distance))
+
+    entries, sides = match_template(library, template.template_id, vectors, "5m",
+                                    threshold=2.5)
+    assert entries.tolist() == expected.tolist() and len(entries) > 0
+    assert set(sides.tolist()) == {template.direction}
+
+    run = runner.invoke(app, ["--home", str(home), "simulate", "--timeframe", "5m",
+                              "--template", template.template_id, "--threshold", "2.5",
+                              "--param", "stop_ticks=40", "--explain"])
+    assert run.exit_code == 0, run.output
+    assert f"template {template.template_id} matches (distance < 2.5): {len(expected):,} " \
+           "signals" in run.output

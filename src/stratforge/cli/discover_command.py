@@ -103,6 +103,8 @@ def discover_command(
                 console.print(f"fission split {len(optimized.splits)} template(s): " +
                               ", ".join(f"{p} -> {len(c)}" for p, c in
                                         list(optimized.splits.items())[:10]))
+    library = library.with_templates([], metadata={"hierarchy": result.hierarchy,
+                                                   "symbol": result.symbol})
     folder = library.save(library_folder(symbol))
     _print_templates(library, show)
     console.print(f"{len(result.patterns):,} patterns, {len(library)} templates; library "

@@ -13,6 +13,8 @@ from rich.table import Table
 from stratforge.cli.console import console
 from stratforge.data import load_bars
 from stratforge.data.atomic import atomic_write_bytes
+from stratforge.discovery.library import TemplateLibrary, library_folder
+from stratforge.discovery.matching import library_hierarchy, match_template, timeframe_vectors
 from stratforge.errors import ConfigError, DataError
 from stratforge.features import compute_states
 from stratforge.features.signals import (
@@ -62,6 +64,24 @@ def _entries_from_file(path: Path, bars: pd.DataFrame) -> tuple[np.ndarray, np.n
     return positions[order], frame["side"].to_numpy(dtype=np.int64)[order]
 
 
+def _template_signals(symbol: str, timeframe: str, template: str, bars: pd.DataFrame,
+                      threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bars of the span matching ``template`` (vectors over the whole series, then sliced)."""
+    folder = library_folder(symbol)
+    if not (folder / "library.json").exists():
+        raise DataError(f"--template {template}: no template library for {symbol.upper()} in "
+                        f"{folder}; run `stratforge discover --symbol {symbol.upper()}` first")
+    library = TemplateLibrary.load(folder)
+    try:
+        library.get(template)
+    except KeyError as exc:
+        raise ConfigError(f"--template: {exc.args[0]}") from exc
+    vectors = timeframe_vectors(symbol, timeframe, library_hierarchy(library))
+    first = int(np.searchsorted(vectors["ts"].to_numpy(), bars["ts"].to_numpy()[0]))
+    window = vectors.iloc[first:first + len(bars)].reset_index(drop=True)
+    return match_template(library, template, window, timeframe, threshold=threshold)
+
+
 def simulate_command(
     symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument symbol.")] = "MNQ",
     timeframe: Annotated[str, typer.Option(help="Bar timeframe, e.g. 1m, 5m, 1h.")] = "5m",
@@ -88,6 +108,8 @@ def simulate_command(
     quantity: Annotated[float, typer.Option(help="Contracts per trade.")] = 1.0,
     capital: Annotated[float, typer.Option(help="Capital for returns and drawdown %.")
                        ] = 100_000.0,
+    threshold: Annotated[float, typer.Option(
+        help="Template match: largest distance to the centroid (scaled units).")] = 3.0,
     explain: Annotated[bool, typer.Option(help="Print every step in words.")] = False,
     trades: Annotated[Path | None, typer.Option(help="Write the trades to CSV/Parquet.")
                       ] = None,
@@ -99,10 +121,9 @@ def simulate_command(
         raise DataError(f"{symbol.upper()} {timeframe}: fewer than 2 bars in the chosen span")
     states = compute_states(bars) if (entries is None or regime_filter) else None
     if template is not None:
-        raise DataError(f"--template {template}: {symbol.upper()} has no template library yet; "
-                        "templates are made by pattern discovery. Use --entries FILE or "
-                        "--signal instead")
-    if entries is not None:
+        positions, sides = _template_signals(symbol, timeframe, template, bars, threshold)
+        description = f"template {template} matches (distance < {threshold:g})"
+    elif entries is not None:
         positions, sides = _entries_from_file(entries, bars)
         description = str(entries)
     else:

@@ -1,0 +1,65 @@
+"""Matching a template on every bar of a timeframe.
+
+A bar matches template T when the Euclidean distance between its scaled feature vector and
+T's scaled centroid is below a threshold (default 3.0) and the sign of its z agrees with T's
+direction (a short template fades bars above their centre, z > 0; a long one bars below,
+z < 0). The entry side is T's direction. Bars with any missing feature never match.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stratforge.discovery.library import TemplateLibrary
+from stratforge.errors import ConfigError
+from stratforge.features import feature_vectors
+from stratforge.features.cache import load_states
+from stratforge.instruments import get_instrument
+from stratforge.timeframes import parse_timeframe
+
+DEFAULT_MATCH_THRESHOLD = 3.0
+
+
+def library_hierarchy(library: TemplateLibrary) -> list[str]:
+    """The discovery hierarchy (top down) the library's feature vectors were built on."""
+    hierarchy = library.metadata.get("hierarchy")
+    if not hierarchy:
+        raise ConfigError("the template library does not record its discovery hierarchy; "
+                          "rerun `stratforge discover`")
+    return list(hierarchy)
+
+
+def timeframe_vectors(symbol: str, timeframe: str, hierarchy: list[str], *,
+                      home: Path | str | None = None) -> pd.DataFrame:
+    """Feature vectors (``ts``, FEATURE_NAMES, signed ``z``) of every bar of ``timeframe``.
+
+    Uses the hierarchy from its top down to ``timeframe`` and the cached whole-series
+    states, so parent and root values come from completed bars only.
+    """
+    if timeframe not in hierarchy:
+        raise ConfigError(f"timeframe {timeframe} is not in the library's hierarchy "
+                          f"({', '.join(hierarchy)})")
+    levels = hierarchy[:hierarchy.index(timeframe) + 1]
+    states = {tf: load_states(symbol, tf, home=home) for tf in levels}
+    session = get_instrument(symbol, home).session
+    return feature_vectors(states, levels, session=session)[parse_timeframe(timeframe)]
+
+
+def match_template(library: TemplateLibrary, template_id: str, vectors: pd.DataFrame,
+                   timeframe: str, *, threshold: float = DEFAULT_MATCH_THRESHOLD
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (int64, increasing) of the rows of ``vectors`` matching the template, and the
+    entry sides (the template's direction)."""
+    if not threshold > 0:
+        raise ConfigError(f"match threshold must be > 0, got {threshold}")
+    template = library.get(template_id)
+    scaled = library.scale(vectors, timeframe)
+    distance = np.sqrt(((scaled - np.asarray(template.centroid_scaled)) ** 2).sum(axis=1))
+    z = vectors["z"].to_numpy(dtype=np.float64)
+    agrees = (z > 0) if template.direction < 0 else (z < 0)
+    mask = np.isfinite(distance) & (distance < threshold) & agrees
+    entries = np.flatnonzero(mask).astype(np.int64)
+    return entries, np.full(len(entries), int(template.direction), dtype=np.int64)
