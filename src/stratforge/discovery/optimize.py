@@ -43,6 +43,7 @@ from stratforge.discovery.doe import (
 )
 from stratforge.discovery.library import Template, TemplateLibrary
 from stratforge.discovery.patterns import ORACLE_LOOKAHEAD
+from stratforge.discovery.templates import member_arrays, summarize_members
 from stratforge.discovery.worker import MarketArrays, kernel_matrix, member_points, score_points
 from stratforge.errors import ConfigError
 from stratforge.features.vectors import FEATURE_NAMES
@@ -305,29 +306,13 @@ def _child_groups(members: pd.DataFrame, labelled_ids: pd.Index, labels: np.ndar
 
 def _child_template(child_id: str, parent: Template, member_ids: list[str],
                     ctx: _Context) -> Template:
-    """A fission child, summarised from its members like templates.py does."""
+    """A fission child, summarised from its members by the same rules as clustered templates."""
     rows = ctx.patterns.loc[member_ids]
     raw = rows.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-    scaled = ctx.scaled(rows)
-    z = rows["z"].to_numpy(dtype=np.float64)
-    direction = -1 if float(np.median(z)) > 0 else 1
-    fields: dict[str, Any] = {"oracle_win_rate": math.nan, "oracle_direction_share": math.nan}
-    if "oracle_win" in rows.columns:
-        fields["oracle_win_rate"] = float(np.nanmean(rows["oracle_win"].to_numpy(np.float64)))
-    if "oracle_side" in rows.columns:
-        fields["oracle_direction_share"] = float(np.mean(rows["oracle_side"].to_numpy()
-                                                         == direction))
-    for column, key in (("oracle_mfe", "mfe_percentiles"), ("oracle_mae", "mae_percentiles")):
-        if column in rows.columns:
-            fields[key] = np.nanpercentile(rows[column].to_numpy(np.float64), [25, 50, 75])
-    tfs = rows["timeframe"].astype(str)
-    return Template(
-        template_id=child_id, timeframes=[t for t in parent.timeframes if t in set(tfs)]
-        or sorted(set(tfs)), centroid_scaled=scaled.mean(axis=0).tolist(),
-        centroid_raw=raw.mean(axis=0).tolist(), members=len(member_ids),
-        member_ids=member_ids, direction=direction, long_share=float(np.mean(z < 0)),
-        physics_variance=float(scaled.var(axis=0).mean()), parent_id=parent.template_id,
-        **fields)
+    data = member_arrays(rows, raw, ctx.scaled(rows))
+    tf_rank = {name: rank for rank, name in enumerate(ctx.library.scalers)}
+    fields = summarize_members(np.arange(len(rows)), data, tf_rank)
+    return Template(template_id=child_id, parent_id=parent.template_id, **fields)
 
 
 def _process(template: Template, ctx: _Context) -> dict[str, Any]:

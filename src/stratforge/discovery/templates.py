@@ -135,9 +135,27 @@ def _nan_stat(values: np.ndarray, stat: str) -> Any:
     return np.percentile(known, [25, 50, 75]).tolist()
 
 
-def _summaries(group: np.ndarray, data: dict[str, np.ndarray], tf_rank: dict[str, int]
-               ) -> dict[str, Any]:
-    """The Template fields (all but the id) of one group of row positions."""
+def member_arrays(frame: pd.DataFrame, raw: np.ndarray, scaled: np.ndarray
+                  ) -> dict[str, np.ndarray]:
+    """The arrays ``summarize_members`` reads: signed z, raw and scaled vectors, timeframe,
+    pattern id and the oracle columns present, one row per pattern of ``frame``."""
+    data: dict[str, np.ndarray] = {
+        "z": frame["z"].to_numpy(dtype=np.float64), "raw": raw, "scaled": scaled,
+        "timeframe": frame["timeframe"].astype(str).to_numpy(dtype=object),
+        "pattern_id": frame["pattern_id"].astype(str).to_numpy(dtype=object)}
+    for column in ORACLE_COLUMNS:
+        if column in frame.columns:
+            data[column] = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+    return data
+
+
+def summarize_members(group: np.ndarray, data: dict[str, np.ndarray],
+                      tf_rank: dict[str, int]) -> dict[str, Any]:
+    """The Template fields (all but the id and parent) of one group of row positions.
+
+    Used for clustered templates and for fission children alike, so both are summarised by
+    the same rules (direction from the median signed z, oracle statistics, ...).
+    """
     z = data["z"][group]
     direction = -1 if float(np.median(z)) > 0 else 1
     members_scaled = data["scaled"][group]
@@ -220,14 +238,9 @@ def cluster_patterns(patterns: pd.DataFrame, *, train_end: pd.Timestamp | None =
     progress("templates", 3, 4, f"tightening {len(groups)} clusters")
     final, splits = _tighten(scaled, groups, random_state)
 
-    data: dict[str, np.ndarray] = {
-        "z": z, "raw": raw, "scaled": scaled, "timeframe": timeframes,
-        "pattern_id": frame["pattern_id"].astype(str).to_numpy(dtype=object)}
-    for column in ORACLE_COLUMNS:
-        if column in frame.columns:
-            data[column] = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+    data = member_arrays(frame, raw, scaled)
     tf_rank = {name: rank for rank, name in enumerate(scalers)}
-    summaries = [_summaries(group, data, tf_rank) for group in final]
+    summaries = [summarize_members(group, data, tf_rank) for group in final]
     summaries.sort(key=lambda s: (-s["members"], s["centroid_scaled"], s["member_ids"][0]))
     width = max(4, len(str(len(summaries))))
     templates = [Template(template_id=f"T{i:0{width}d}", **s)
