@@ -119,7 +119,9 @@ def simulate_command(
     bars = load_bars(symbol, timeframe, start, end)
     if len(bars) < 2:
         raise DataError(f"{symbol.upper()} {timeframe}: fewer than 2 bars in the chosen span")
-    states = compute_states(bars) if (entries is None or regime_filter) else None
+    # states feed the field-state signals and the regime filters; templates use the cache
+    needs_states = (entries is None and template is None) or bool(regime_filter)
+    states = compute_states(bars) if needs_states else None
     if template is not None:
         positions, sides = _template_signals(symbol, timeframe, template, bars, threshold)
         description = f"template {template} matches (distance < {threshold:g})"

@@ -96,8 +96,7 @@ class _BaseReader:
             head = parts[1]
             parts[1] = head.take(slice(0, int(np.searchsorted(
                 head.ts, head.ts[0] + _LOOKAHEAD_NS))))
-        return BarArrays(*(np.concatenate(c) for c in zip(
-            *((p.ts, p.open, p.high, p.low, p.close, p.volume) for p in parts), strict=True)))
+        return BarArrays.concat(parts)
 
 
 def _staged_record_valid(txn: Transaction, record: dict[str, Any]) -> bool:

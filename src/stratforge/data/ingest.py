@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from stratforge.data.bars import RepairReport, repair_bars, validate_bars
-from stratforge.data.parquet_io import encode_bars
+from stratforge.data.parquet_io import decode_bars, encode_bars
+from stratforge.data.readers import read_bar_file
 from stratforge.data.resample import BarArrays
 from stratforge.data.store import AtlasStore, Transaction, file_entry, file_name, iso, months_of
 from stratforge.errors import DataError
@@ -77,8 +78,6 @@ def check_grid(bars: BarArrays, timeframe: Timeframe, source: str) -> None:
 def read_validated(path: Path, *, fmt: str, tz: str | None, repair: bool,
                    instrument_id: int | None) -> tuple[BarArrays, RepairReport | None]:
     """One file's bars, validated (after repair when asked)."""
-    from stratforge.data.readers import read_bar_file
-
     frame = read_bar_file(path, fmt=fmt, tz=tz, instrument_id=instrument_id)
     report = None
     if repair:
@@ -90,8 +89,7 @@ def read_validated(path: Path, *, fmt: str, tz: str | None, repair: bool,
 def _merge_files(parts: list[tuple[str, BarArrays]], repair: bool) -> BarArrays:
     parts = sorted(parts, key=lambda p: int(p[1].ts[0]) if len(p[1]) else 0)
     owner = np.concatenate([np.full(len(b), i) for i, (_, b) in enumerate(parts)])
-    merged = BarArrays(*(np.concatenate(cols) for cols in zip(
-        *((b.ts, b.open, b.high, b.low, b.close, b.volume) for _, b in parts), strict=True)))
+    merged = BarArrays.concat([b for _, b in parts])
     order = np.argsort(merged.ts, kind="stable")
     merged, owner = merged.take(order), owner[order]
     repeated = np.flatnonzero(np.diff(merged.ts) == 0)
@@ -196,12 +194,8 @@ def _check_base_timeframe(txn: Transaction, timeframe: Timeframe, source: str) -
 
 def _merge_with_stored(store: AtlasStore, rel: str, new: BarArrays, first: int,
                        last: int) -> tuple[BarArrays, int]:
-    from stratforge.data.parquet_io import decode_bars
-
     stored = decode_bars(store.root / rel)
     inside = (stored.ts >= first) & (stored.ts <= last)
     kept = stored.take(~inside)
-    merged = BarArrays(*(np.concatenate(c) for c in zip(
-        (kept.ts, kept.open, kept.high, kept.low, kept.close, kept.volume),
-        (new.ts, new.open, new.high, new.low, new.close, new.volume), strict=True)))
+    merged = BarArrays.concat([kept, new])
     return merged.take(np.argsort(merged.ts, kind="stable")), int(inside.sum())

@@ -49,6 +49,21 @@ class BarArrays:
     def __len__(self) -> int:
         return len(self.ts)
 
+    @classmethod
+    def empty(cls) -> BarArrays:
+        """Bars with no rows."""
+        return cls(np.empty(0, dtype=np.int64), *(np.empty(0) for _ in range(5)))
+
+    @classmethod
+    def concat(cls, parts: list[BarArrays]) -> BarArrays:
+        """The rows of ``parts`` one after the other (no sorting)."""
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        return cls(*(np.concatenate(columns) for columns in zip(
+            *((p.ts, p.open, p.high, p.low, p.close, p.volume) for p in parts), strict=True)))
+
     def take(self, mask_or_slice: np.ndarray | slice) -> BarArrays:
         """The rows selected by a boolean mask or a slice."""
         return BarArrays(*(a[mask_or_slice] for a in (self.ts, self.open, self.high, self.low,

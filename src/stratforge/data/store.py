@@ -141,10 +141,7 @@ class AtlasStore:
             if end is not None and pd.Timestamp(entry["first"]).value >= end:
                 continue
             parts.append(self.read_month(timeframe, month))
-        if not parts:
-            return BarArrays(*(np.empty(0, dtype=t) for t in (np.int64,) + (np.float64,) * 5))
-        joined = parts[0] if len(parts) == 1 else BarArrays(
-            *(np.concatenate(cols) for cols in zip(*(_columns(p) for p in parts), strict=True)))
+        joined = BarArrays.concat(parts)
         lo = 0 if start is None else int(np.searchsorted(joined.ts, start, side="left"))
         hi = len(joined) if end is None else int(np.searchsorted(joined.ts, end, side="left"))
         return joined if (lo, hi) == (0, len(joined)) else joined.take(slice(lo, hi))
@@ -183,10 +180,6 @@ class AtlasStore:
         shutil.rmtree(staging, ignore_errors=True)
         (self.root / JOURNAL).unlink()
         self._manifest = None
-
-
-def _columns(bars: BarArrays) -> tuple[np.ndarray, ...]:
-    return bars.ts, bars.open, bars.high, bars.low, bars.close, bars.volume
 
 
 class Transaction:

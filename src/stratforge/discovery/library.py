@@ -346,22 +346,9 @@ class TemplateLibrary:
 
     def _tables(self) -> tuple[pa.Table, pa.Table]:
         ts = self.templates
-        templates = pa.Table.from_pydict({
-            "template_id": [t.template_id for t in ts],
-            "timeframes": [t.timeframes for t in ts],
-            "centroid_scaled": [t.centroid_scaled for t in ts],
-            "centroid_raw": [t.centroid_raw for t in ts],
-            "members": [t.members for t in ts],
-            "direction": [t.direction for t in ts],
-            "oracle_win_rate": [t.oracle_win_rate for t in ts],
-            "oracle_direction_share": [t.oracle_direction_share for t in ts],
-            "mfe_percentiles": [t.mfe_percentiles for t in ts],
-            "mae_percentiles": [t.mae_percentiles for t in ts],
-            "long_share": [t.long_share for t in ts],
-            "physics_variance": [t.physics_variance for t in ts],
-            "parent_id": [t.parent_id for t in ts],
-            "params": [json.dumps(t.params, sort_keys=True) for t in ts],
-        }, schema=_TEMPLATE_SCHEMA)
+        columns = {name: [getattr(t, name) for t in ts] for name in _TEMPLATE_SCHEMA.names}
+        columns["params"] = [json.dumps(t.params, sort_keys=True) for t in ts]
+        templates = pa.Table.from_pydict(columns, schema=_TEMPLATE_SCHEMA)
         members = pa.Table.from_pydict({
             "template_id": [t.template_id for t in ts for _ in t.member_ids],
             "pattern_id": [m for t in ts for m in t.member_ids],
