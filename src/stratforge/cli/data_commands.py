@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +12,7 @@ from rich.table import Table
 from stratforge.cli.console import console, progress_bars
 from stratforge.data import atlas_info, build_atlas, ingest_files, list_symbols
 from stratforge.data.atlas import BuildReport
-from stratforge.data.demo import DEMO_KIND, synthesize_into_store
+from stratforge.data.demo import synthesize_into_store
 from stratforge.data.ingest import IngestReport
 from stratforge.timeframes import parse_timeframes
 
@@ -134,16 +134,3 @@ def synth(
                                        start=start.date() if start else None, replace=replace,
                                        progress=progress)
     _print_ingest(report)
-
-
-def run_demo(symbol: str, days: int, seed: int) -> None:
-    """The main job until the research pipeline lands: data, atlas, summary."""
-    if symbol.upper() not in list_symbols():
-        console.print(f"No data for {symbol.upper()}: building the demo market (synthetic "
-                      f"{symbol.upper()}, {DEMO_KIND}, seed {seed}, {days} trading days at 1s).")
-        with progress_bars() as progress:
-            _print_ingest(synthesize_into_store(symbol, days=days, seed=seed, kind=DEMO_KIND,
-                                                start=date(2023, 1, 2), progress=progress))
-    with progress_bars() as progress:
-        _print_build(build_atlas(symbol, progress=progress))
-    _print_info(symbol)

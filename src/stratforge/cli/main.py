@@ -10,8 +10,9 @@ from rich.table import Table
 
 from stratforge import __version__
 from stratforge.cli.console import FriendlyErrors, console
-from stratforge.cli.data_commands import data_app, run_demo
+from stratforge.cli.data_commands import data_app
 from stratforge.cli.discover_command import discover_command
+from stratforge.cli.run_command import run_command
 from stratforge.cli.simulate_command import simulate_command
 from stratforge.config import configure, get_settings
 from stratforge.instruments import list_instruments
@@ -21,6 +22,7 @@ app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, pretty_exceptions_en
 app.add_typer(data_app, name="data")
 app.command("simulate")(simulate_command)
 app.command("discover")(discover_command)
+app.command("run")(run_command)
 
 
 def _version(value: bool) -> None:
@@ -39,17 +41,6 @@ def main(
 ) -> None:
     """Options shared by every command."""
     configure(home=home)
-
-
-@app.command()
-def run(
-    symbol: Annotated[str, typer.Option(help="Instrument to research.")] = "MNQ",
-    days: Annotated[int, typer.Option(help="Trading days of the demo market, made when the "
-                                           "symbol has no data.")] = 60,
-    seed: Annotated[int, typer.Option(help="Seed of the demo market.")] = 7,
-) -> None:
-    """Run the main job on SYMBOL, building the demo market first when there is no data."""
-    run_demo(symbol, days, seed)
 
 
 @app.command()

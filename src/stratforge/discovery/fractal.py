@@ -63,6 +63,8 @@ WINDOW_MIN_CHILD_BARS = 30
 """A drill-down window holds at least this many bars of the child timeframe."""
 DISCOVERY_VERSION = "1"
 """Bump when the drill-down changes its result for the same data (invalidates checkpoints)."""
+SCAN_MODES: tuple[str, ...] = ("drill", "full")
+"""``drill``: lower levels scan the parents' windows; ``full``: every level scans all bars."""
 PATTERNS_FILE = "patterns.parquet"
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
@@ -239,7 +241,8 @@ def _oracle(symbol: str, tf: Timeframe, rows: np.ndarray, sides: np.ndarray,
 def _scan_level(symbol: str, hierarchy: list[Timeframe], depth: int,
                 parents: pd.DataFrame | None, parent_tf: Timeframe | None,
                 instrument: Instrument, home: Path | str | None,
-                progress: ProgressCallback) -> tuple[pd.DataFrame, LevelReport]:
+                progress: ProgressCallback, scan: str = "drill"
+                ) -> tuple[pd.DataFrame, LevelReport]:
     started = time.perf_counter()
     tf = hierarchy[depth]
     session = instrument.session
@@ -250,7 +253,7 @@ def _scan_level(symbol: str, hierarchy: list[Timeframe], depth: int,
     candidates = np.flatnonzero(flags["cascade_detected"].to_numpy()
                                 | flags["structure_confirmed"].to_numpy())
     del flags
-    full_scan = parents is None or parent_tf is None
+    full_scan = scan == "full" or parents is None or parent_tf is None
     if full_scan:
         rows, windows, scanned = candidates, 0, len(child_ts)
         chains = ["[]"] * len(rows)
@@ -291,13 +294,16 @@ def _decode_patterns(path: Path) -> pd.DataFrame:
 
 
 def _checkpoint_key(symbol: str, hierarchy: list[Timeframe], instrument: Instrument,
-                    home: Path | str | None) -> dict[str, Any]:
-    return {"discovery_version": DISCOVERY_VERSION, "features_version": FEATURES_VERSION,
-            "symbol": symbol, "hierarchy": [str(tf) for tf in hierarchy],
-            "atlas": {str(tf): atlas_fingerprint(symbol, tf, home=home) for tf in hierarchy},
-            "tick_size": instrument.tick_size, "session": instrument.session.describe(),
-            "window_min_child_bars": WINDOW_MIN_CHILD_BARS,
-            "lookahead": {str(tf): ORACLE_LOOKAHEAD[str(tf)] for tf in hierarchy}}
+                    home: Path | str | None, scan: str = "drill") -> dict[str, Any]:
+    key = {"discovery_version": DISCOVERY_VERSION, "features_version": FEATURES_VERSION,
+           "symbol": symbol, "hierarchy": [str(tf) for tf in hierarchy],
+           "atlas": {str(tf): atlas_fingerprint(symbol, tf, home=home) for tf in hierarchy},
+           "tick_size": instrument.tick_size, "session": instrument.session.describe(),
+           "window_min_child_bars": WINDOW_MIN_CHILD_BARS,
+           "lookahead": {str(tf): ORACLE_LOOKAHEAD[str(tf)] for tf in hierarchy}}
+    if scan != "drill":  # keeps the keys of existing drill-down checkpoints valid
+        key["scan"] = scan
+    return key
 
 
 def _resume(checkpoint: Path, key: dict[str, Any]
@@ -337,6 +343,7 @@ def _exclusive(folder: Path, symbol: str) -> Iterator[None]:
 
 def discover_patterns(symbol: str, *, timeframes: Sequence[str | Timeframe] | str | None = None,
                       home: Path | str | None = None, fresh: bool = False,
+                      scan: str = "drill",
                       progress: ProgressCallback = no_progress) -> DiscoveryResult:
     """Find the patterns of ``symbol`` from the top timeframe down (the fractal drill-down).
 
@@ -347,9 +354,14 @@ def discover_patterns(symbol: str, *, timeframes: Sequence[str | Timeframe] | st
     ``<home>/discovery/<SYMBOL>/checkpoint/`` (atomically), and ``progress("discover", done,
     total, message)`` is called; a later run with the same symbol, hierarchy, ATLAS files and
     settings resumes at the next level and gives the same result. ``fresh`` deletes the
-    checkpoint and starts over. The patterns of all levels (``PATTERN_COLUMNS``, ordered by
-    depth then time) are also written to ``<home>/discovery/<SYMBOL>/patterns.parquet``.
+    checkpoint and starts over. ``scan="full"`` scans every bar of every level instead of
+    drilling down (each level is then a full scan; the research pipeline uses it, because a
+    narrow funnel misses short-lived edges of the lower timeframes). The patterns of all
+    levels (``PATTERN_COLUMNS``, ordered by depth then time) are also written to
+    ``<home>/discovery/<SYMBOL>/patterns.parquet``.
     """
+    if scan not in SCAN_MODES:
+        raise ConfigError(f"scan must be one of {', '.join(SCAN_MODES)}, got {scan!r}")
     symbol = symbol.upper()
     instrument = get_instrument(symbol, home)
     hierarchy = resolve_hierarchy(symbol, timeframes, home=home)
@@ -359,14 +371,14 @@ def discover_patterns(symbol: str, *, timeframes: Sequence[str | Timeframe] | st
         if fresh:
             shutil.rmtree(checkpoint, ignore_errors=True)
             (folder / PATTERNS_FILE).unlink(missing_ok=True)
-        key = _checkpoint_key(symbol, hierarchy, instrument, home)
+        key = _checkpoint_key(symbol, hierarchy, instrument, home, scan)
         reports, frames, records = _resume(checkpoint, key)
         for depth in range(len(reports), len(hierarchy)):
             last = next((i for i in range(len(frames) - 1, -1, -1) if len(frames[i])), None)
             parents = None if last is None else frames[last]
             parent_tf = None if last is None else hierarchy[last]
             frame, report = _scan_level(symbol, hierarchy, depth, parents, parent_tf,
-                                        instrument, home, progress)
+                                        instrument, home, progress, scan)
             data = _encode_patterns(frame)
             name = f"level-{depth:02d}-{hierarchy[depth]}.parquet"
             atomic_write_bytes(checkpoint / name, data)

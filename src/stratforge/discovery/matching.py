@@ -63,3 +63,40 @@ def match_template(library: TemplateLibrary, template_id: str, vectors: pd.DataF
     mask = np.isfinite(distance) & (distance < threshold) & agrees
     entries = np.flatnonzero(mask).astype(np.int64)
     return entries, np.full(len(entries), int(template.direction), dtype=np.int64)
+
+
+def match_library(library: TemplateLibrary, vectors: pd.DataFrame, timeframe: str, *,
+                  threshold: float = DEFAULT_MATCH_THRESHOLD,
+                  eligible: np.ndarray | None = None) -> pd.DataFrame:
+    """Every template's matches on the rows of ``vectors``, scaled once.
+
+    Same rule as :func:`match_template`; ``eligible`` (a boolean mask over the rows) limits
+    matching to those rows, e.g. the timeframe's pattern bars. Returns ``template_id``,
+    ``position`` (int64 row of ``vectors``) and ``side`` (int8), ordered by template (library
+    order), then position.
+    """
+    if not threshold > 0:
+        raise ConfigError(f"match threshold must be > 0, got {threshold}")
+    scaled = library.scale(vectors, timeframe)
+    z = vectors["z"].to_numpy(dtype=np.float64)
+    allowed = np.ones(len(vectors), dtype=bool) if eligible is None else np.asarray(eligible,
+                                                                                    dtype=bool)
+    if allowed.shape != (len(vectors),):
+        raise ConfigError(f"eligible must hold one flag per row: {allowed.shape} for "
+                          f"{len(vectors)} rows")
+    finite = np.isfinite(scaled).all(axis=1) & allowed
+    rows, ids, sides = [], [], []
+    for template in library:
+        centre = np.asarray(template.centroid_scaled)
+        agrees = (z > 0) if template.direction < 0 else (z < 0)
+        candidates = np.flatnonzero(finite & agrees)
+        distance = np.sqrt(((scaled[candidates] - centre) ** 2).sum(axis=1))
+        hit = candidates[distance < threshold].astype(np.int64)
+        rows.append(hit)
+        ids.extend([template.template_id] * len(hit))
+        sides.append(np.full(len(hit), template.direction, dtype=np.int8))
+    return pd.DataFrame({
+        "template_id": pd.array(ids, dtype="str"),
+        "position": np.concatenate(rows) if rows else np.empty(0, np.int64),
+        "side": np.concatenate(sides) if sides else np.empty(0, np.int8),
+    })

@@ -1,0 +1,128 @@
+"""``stratforge run``: the research pipeline with Rich progress and a closing summary."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from stratforge.cli.console import console, progress_bars
+from stratforge.config import get_settings
+from stratforge.errors import ConfigError
+from stratforge.research.config import make_config
+from stratforge.research.pipeline import RunResult, run_research
+
+
+def _fmt(value: Any, spec: str = ",.2f") -> str:
+    if value is None:
+        return "-"
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _print_phases(result: RunResult) -> None:
+    summary = result.summary
+    table = Table(title=f"Run {summary['run_id']} ({summary['symbol']})")
+    for column in ("phase", "seconds", "figures"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
+    for phase, info in summary.get("phases", {}).items():
+        figures = ", ".join(f"{k} {v}" for k, v in info.items()
+                            if k not in ("seconds", "train_end_ns") and not isinstance(v, dict))
+        nested = [f"{k}: " + ", ".join(f"{a} {b}" for a, b in v.items())
+                  for k, v in info.items() if isinstance(v, dict)]
+        table.add_row(phase, _fmt(info.get("seconds"), ".1f"), "; ".join([figures, *nested]
+                                                                          if figures else nested))
+    console.print(table)
+
+
+def _print_best(result: RunResult) -> None:
+    summary = result.summary
+    best = summary.get("best") or []
+    if not best:
+        return
+    tiers = summary.get("tiers", {})
+    table = Table(title="Best strategies (out of sample) - tiers: " +
+                  ", ".join(f"{k} {v}" for k, v in tiers.items()))
+    for column in ("strategy", "side", "tier", "IS trades", "IS PnL", "OOS trades",
+                   "OOS win", "OOS PnL", "OOS Sharpe", "DSR", "PBO", "walk-forward"):
+        table.add_column(column, justify="left" if column in ("strategy", "side", "tier")
+                         else "right", no_wrap=True)
+    for s in best:
+        ins, oos, wf = s["in_sample"], s["out_of_sample"], s["walk_forward"]
+        table.add_row(s["strategy_id"], "long" if s["direction"] > 0 else "short",
+                      s["tier_name"], _fmt(ins["trades"], ","), _fmt(ins["pnl"]),
+                      _fmt(oos["trades"], ","), _fmt(oos["win_rate"], ".1%"), _fmt(oos["pnl"]),
+                      _fmt(oos["sharpe"]), _fmt(s["dsr"], ".3f"), _fmt(s["pbo"], ".2f"),
+                      f"{wf['positive_folds']}/{wf['folds']} folds up")
+    console.print(table)
+
+
+def run_command(
+    symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument to research "
+                                        "(MNQ uses the demo market when it has no data).")
+                      ] = "MNQ",
+    fresh: Annotated[bool, typer.Option(help="Recompute discovery from scratch.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the newest (or --run-id) run from "
+                                              "its checkpoints.")] = False,
+    run_id: Annotated[str | None, typer.Option(help="Run to resume or rerun a phase of.")
+                      ] = None,
+    mc_iters: Annotated[int | None, typer.Option(help="Parameter sets per (template, "
+                                                      "timeframe) pair [2000].")] = None,
+    mc_only: Annotated[bool, typer.Option(help="New run reusing the newest templates; stop "
+                                               "after the sweep.")] = False,
+    anova_only: Annotated[bool, typer.Option(help="Rerun the ANOVA of a run.")] = False,
+    refine_only: Annotated[bool, typer.Option(help="Rerun the refinement of a run.")] = False,
+    validate_only: Annotated[bool, typer.Option(help="Rerun validation, playbook and report "
+                                                     "of a run.")] = False,
+    timeframes: Annotated[str | None, typer.Option(help="Comma-separated [1m,5m,15m,1h,4h].")
+                          ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of every random choice [7].")] = None,
+    executor: Annotated[str | None, typer.Option(help="local (processes), ray or serial.")
+                        ] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [all cores].")] = None,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a "
+                                                         "local Ray instance).")] = None,
+    folds: Annotated[int | None, typer.Option(help="Walk-forward folds [4].")] = None,
+    top: Annotated[int | None, typer.Option(help="Combos to refine [20].")] = None,
+    budget: Annotated[int | None, typer.Option(help="Refinement budget [20000].")] = None,
+    rounds: Annotated[int | None, typer.Option(help="Refinement rounds [50].")] = None,
+    proposer: Annotated[str | None, typer.Option(help="mutation or tpe.")] = None,
+    space: Annotated[str | None, typer.Option(help="Parameter-space YAML file.")] = None,
+    match_all_bars: Annotated[bool, typer.Option(
+        help="Match templates on every bar, not only on pattern bars.")] = False,
+    quick: Annotated[bool, typer.Option(help="Small sizes: 5m,15m,1h, 200 sets, 2000 "
+                                             "refinement trials.")] = False,
+) -> None:
+    """Research SYMBOL: discovery, sweep, ANOVA, refinement, walk-forward validation,
+    playbook and report, into <home>/runs/<run_id>/."""
+    only = [name for name, flag in (("mc", mc_only), ("anova", anova_only),
+                                    ("refine", refine_only), ("validate", validate_only))
+            if flag]
+    if len(only) > 1:
+        raise ConfigError("choose at most one of --mc-only, --anova-only, --refine-only, "
+                          "--validate-only")
+    if executor == "local" and ray_address:
+        raise ConfigError("--ray-address needs --executor ray")
+    settings = get_settings()
+    config = make_config(quick=quick, symbol=symbol, mc_iters=mc_iters, timeframes=timeframes,
+                         seed=seed, executor=executor or settings.executor,
+                         workers=workers or settings.workers or None,
+                         ray_address=ray_address or settings.ray_address, folds=folds,
+                         top_combos=top,
+                         refine_budget=budget, refine_rounds=rounds, proposer=proposer,
+                         space_path=space, match_bars="all" if match_all_bars else None)
+    with progress_bars() as progress:
+        result = run_research(config, resume=resume, fresh=fresh,
+                              only=only[0] if only else None, run_id=run_id,
+                              progress=progress)
+    if result.summary.get("data", {}).get("demo_market"):
+        console.print("No data was found for MNQ: the run used the built-in demo market "
+                      "(synthetic MNQ, realistic, seed 7, 60 trading days).")
+    _print_phases(result)
+    _print_best(result)
+    console.print(f"run folder: {result.path}")
+    if (result.path / "report.html").exists():
+        console.print(f"report: {result.path / 'report.html'}")

@@ -1,0 +1,118 @@
+"""``playbook.json`` (the Tier 1 strategies, with everything needed to trade them) and
+``summary.json`` (headline numbers and phase timings) of a run."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from stratforge.data.atomic import atomic_write_json, read_json
+from stratforge.discovery.library import TemplateLibrary
+from stratforge.features.vectors import FEATURE_NAMES
+from stratforge.research.prepare import LIBRARY_DIR
+from stratforge.research.runs import PHASES, RunFolder
+from stratforge.research.search_phases import VALIDATION_FILE
+from stratforge.search.sweep import read_frame
+
+PLAYBOOK_FILE = "playbook.json"
+SUMMARY_FILE = "summary.json"
+BEST_STRATEGIES = 10
+TIER_ORDER: tuple[str, ...] = ("PRODUCTION", "CANDIDATE", "UNPROVEN", "TOXIC")
+
+
+def _clean(value: Any) -> Any:
+    """JSON-ready: NaN and infinities become None, numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _metrics(row: pd.Series, prefix: str) -> dict[str, Any]:
+    return {"trades": int(row[f"{prefix}_trades"]), "win_rate": row[f"{prefix}_win_rate"],
+            "pnl": row[f"{prefix}_pnl"], "sharpe": row[f"{prefix}_sharpe"],
+            "sharpe_per_trade": row[f"{prefix}_sharpe_per_trade"]}
+
+
+def _strategy(row: pd.Series) -> dict[str, Any]:
+    return {"strategy_id": row["strategy_id"], "template_id": row["template_id"],
+            "timeframe": row["timeframe"], "direction": int(row["direction"]),
+            "tier": int(row["tier"]), "tier_name": row["tier_name"],
+            "params": json.loads(row["params"]), "n_trials": int(row["n_trials"]),
+            "in_sample": _metrics(row, "is"), "out_of_sample": _metrics(row, "oos"),
+            "dsr": row["dsr"], "pbo": row["pbo"],
+            "walk_forward": {"folds": int(row["wf_folds"]),
+                             "positive_folds": int(row["wf_positive_folds"]),
+                             "oos_pnl": row["wf_oos_pnl"],
+                             "fold_pnl": json.loads(row["wf_fold_pnl"])}}
+
+
+def load_validation(run: RunFolder) -> pd.DataFrame | None:
+    """The run's validation table, or None before validation."""
+    path = run.path / VALIDATION_FILE
+    return read_frame(path) if path.exists() else None
+
+
+def write_playbook(run: RunFolder, home: Path | str | None) -> int:
+    """Write ``playbook.json`` with every Tier 1 strategy; returns how many."""
+    c = run.config
+    frame = load_validation(run)
+    library = TemplateLibrary.load(run.path / LIBRARY_DIR)
+    strategies = []
+    for _, row in (frame[frame["tier"] == 1] if frame is not None else pd.DataFrame()).iterrows():
+        template = library.get(row["template_id"])
+        entry = _strategy(row)
+        entry.update({
+            "symbol": c.symbol,
+            "template": {"centroid_scaled": template.centroid_scaled,
+                         "centroid_raw": template.centroid_raw, "members": template.members,
+                         "feature_names": list(FEATURE_NAMES),
+                         "scaler": library.scalers[row["timeframe"]].to_json(),
+                         "hierarchy": library.metadata.get("hierarchy")},
+            "matching": {"threshold": c.match_threshold, "bars": c.match_bars,
+                         "rule": "distance to the scaled centroid below the threshold, z sign "
+                                 "against the direction"},
+            "execution": {"fill": c.fill, "slippage_ticks": c.slippage_ticks,
+                          "commission": c.commission},
+        })
+        strategies.append(entry)
+    atomic_write_json(run.path / PLAYBOOK_FILE,
+                      _clean({"run_id": run.run_id, "symbol": c.symbol,
+                              "data": _data(run), "strategies": strategies}))
+    return len(strategies)
+
+
+def _data(run: RunFolder) -> dict[str, Any]:
+    info = run.info("data")
+    return {k: info[k] for k in ("first", "last", "train_end", "bars", "demo_market")
+            if k in info}
+
+
+def write_summary(run: RunFolder) -> dict[str, Any]:
+    """Write ``summary.json`` (run id, config, data span and split, per-phase figures and
+    timings, tier counts, best strategies) and return it."""
+    frame = load_validation(run)
+    phases = {p: run.info(p) for p in PHASES if run.done(p)}
+    summary: dict[str, Any] = {
+        "run_id": run.run_id, "symbol": run.config.symbol,
+        "created": read_json(run.path / "config.json").get("created"),
+        "config": run.config.model_dump(mode="json"), "data": _data(run), "phases": phases,
+        "complete": all(run.done(p) for p in PHASES),
+        "seconds": round(sum(float(p.get("seconds", 0.0)) for p in phases.values()), 3),
+    }
+    if frame is not None:
+        counts = frame["tier_name"].value_counts().to_dict()
+        summary["tiers"] = {name: int(counts.get(name, 0)) for name in TIER_ORDER}
+        summary["best"] = [_strategy(row) for _, row in frame.head(BEST_STRATEGIES).iterrows()]
+    summary = _clean(summary)
+    atomic_write_json(run.path / SUMMARY_FILE, summary)
+    return summary

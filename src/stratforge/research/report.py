@@ -1,0 +1,385 @@
+"""The self-contained HTML report of a research run: ``report.html`` in the run folder.
+
+:func:`render_report` reads only the artifacts of one run folder (``summary.json`` is the one
+that must exist; every other artifact may be missing, and its section then says so) and
+returns one HTML page that opens offline: plotly.js is embedded once, inline, and each chart
+is a ``<div>`` with a fixed id, so the same folder always gives the same bytes.
+:func:`write_report` writes the page atomically. Sections, in order: run overview, best
+strategies, equity curves, validation tiers, ANOVA effects, stop x target heatmaps, templates
+in z-momentum space, refinement progress. Artifact contract: docs/research.md.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from plotly.offline import get_plotlyjs
+
+from stratforge.data.atomic import atomic_write_bytes
+from stratforge.discovery.library import TemplateLibrary
+from stratforge.errors import DataError
+from stratforge.research import report_charts as charts
+
+REPORT_NAME = "report.html"
+TIER_NAMES: tuple[str, ...] = ("PRODUCTION", "CANDIDATE", "UNPROVEN", "TOXIC")
+"""Tier names by tier number 1..4."""
+TIER_TABLE_ROWS = 50
+"""Rows of the validation tier table (best tiers first)."""
+PHASE_ORDER: tuple[str, ...] = ("data", "discovery", "matching", "sweep", "anova", "refine",
+                                "validation")
+SECTION_TITLES: dict[str, str] = {
+    "overview": "Run overview", "best": "Best strategies", "equity": "Equity curves",
+    "tiers": "Validation tiers", "anova": "ANOVA factor effects",
+    "heatmaps": "Stop x target heatmaps", "templates": "Templates in z-momentum space",
+    "refine": "Refinement progress",
+}
+"""Section id -> heading, in page order."""
+
+
+@dataclass
+class RunArtifacts:
+    """What :func:`load_artifacts` found in a run folder (``None``: the artifact is absent)."""
+
+    folder: Path
+    summary: dict[str, Any]
+    validation: pd.DataFrame | None = None
+    curves: pd.DataFrame | None = None
+    anova: dict[str, Any] | None = None
+    param_rows: pd.DataFrame | None = None
+    library: TemplateLibrary | None = None
+    history: dict[str, Any] | None = None
+    playbook: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        problems.append(f"{path}: not readable JSON ({exc})")
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _read_parquet(path: Path, problems: list[str]) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # a damaged file only costs its own section
+        problems.append(f"{path}: not readable Parquet ({exc})")
+        return None
+
+
+def _read_library(folder: Path, problems: list[str]) -> TemplateLibrary | None:
+    if not (folder / "library.json").is_file():
+        return None
+    try:
+        return TemplateLibrary.load(folder)
+    except DataError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def load_artifacts(run_folder: Path | str) -> RunArtifacts:
+    """Read the artifacts of ``run_folder``; a DataError when ``summary.json`` is unusable.
+
+    Any other artifact that is missing is ``None``; one that cannot be read is ``None`` too,
+    and ``problems`` says why (the report lists it in the overview).
+    """
+    folder = Path(run_folder)
+    problems: list[str] = []
+    path = folder / "summary.json"
+    if not path.is_file():
+        raise DataError(f"{folder} is not a research run folder: summary.json is missing",
+                        source=str(path))
+    summary = _read_json(path, problems)
+    if summary is None:
+        raise DataError(f"{path} is not a JSON object ({'; '.join(problems) or 'wrong type'})",
+                        source=str(path))
+    frames = [f for f in (_read_parquet(folder / "sweep" / "summaries.parquet", problems),
+                          _read_parquet(folder / "refine" / "trials.parquet", problems))
+              if f is not None and not f.empty]
+    return RunArtifacts(
+        folder=folder, summary=summary,
+        validation=_read_parquet(folder / "validation.parquet", problems),
+        curves=_read_parquet(folder / "curves.parquet", problems),
+        anova=_read_json(folder / "anova.json", problems),
+        param_rows=pd.concat(frames, ignore_index=True) if frames else None,
+        library=_read_library(folder / "library", problems),
+        history=_read_json(folder / "refine" / "history.json", problems),
+        playbook=_read_json(folder / "playbook.json", problems), problems=problems)
+
+
+# ---------------------------------------------------------------- formatting
+
+def _esc(x: Any) -> str:
+    return html.escape("–" if x is None else str(x))
+
+
+def _real(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _int(x: Any) -> str:
+    v = _real(x)
+    return "–" if v is None else f"{round(v):,}"
+
+
+def _num(x: Any, digits: int = 2) -> str:
+    v = _real(x)
+    return "–" if v is None else f"{v:,.{digits}f}"
+
+
+def _pct(x: Any) -> str:
+    v = _real(x)
+    return "–" if v is None else f"{100 * v:.1f}%"
+
+
+def _side(x: Any) -> str:
+    v = _real(x)
+    return "–" if v is None else ("long" if v > 0 else "short")
+
+
+def _params(x: Any) -> str:
+    """A parameter dict (or its JSON text) as ``stop_ticks=40, target_ticks=120``."""
+    if isinstance(x, str):
+        try:
+            x = json.loads(x)
+        except ValueError:
+            return x
+    if not isinstance(x, Mapping):
+        return "–" if x is None else str(x)
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in x.items())
+
+
+def _tier_cell(tier: Any, name: Any) -> str:
+    t = _real(tier)
+    known = t is not None and 1 <= t <= len(TIER_NAMES)
+    if name is None and known:
+        name = TIER_NAMES[int(t) - 1]
+    css = f' class="tier tier-{int(t)}"' if known else ""
+    return f"<td{css}>{_esc(name)}</td>"
+
+
+Column = tuple[str, Callable[[Mapping[str, Any]], str], str]
+"""A table column: heading, cell text from a record, CSS class of the cells ("num", "wrap")."""
+
+
+def _table(columns: Sequence[Column], records: Iterable[Mapping[str, Any]],
+           with_tier: bool = False) -> str:
+    head = ("<th>Tier</th>" if with_tier else "") + "".join(f"<th>{_esc(h)}</th>"
+                                                            for h, _, _ in columns)
+    body = []
+    for rec in records:
+        cells = [_tier_cell(rec.get("tier"), rec.get("tier_name"))] if with_tier else []
+        cells += [(f'<td class="{css}">' if css else "<td>") + f"{_esc(get(rec))}</td>"
+                  for _, get, css in columns]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def _facts(pairs: Iterable[tuple[str, Any]]) -> str:
+    rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in pairs)
+    return f'<table class="facts">{rows}</table>'
+
+
+_note = charts.note
+
+
+def _col(heading: str, key: str, fmt: Callable[[Any], str] = str, css: str = "num") -> Column:
+    return heading, lambda rec: fmt(rec.get(key)), css
+
+
+def _sub(key: str, inner: str, fmt: Callable[[Any], str]) -> Callable[[Mapping[str, Any]], str]:
+    return lambda rec: fmt((rec.get(key) or {}).get(inner))
+
+
+# ---------------------------------------------------------------- sections
+
+def _detail(v: Any) -> str:
+    """A phase statistic: ``4,831``, ``0.3125``, ``(15m 259, 1h 120)`` or the text."""
+    if isinstance(v, Mapping):
+        return "(" + ", ".join(f"{k} {_detail(x)}" for k, x in v.items()) + ")"
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return str(v)
+    return f"{v:,}" if isinstance(v, int) else f"{v:.4g}"
+
+
+def _phase_table(summary: Mapping[str, Any]) -> str:
+    phases = summary.get("phases") or {}
+    if not phases:
+        return _note("no phase timings in this run")
+    names = [p for p in PHASE_ORDER if p in phases] + sorted(set(phases) - set(PHASE_ORDER))
+    info = {n: phases[n] if isinstance(phases[n], Mapping) else {"seconds": phases[n]}
+            for n in names}
+    records = [{"phase": n, "seconds": info[n].get("seconds"),
+                "details": ", ".join(f"{k} {_detail(v)}" for k, v in info[n].items()
+                                     if k != "seconds")}
+               for n in names]
+    total = sum(_real(r["seconds"]) or 0.0 for r in records)
+    records.append({"phase": "total", "seconds": total, "details": ""})
+    return _table([_col("Phase", "phase", css=""), _col("Seconds", "seconds", _num),
+                   _col("Details", "details", css="wrap")], records)
+
+
+def _tier_counts(run: RunArtifacts) -> str:
+    counts = dict(run.summary.get("tiers") or {})
+    if not counts and run.validation is not None and "tier_name" in run.validation.columns:
+        counts = run.validation["tier_name"].astype(str).value_counts().to_dict()
+    if not counts:
+        return _note("no tiers in this run")
+    names = [t for t in TIER_NAMES if t in counts] + sorted(set(counts) - set(TIER_NAMES))
+    records = [{"tier": TIER_NAMES.index(n) + 1 if n in TIER_NAMES else None, "tier_name": n,
+                "count": counts[n]} for n in names]
+    return _table([_col("Strategies", "count", _int)], records, with_tier=True)
+
+
+def _overview(run: RunArtifacts) -> str:
+    s = run.summary
+    data = s.get("data") or {}
+    bars = data.get("bars") or {}
+    facts = [("Symbol", s.get("symbol")), ("Created", s.get("created")),
+             ("Data span", f"{data.get('first') or '–'} → {data.get('last') or '–'}"),
+             ("Train / test split", data.get("train_end")),
+             ("Bars", ", ".join(f"{tf}: {_int(n)}" for tf, n in bars.items()) or None)]
+    if run.playbook is not None:
+        facts.append(("Playbook strategies", len(run.playbook.get("strategies") or [])))
+    config = s.get("config") or {}
+    parts = [_facts(facts), "<h3>Phase timings</h3>", _phase_table(s), "<h3>Tiers</h3>",
+             _tier_counts(run)]
+    if config:
+        parts.append("<details><summary>Configuration</summary>" + _facts(
+            (k, json.dumps(v, sort_keys=True)) for k, v in config.items()) + "</details>")
+    if run.problems:
+        parts.append('<ul class="problems">' + "".join(f"<li>{_esc(p)}</li>"
+                                                       for p in run.problems) + "</ul>")
+    return "\n".join(parts)
+
+
+def _best_records(run: RunArtifacts) -> list[Mapping[str, Any]]:
+    return [b for b in run.summary.get("best") or [] if isinstance(b, Mapping)]
+
+
+def _best(run: RunArtifacts) -> str:
+    best = _best_records(run)
+    if not best:
+        return _note("no best strategies in this run")
+    columns: list[Column] = [_col("Strategy", "strategy_id", css=""),
+                             _col("Side", "direction", _side, css=""),
+                             _col("Parameters", "params", _params, css="wrap")]
+    for seg, label in (("in_sample", "IS"), ("out_of_sample", "OOS")):
+        columns += [(f"{label} trades", _sub(seg, "trades", _int), "num"),
+                    (f"{label} win", _sub(seg, "win_rate", _pct), "num"),
+                    (f"{label} PnL", _sub(seg, "pnl", _num), "num"),
+                    (f"{label} Sharpe", _sub(seg, "sharpe", _num), "num")]
+    columns += [_col("DSR", "dsr", _num), _col("PBO", "pbo", _num)]
+    return _table(columns, best, with_tier=True)
+
+
+TIER_COLUMNS: tuple[Column, ...] = (
+    _col("Strategy", "strategy_id", css=""), _col("Side", "direction", _side, css=""),
+    _col("Trials", "n_trials", _int), _col("IS trades", "is_trades", _int),
+    _col("IS win", "is_win_rate", _pct), _col("IS PnL", "is_pnl", _num),
+    _col("IS Sharpe", "is_sharpe", _num), _col("OOS trades", "oos_trades", _int),
+    _col("OOS win", "oos_win_rate", _pct), _col("OOS PnL", "oos_pnl", _num),
+    _col("OOS Sharpe", "oos_sharpe", _num), _col("DSR", "dsr", _num), _col("PBO", "pbo", _num),
+    ("WF folds +", lambda r: f"{_int(r.get('wf_positive_folds'))}/{_int(r.get('wf_folds'))}",
+     "num"),
+    _col("WF OOS PnL", "wf_oos_pnl", _num), _col("Parameters", "params", _params, css="wrap"),
+    _col("Reasons", "reasons", css="wrap"),
+)
+
+
+def _tiers(run: RunArtifacts) -> str:
+    frame = run.validation
+    if frame is None or frame.empty:
+        return _note("no validation in this run")
+    keys = [c for c in ("tier", "oos_pnl", "strategy_id") if c in frame.columns]
+    ascending = [c != "oos_pnl" for c in keys]
+    ordered = frame.sort_values(keys, ascending=ascending, kind="stable", na_position="last")
+    shown = ordered.head(TIER_TABLE_ROWS).to_dict(orient="records")
+    note = _note(f"showing the first {len(shown)} of {len(frame)} strategies, best tiers first, "
+                 "then by out-of-sample PnL")
+    return note + _table(TIER_COLUMNS, shown, with_tier=True)
+
+
+SECTION_BUILDERS: dict[str, Callable[[RunArtifacts], str]] = {
+    "overview": _overview,
+    "best": _best,
+    "equity": lambda run: charts.equity_html(
+        run.curves, (run.summary.get("data") or {}).get("train_end"), _best_records(run)),
+    "tiers": _tiers,
+    "anova": lambda run: charts.anova_html(run.anova),
+    "heatmaps": lambda run: charts.heatmaps_html(run.param_rows, _best_records(run), run.anova),
+    "templates": lambda run: charts.templates_html(run.library, run.validation),
+    "refine": lambda run: charts.refine_html(run.history),
+}
+"""Section id -> the function that renders its body, in page order."""
+
+# ---------------------------------------------------------------- page
+
+CSS = """
+body { margin: 0; background: #f6f7f9; color: #1d2330;
+       font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif; }
+main { max-width: 1200px; margin: 0 auto; padding: 16px 24px 48px; }
+h1 { font-size: 22px; margin: 8px 0 4px; } h2 { font-size: 18px; margin: 0 0 10px; }
+h3 { font-size: 15px; }
+nav a { margin-right: 12px; color: #2a5db0; text-decoration: none; }
+section { background: #fff; border: 1px solid #dde1e7; border-radius: 6px;
+          padding: 14px 18px; margin: 16px 0; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #eceff3; text-align: left;
+         white-space: nowrap; }
+thead th { background: #f0f2f5; position: sticky; top: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.wrap { white-space: normal; min-width: 220px; }
+table.facts th { width: 180px; color: #555; font-weight: 600; }
+.note { color: #666; font-style: italic; } .problems { color: #a33; }
+.tier { font-weight: 600; } .tier-1 { color: #17803d; } .tier-2 { color: #2a5db0; }
+.tier-3 { color: #777; } .tier-4 { color: #b3261e; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 12px; }
+"""
+
+
+def render_report(run_folder: Path | str) -> str:
+    """The HTML report of the run in ``run_folder`` (reads only that folder's artifacts).
+
+    Raises a DataError when ``summary.json`` is missing or not a JSON object.
+    """
+    run = load_artifacts(run_folder)
+    run_id = str(run.summary.get("run_id") or run.folder.name)
+    nav = "".join(f'<a href="#{key}">{_esc(title)}</a>' for key, title in SECTION_TITLES.items())
+    sections = "\n".join(f'<section id="{key}"><h2>{_esc(SECTION_TITLES[key])}</h2>\n'
+                         f"{build(run)}\n</section>" for key, build in SECTION_BUILDERS.items())
+    title = f"Research run {run_id}"
+    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f"<title>{_esc(title)}</title>\n<style>{CSS}</style>\n"
+            "<script type=\"text/javascript\">window.PlotlyConfig = {MathJaxConfig: 'local'};"
+            "</script>\n"
+            f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head>\n<body>\n<main>\n'
+            f"<header><h1>{_esc(title)}</h1><nav>{nav}</nav></header>\n{sections}\n"
+            "</main>\n</body>\n</html>\n")
+
+
+def write_report(run_folder: Path | str) -> Path:
+    """Write ``report.html`` into ``run_folder`` atomically and return its path."""
+    path = Path(run_folder) / REPORT_NAME
+    atomic_write_bytes(path, render_report(run_folder).encode("utf-8"))
+    return path
