@@ -42,6 +42,8 @@ FACTORS: dict[str, tuple[str, bool]] = {
     "hold_bucket": ("max_hold_bars", True),
     "cost_bucket": ("cost_points", True),
 }
+MAX_MODEL_ROWS = 100_000
+"""Rows the multi-factor model is fitted on at most (a seeded random sample beyond)."""
 #: Parameter columns reported with the top combos (those present in the input).
 PARAM_COLUMNS: tuple[str, ...] = ("stop_ticks", "target_ticks", "max_hold_bars", "cost_points")
 ONE_WAY_COLUMNS: tuple[str, ...] = (
@@ -175,10 +177,22 @@ def _one_way(data: pd.DataFrame, skipped: list[str], min_group_size: int) -> pd.
     return pd.DataFrame(rows, columns=list(ONE_WAY_COLUMNS))
 
 
-def _multi(data: pd.DataFrame, skipped: list[str]) -> tuple[pd.DataFrame, str]:
-    """Type II ANOVA table of the additive OLS model; a note says what was fitted or why not."""
+def _multi(data: pd.DataFrame, skipped: list[str], max_rows: int | None = None,
+           random_state: int = 0) -> tuple[pd.DataFrame, str]:
+    """Type II ANOVA table of the additive OLS model; a note says what was fitted or why not.
+
+    With more than ``max_rows`` rows the model is fitted on a uniform random sample of
+    ``max_rows`` of them (``random_state``): the formula machinery and the type II fits grow
+    with rows x levels, and a sample of that size still resolves any effect worth reading.
+    """
     empty = pd.DataFrame(columns=list(MULTI_COLUMNS))
     names = [f for f in FACTORS if f not in skipped]
+    sampled = ""
+    if max_rows is not None and len(data) > max_rows:
+        pick = np.sort(np.random.default_rng(random_state).choice(len(data), max_rows,
+                                                                  replace=False))
+        data = data.iloc[pick]
+        sampled = f" (a random sample of {max_rows} rows)"
     frame = pd.DataFrame({"pnl_per_trade": data["pnl_per_trade"].to_numpy()})
     for f in names:
         frame[f] = data[f"_f_{f}"].astype("string").to_numpy()
@@ -217,7 +231,7 @@ def _multi(data: pd.DataFrame, skipped: list[str]) -> tuple[pd.DataFrame, str]:
                                     else float("nan")),
             "stars": stars(p),
         })
-    note = (f"fitted: {formula} on {len(frame)} rows, R^2 = {model.rsquared:.4f}, "
+    note = (f"fitted: {formula} on {len(frame)} rows{sampled}, R^2 = {model.rsquared:.4f}, "
             f"SS_total = {ss_total:.6g}")
     return pd.DataFrame(rows, columns=list(MULTI_COLUMNS)), note
 
@@ -317,13 +331,16 @@ class AnovaResult:
 
 
 def analyze(summaries: pd.DataFrame, *, n_buckets: int = 4, min_group_size: int = 10,
-            min_trades: float = 5, top_n: int = 20, params_per_combo: int = 5) -> AnovaResult:
+            min_trades: float = 5, top_n: int = 20, params_per_combo: int = 5,
+            max_model_rows: int | None = MAX_MODEL_ROWS, random_state: int = 0) -> AnovaResult:
     """Run the one-way and multi-factor ANOVA of ``pnl_per_trade`` and rank the combos.
 
     ``n_buckets`` quantile buckets per numeric parameter; one-way groups need
     ``min_group_size`` rows; top combos need mean trades ``>= min_trades`` and are ranked by
     mean ``sharpe_per_trade`` (the sweep's per-trade Sharpe, not annualised), ``top_n`` of them,
     each with its best ``params_per_combo`` parameter sets by ``sharpe_per_trade``.
+    The multi-factor model is fitted on at most ``max_model_rows`` rows (a seeded uniform
+    sample, ``random_state``; None = all); the one-way tests and the ranking use every row.
     """
     if not isinstance(summaries, pd.DataFrame):
         raise ConfigError(f"summaries must be a DataFrame, got {type(summaries).__name__}")
@@ -332,10 +349,11 @@ def analyze(summaries: pd.DataFrame, *, n_buckets: int = 4, min_group_size: int 
                           "params_per_combo >= 0")
     data, excluded, skipped = _prepare(summaries, n_buckets)
     one_way = _one_way(data, skipped, min_group_size)
-    multi, multi_note = _multi(data, skipped)
+    multi, multi_note = _multi(data, skipped, max_model_rows, random_state)
     top, top_note = _top_combos(data, min_trades, top_n, params_per_combo)
     settings = {"n_buckets": n_buckets, "min_group_size": min_group_size,
-                "min_trades": min_trades, "top_n": top_n, "params_per_combo": params_per_combo}
+                "min_trades": min_trades, "top_n": top_n, "params_per_combo": params_per_combo,
+                "max_model_rows": max_model_rows, "random_state": random_state}
     return AnovaResult(one_way=one_way, multi=multi, top_combos=top, excluded_rows=excluded,
                        n_rows=len(data), skipped_factors=skipped, multi_note=multi_note,
                        top_note=top_note, settings=settings)
