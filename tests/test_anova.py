@@ -178,3 +178,21 @@ def test_files_written_and_readable(tmp_path) -> None:
 ])
 def test_stars_thresholds(p, expected) -> None:
     assert stars(p) == expected
+
+
+def test_multi_factor_model_on_a_seeded_sample_of_rows() -> None:
+    table = _planted(n=2000)
+    sampled = analyze(table, max_model_rows=500, random_state=1)
+    again = analyze(table, max_model_rows=500, random_state=1)
+    pd.testing.assert_frame_equal(sampled.multi, again.multi)
+    assert "random sample of 500 rows" in sampled.multi_note
+    residual = sampled.multi.set_index("factor").loc["Residual", "df"]
+    full = analyze(table, max_model_rows=None)
+    assert residual < full.multi.set_index("factor").loc["Residual", "df"]
+    # the sample is the same model on 500 of the rows: the planted effect still dominates
+    multi = sampled.multi.set_index("factor")
+    assert multi.loc["stop_bucket", "p_value"] < 1e-20
+    assert multi.loc["target_bucket", "p_value"] > 0.01
+    # the one-way tests and the ranking still use every row
+    pd.testing.assert_frame_equal(sampled.one_way, full.one_way)
+    pd.testing.assert_frame_equal(sampled.top_combos, full.top_combos)

@@ -12,11 +12,14 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 from typer.core import TyperGroup
 
 from stratforge.errors import StratforgeError
@@ -38,12 +41,22 @@ class FriendlyErrors(TyperGroup):
             raise typer.Exit(code=1) from exc
 
 
+class RateColumn(ProgressColumn):
+    """Items per second of a task (blank until Rich has measured a speed)."""
+
+    def render(self, task: Task) -> Text:
+        """The task's rate, e.g. '12.5/s'."""
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.1f}/s" if speed else "", style="progress.data.speed")
+
+
 @contextmanager
 def progress_bars() -> Iterator[ProgressCallback]:
-    """A progress callback drawing one Rich bar per phase (items, rate, ETA)."""
+    """A progress callback drawing one Rich bar per phase (items, rate, elapsed, ETA)."""
     tasks: dict[str, TaskID] = {}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  RateColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                  TextColumn("{task.fields[note]}"),
                   console=console, transient=False,
                   disable=not console.is_terminal) as bars:
         def update(phase: str, done: int, total: int, message: str = "") -> None:

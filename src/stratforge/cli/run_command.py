@@ -12,6 +12,7 @@ from stratforge.config import get_settings
 from stratforge.errors import ConfigError
 from stratforge.research.config import make_config
 from stratforge.research.pipeline import RunResult, run_research
+from stratforge.research.runs import PHASES
 
 
 def _fmt(value: Any, spec: str = ",.2f") -> str:
@@ -23,15 +24,22 @@ def _fmt(value: Any, spec: str = ",.2f") -> str:
         return str(value)
 
 
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _print_phases(result: RunResult) -> None:
     summary = result.summary
     table = Table(title=f"Run {summary['run_id']} ({summary['symbol']})")
     for column in ("phase", "seconds", "figures"):
         table.add_column(column, justify="right" if column == "seconds" else "left")
-    for phase, info in summary.get("phases", {}).items():
-        figures = ", ".join(f"{k} {v}" for k, v in info.items()
+    for phase in PHASES:
+        info = summary.get("phases", {}).get(phase)
+        if info is None:
+            continue
+        figures = ", ".join(f"{k} {_short(v)}" for k, v in info.items()
                             if k not in ("seconds", "train_end_ns") and not isinstance(v, dict))
-        nested = [f"{k}: " + ", ".join(f"{a} {b}" for a, b in v.items())
+        nested = [f"{k}: " + ", ".join(f"{a} {_short(b)}" for a, b in v.items())
                   for k, v in info.items() if isinstance(v, dict)]
         table.add_row(phase, _fmt(info.get("seconds"), ".1f"), "; ".join([figures, *nested]
                                                                           if figures else nested))
@@ -47,16 +55,16 @@ def _print_best(result: RunResult) -> None:
     table = Table(title="Best strategies (out of sample) - tiers: " +
                   ", ".join(f"{k} {v}" for k, v in tiers.items()))
     for column in ("strategy", "side", "tier", "IS trades", "IS PnL", "OOS trades",
-                   "OOS win", "OOS PnL", "OOS Sharpe", "DSR", "PBO", "walk-forward"):
+                   "OOS win", "OOS PnL", "Sharpe", "DSR", "PBO", "folds up"):
         table.add_column(column, justify="left" if column in ("strategy", "side", "tier")
-                         else "right", no_wrap=True)
+                         else "right")
     for s in best:
         ins, oos, wf = s["in_sample"], s["out_of_sample"], s["walk_forward"]
         table.add_row(s["strategy_id"], "long" if s["direction"] > 0 else "short",
-                      s["tier_name"], _fmt(ins["trades"], ","), _fmt(ins["pnl"]),
-                      _fmt(oos["trades"], ","), _fmt(oos["win_rate"], ".1%"), _fmt(oos["pnl"]),
-                      _fmt(oos["sharpe"]), _fmt(s["dsr"], ".3f"), _fmt(s["pbo"], ".2f"),
-                      f"{wf['positive_folds']}/{wf['folds']} folds up")
+                      s["tier_name"], _fmt(ins["trades"], ","), _fmt(ins["pnl"], ",.0f"),
+                      _fmt(oos["trades"], ","), _fmt(oos["win_rate"], ".0%"),
+                      _fmt(oos["pnl"], ",.0f"), _fmt(oos["sharpe"]), _fmt(s["dsr"], ".2f"),
+                      _fmt(s["pbo"], ".2f"), f"{wf['positive_folds']}/{wf['folds']}")
     console.print(table)
 
 

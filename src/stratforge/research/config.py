@@ -30,6 +30,7 @@ class ResearchConfig(BaseModel):
     timeframes: tuple[str, ...] = DEFAULT_TIMEFRAMES
     seed: int = 7
     train_fraction: float = Field(0.7, gt=0.0, lt=1.0)
+    max_templates: int | None = Field(None, ge=1)
     # matching
     match_threshold: float = Field(3.0, gt=0.0)
     match_bars: Literal["patterns", "all"] = "patterns"

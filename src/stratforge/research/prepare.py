@@ -103,6 +103,10 @@ def discover(run: RunFolder, home: Path | str | None, train_end_ns: int, fresh: 
                         f"{', '.join(config.hierarchy)}; add data or timeframes")
     library = cluster_patterns(patterns, train_end=train_end, random_state=config.seed,
                                progress=progress)
+    if config.max_templates is not None and len(library) > config.max_templates:
+        # templates come ordered by member count: keep the largest ones
+        library = TemplateLibrary(library.templates[:config.max_templates], library.scalers,
+                                  library.metadata)
     library = library.with_templates([], metadata={"hierarchy": config.hierarchy,
                                                    "symbol": config.symbol})
     library.save(run.path / LIBRARY_DIR)
