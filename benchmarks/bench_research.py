@@ -13,22 +13,59 @@ home that already has MNQ data is reused (its states cache too). The run uses th
 research settings except ``--templates`` (the largest N templates are kept), ``--mc-iters``,
 ``--workers`` and ``--executor``. Prints the market build time, then per phase its seconds
 and figures, the sweep's backtests per second, and the peak resident memory of the main
-process and of the largest worker process.
+process, of the largest worker process, and of all of them together (sampled from /proc).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 
 def _peak_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of ``root`` and all its descendants, from /proc (Linux)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            parents[int(entry.name)] = int(fields[1])
+            rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0.0)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return total
+
+
+class TreeMemory(threading.Thread):
+    """Samples the resident memory of this process and its workers every half second."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = 0.0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.5):
+            self.peak = max(self.peak, _tree_rss_mb(os.getpid()))
 
 
 def main() -> None:
@@ -69,9 +106,12 @@ def main() -> None:
                 print(f"  {phase}: {done}/{total} {message}", flush=True)
             last[phase] = (done,)
 
+        memory = TreeMemory()
+        memory.start()
         started = time.perf_counter()
         result = run_research(config, home=home, progress=progress)
         total = time.perf_counter() - started
+        memory.stopped.set()
         phases = result.summary["phases"]
         print(f"\nwhole pipeline: {total:.1f} s ({total / 60:.1f} min)")
         for name, info in phases.items():
@@ -82,7 +122,8 @@ def main() -> None:
               f"{sweep['seconds']:.1f} s = {sweep['backtests'] / sweep['seconds']:,.0f} "
               "backtests/s")
         print(f"peak memory: main process {_peak_mb(resource.RUSAGE_SELF):,.0f} MB, largest "
-              f"worker {_peak_mb(resource.RUSAGE_CHILDREN):,.0f} MB")
+              f"worker {_peak_mb(resource.RUSAGE_CHILDREN):,.0f} MB, main and workers "
+              f"together {memory.peak:,.0f} MB (sampled every 0.5 s)")
         print(f"tiers: {result.summary.get('tiers')}")
     finally:
         if temporary:

@@ -23,8 +23,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of a shared database; the embedded SQLite file when unset.")
-    executor: Literal["local", "ray"] = Field(
-        default="local", description="Where parallel jobs run: local processes or a Ray cluster.")
+    executor: Literal["serial", "local", "ray"] = Field(
+        default="local", description="Where parallel jobs run: local processes, a Ray cluster, "
+                                     "or the calling process (serial).")
     workers: int = Field(default=0, ge=0,
                          description="Local worker processes; 0 means one per CPU core.")
     ray_address: str | None = Field(default=None,

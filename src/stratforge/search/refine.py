@@ -130,17 +130,24 @@ class RefineResult:
     resumed_rounds: int = 0
 
 
-def _combo_best(history: pd.DataFrame, combos: Sequence[Combo], min_trades: int
+def _combo_best(rows_by_combo: dict[Combo, pd.DataFrame], min_trades: int
                 ) -> tuple[str, float]:
     best_key, best = "", -np.inf
-    for template_id, timeframe in combos:
-        rows = history[(history["template_id"] == template_id)
-                       & (history["timeframe"] == timeframe) & (history["trades"] >= min_trades)]
-        values = rows["sharpe_per_trade"].to_numpy(dtype=np.float64)
+    for (template_id, timeframe), rows in rows_by_combo.items():
+        values = rows.loc[rows["trades"] >= min_trades, "sharpe_per_trade"].to_numpy(np.float64)
         values = values[np.isfinite(values)]
         if len(values) and values.max() > best:
             best_key, best = brain_key(template_id, timeframe), float(values.max())
     return best_key, best
+
+
+def _by_combo(frame: pd.DataFrame, combos: Sequence[Combo]) -> dict[Combo, pd.DataFrame]:
+    """The rows of each combo (empty frames for combos without rows), in combo order."""
+    if not len(frame):
+        return {c: frame for c in combos}
+    groups = dict(tuple(frame.groupby(["template_id", "timeframe"], sort=False)))
+    empty = frame.iloc[0:0]
+    return {c: groups.get(c, empty) for c in combos}
 
 
 def _propose(space: ParameterSpace, rows: pd.DataFrame, n: int, settings: RefineSettings,
@@ -195,16 +202,21 @@ def thompson_refine(combos: Sequence[Combo], sweep_summaries: pd.DataFrame,
         update_brain(brain, trials)
     keys = [brain_key(t, tf) for t, tf in combos]
     budgets = round_budgets(settings.budget, settings.rounds)
-    next_id = {c: _max_set_id(sweep_summaries, trials, c) + 1 for c in combos}
+    # each combo's rows so far (sweep, then refinement), kept per combo: the sweep table can
+    # hold millions of rows, so it is split once rather than filtered every round
+    seen = _by_combo(sweep_summaries, combos)
+    for combo, rows in _by_combo(trials, combos).items():
+        if len(rows):
+            seen[combo] = pd.concat([seen[combo], rows.drop(columns=["round"])],
+                                    ignore_index=True)
+    next_id = {c: int(seen[c]["set_id"].max()) + 1 if len(seen[c]) else 0 for c in combos}
     for round_no in range(start, settings.rounds):
         rng = np.random.default_rng([settings.seed, round_no])
         counts = allocate(brain.sample(keys, rng), budgets[round_no], settings.min_per_combo)
-        seen = pd.concat([sweep_summaries, trials], ignore_index=True) if len(trials) \
-            else sweep_summaries
         jobs = []
         for (template_id, timeframe), n in zip(combos, counts, strict=True):
-            rows = seen[(seen["template_id"] == template_id) & (seen["timeframe"] == timeframe)]
-            proposal = _propose(spaces[timeframe], rows, int(n), settings, rng)
+            proposal = _propose(spaces[timeframe], seen[(template_id, timeframe)], int(n),
+                                settings, rng)
             jobs.append(make_job(template_id, timeframe, proposal, next_id[(template_id,
                                                                             timeframe)]))
             next_id[(template_id, timeframe)] += int(n)
@@ -215,8 +227,10 @@ def thompson_refine(combos: Sequence[Combo], sweep_summaries: pd.DataFrame,
         new["round"] = np.int64(round_no)
         update_brain(brain, new)
         trials = pd.concat([trials, new], ignore_index=True) if len(trials) else new
-        best_key, best = _combo_best(pd.concat([sweep_summaries, trials], ignore_index=True),
-                                     combos, settings.min_trades)
+        for combo, rows in _by_combo(new, combos).items():
+            seen[combo] = pd.concat([seen[combo], rows.drop(columns=["round"])],
+                                    ignore_index=True)
+        best_key, best = _combo_best(seen, settings.min_trades)
         history.append({"round": round_no,
                         "allocation": {k: int(c) for k, c in zip(keys, counts, strict=True)},
                         "best_key": best_key, "best_sharpe": best if np.isfinite(best) else None})
@@ -237,16 +251,6 @@ def _copy(brain: BayesianBrain) -> BayesianBrain:
         clone.batch_update_counts(keys, [brain.wins(k) for k in keys],
                                   [brain.losses(k) for k in keys])
     return clone
-
-
-def _max_set_id(summaries: pd.DataFrame, trials: pd.DataFrame, combo: Combo) -> int:
-    best = -1
-    for frame in (summaries, trials):
-        if len(frame):
-            rows = frame[(frame["template_id"] == combo[0]) & (frame["timeframe"] == combo[1])]
-            if len(rows):
-                best = max(best, int(rows["set_id"].max()))
-    return best
 
 
 def _read_state(root: Path, key: str) -> dict[str, Any] | None:
