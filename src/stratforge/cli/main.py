@@ -14,6 +14,7 @@ from stratforge.cli.data_commands import data_app
 from stratforge.cli.discover_command import discover_command
 from stratforge.cli.run_command import run_command
 from stratforge.cli.simulate_command import simulate_command
+from stratforge.cli.train_command import train_command
 from stratforge.config import configure, get_settings
 from stratforge.instruments import list_instruments
 
@@ -23,6 +24,7 @@ app.add_typer(data_app, name="data")
 app.command("simulate")(simulate_command)
 app.command("discover")(discover_command)
 app.command("run")(run_command)
+app.command("train")(train_command)
 
 
 def _version(value: bool) -> None:

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from stratforge.data.ingest import IngestReport, write_base_bars
+from stratforge.data.load import list_symbols
 from stratforge.data.resample import BarArrays
 from stratforge.data.store import AtlasStore
 from stratforge.errors import DataError
@@ -17,6 +18,29 @@ from stratforge.timeframes import parse_timeframe
 SPEC_FILE = "synthetic.json"
 DEMO_SYMBOL = "MNQ"
 DEMO_KIND = "realistic"
+DEMO_DAYS = 60
+DEMO_SEED = 7
+DEMO_START = date(2023, 1, 2)
+
+
+def ensure_symbol_data(symbol: str, home: Path | str | None = None,
+                       progress: ProgressCallback = no_progress, phase: str = "data") -> bool:
+    """Make sure ``symbol`` has bars: with none at all for the demo symbol, build the demo
+    market (``DEMO_KIND`` MNQ, ``DEMO_DAYS`` days, ``DEMO_SEED``) and report it through
+    ``progress(phase, ...)``; any other symbol without data is a DataError naming the symbols
+    that have data. Returns True when the demo market was built."""
+    if AtlasStore.open(symbol, home).exists:
+        return False
+    if symbol.upper() != DEMO_SYMBOL:
+        known = ", ".join(list_symbols(home)) or "none"
+        raise DataError(f"no data for {symbol.upper()} (symbols with data: {known}); ingest "
+                        f"bars with `stratforge data ingest` or use {DEMO_SYMBOL} for the demo "
+                        "market")
+    progress(phase, 0, 2, f"no data: building the demo market ({DEMO_KIND} {DEMO_SYMBOL}, "
+                          f"{DEMO_DAYS} days, seed {DEMO_SEED})")
+    synthesize_into_store(DEMO_SYMBOL, days=DEMO_DAYS, seed=DEMO_SEED, kind=DEMO_KIND,
+                          start=DEMO_START, home=home)
+    return True
 
 
 def synthesize_into_store(symbol: str, *, days: int, seed: int, kind: str = "realistic",

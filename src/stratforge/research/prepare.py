@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,8 @@ import numpy as np
 import pandas as pd
 
 from stratforge.data.atlas import build_atlas
-from stratforge.data.demo import DEMO_KIND, DEMO_SYMBOL, synthesize_into_store
-from stratforge.data.load import list_symbols, load_bars
-from stratforge.data.store import AtlasStore
+from stratforge.data.demo import ensure_symbol_data
+from stratforge.data.load import load_bars
 from stratforge.discovery.fractal import discover_patterns
 from stratforge.discovery.library import TemplateLibrary, library_folder
 from stratforge.discovery.matching import match_library, timeframe_vectors
@@ -27,9 +25,6 @@ from stratforge.research.runs import RunFolder
 from stratforge.search.sweep import write_frame
 from stratforge.timeframes import parse_timeframe
 
-DEMO_DAYS = 60
-DEMO_SEED = 7
-DEMO_START = date(2023, 1, 2)
 LIBRARY_DIR = "library"
 MATCHES_DIR = "matches"
 
@@ -41,19 +36,7 @@ def ensure_data(run: RunFolder, home: Path | str | None, progress: ProgressCallb
     span, train end (the start of the trade date holding the ``train_fraction`` point of the
     span) and bars per timeframe."""
     config = run.config
-    store = AtlasStore.open(config.symbol, home)
-    demo = False
-    if not store.exists:
-        if config.symbol != DEMO_SYMBOL:
-            known = ", ".join(list_symbols(home)) or "none"
-            raise DataError(f"no data for {config.symbol} (symbols with data: {known}); ingest "
-                            f"bars with `stratforge data ingest` or run on {DEMO_SYMBOL} to use "
-                            "the demo market")
-        progress("data", 0, 2, f"no data: building the demo market ({DEMO_KIND} "
-                               f"{DEMO_SYMBOL}, {DEMO_DAYS} days, seed {DEMO_SEED})")
-        synthesize_into_store(DEMO_SYMBOL, days=DEMO_DAYS, seed=DEMO_SEED, kind=DEMO_KIND,
-                              start=DEMO_START, home=home)
-        demo = True
+    demo = ensure_symbol_data(config.symbol, home, progress)
     build_atlas(config.symbol, [parse_timeframe(tf) for tf in config.timeframes], home=home)
     progress("data", 1, 2, "ATLAS ready")
     bars = {tf: load_bars(config.symbol, tf, home=home) for tf in config.timeframes}

@@ -1,0 +1,121 @@
+"""``stratforge train``: the day-by-day trainer with a line per day and a closing summary."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from stratforge.cli.console import console, progress_bars
+from stratforge.data import build_atlas, ingest_files
+from stratforge.trainer.config import make_train_config
+from stratforge.trainer.loop import train
+from stratforge.trainer.summary import finish_training
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else f"{value:.0%}"
+
+
+def _num(value: Any, spec: str = ".2f") -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) \
+        else format(value, spec)
+
+
+def _print_day(row: dict[str, Any], regret: dict[str, Any]) -> None:
+    adjustment = regret.get("adjustment") or {}
+    scale = adjustment.get("target_scale", 1.0)
+    move = "widen" if scale > 1 else "tighten" if scale < 1 else "keep"
+    console.print(
+        f"[bold]day {row['day_index'] + 1} {row['day']}[/]: {row['trades']} trades "
+        f"({row['fired']}/{row['candidates']} fired), win {_pct(row['win_rate'])}, PnL "
+        f"{_num(row['pnl'])}, Sharpe {_num(row['sharpe'])}, out of sample "
+        f"{_num(row['oos_pnl'])} | states {row['states_learned']} "
+        f"({row['high_confidence']} confident) | bars held: wins "
+        f"{_num(row['avg_win_bars'], '.1f')}, losses {_num(row['avg_loss_bars'], '.1f')} | "
+        f"regret: efficiency {_pct(row['mean_efficiency'])}, early {_pct(row['share_early'])}"
+        f", late {_pct(row['share_late'])} -> {move} | {row['seconds']:.2f} s")
+
+
+def _print_parameters(evolution: list[dict[str, Any]], rows: int = 5) -> None:
+    """The chosen parameters on up to ``rows`` days spread evenly over the run."""
+    if not evolution:
+        return
+    names = list(dict.fromkeys(k for row in evolution for k in row if k != "day"))
+    picks = sorted({round(i * (len(evolution) - 1) / max(rows - 1, 1))
+                    for i in range(min(rows, len(evolution)))})
+    table = Table(title="Parameter evolution (chosen set of the day)")
+    table.add_column("day")
+    for name in names:
+        short = name.removesuffix("_ticks").removesuffix("_bars").replace("_", " ")
+        table.add_column(short, justify="right")
+    for i in picks:
+        row = evolution[i]
+        table.add_row(str(row["day"]), *(_num(row.get(n), ".1f") for n in names))
+    console.print(table)
+
+
+def _print_summary(log: dict[str, Any]) -> None:
+    summary = log["summary"]
+    periods = summary.get("first_vs_last") or {}
+    table = Table(title=f"Training {log['symbol']} {log['timeframe']}: {summary['days']} days, "
+                        f"{summary['trades']} trades, templates from {log['templates']}")
+    for column in ("period", "trades", "win rate", "PnL", "out-of-sample PnL", "efficiency"):
+        table.add_column(column, justify="left" if column == "period" else "right")
+    for name in ("first", "last"):
+        part = periods.get(name) or {}
+        table.add_row(f"{name} days", _num(part.get("trades"), ","), _pct(part.get("win_rate")),
+                      _num(part.get("pnl")), _num(part.get("oos_pnl")),
+                      _pct(part.get("mean_efficiency")))
+    console.print(table)
+    _print_parameters(log.get("parameter_evolution") or [])
+    states = Table(title="Strongest states (>= 10 outcomes)")
+    for column in ("state", "samples", "posterior", "avg PnL", "avg bars"):
+        states.add_column(column, justify="left" if column == "state" else "right")
+    for s in log.get("strongest_states", [])[:10]:
+        states.add_row(s["state"], str(s["samples"]), _pct(s["posterior_mean"]),
+                       _num(s["avg_pnl"]), _num(s["avg_duration_bars"], ".1f"))
+    console.print(states)
+    verdict = (summary.get("out_of_sample") or {}).get("verdict")
+    if verdict:
+        console.print(f"out of sample: {verdict}")
+
+
+def train_command(
+    symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument to train on.")
+                      ] = "MNQ",
+    data: Annotated[Path | None, typer.Option(help="Ingest this bars file for SYMBOL first.")
+                    ] = None,
+    max_days: Annotated[int | None, typer.Option(help="Trading days to train.")] = None,
+    iterations: Annotated[int | None, typer.Option(help="Parameter sets per day [200].")
+                          ] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Bars to trade [1m].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of every random choice [7].")] = None,
+    templates: Annotated[str | None, typer.Option(
+        help="latest (newest research or discovery library) or warmup (discover on the "
+             "first days).")] = None,
+    warmup_days: Annotated[int | None, typer.Option(help="Days for warm-up discovery [10].")
+                           ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue after the last finished day.")
+                      ] = False,
+    fresh: Annotated[bool, typer.Option(help="Delete the previous training run first.")
+                     ] = False,
+) -> None:
+    """Walk the trading days of SYMBOL in order, learning as it would have live."""
+    config = make_train_config(symbol=symbol, max_days=max_days, iterations=iterations,
+                               timeframe=timeframe, seed=seed, templates=templates,
+                               warmup_days=warmup_days)
+    if data is not None:
+        ingest_files([data], symbol=config.symbol)
+        build_atlas(config.symbol)
+    with progress_bars() as progress:
+        result = train(config, resume=resume, fresh=fresh, progress=progress,
+                       on_day=_print_day)
+    log, report = finish_training(result, config)
+    _print_summary(log)
+    console.print(f"training folder: {result.folder}")
+    console.print(f"report: {report}")

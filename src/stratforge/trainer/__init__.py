@@ -1,0 +1,1 @@
+"""The day-by-day trainer (see docs/trainer.md)."""

@@ -1,0 +1,57 @@
+"""The settings of a training run (what `stratforge train` takes)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from stratforge.errors import ConfigError
+from stratforge.timeframes import parse_timeframe
+
+
+class TrainConfig(BaseModel):
+    """Every setting of a training run; a resumed run must use the same ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbol: str = "MNQ"
+    timeframe: str = "1m"
+    max_days: int | None = Field(None, ge=1)
+    iterations: int = Field(200, ge=6)
+    seed: int = 7
+    templates: Literal["latest", "warmup"] = "latest"
+    warmup_days: int = Field(10, ge=1)
+    # the brain's gate
+    min_probability: float = Field(0.5, ge=0.0, le=1.0)
+    min_confidence: float = Field(0.6, ge=0.0, le=1.0)
+    min_samples: int = Field(10, ge=0)
+    # matching and trading
+    match_threshold: float = Field(3.0, gt=0.0)
+    cost_points: float = Field(0.5, ge=0.0)
+    slippage_ticks: float = Field(1.0, ge=0.0)
+    commission: float = Field(0.0, ge=0.0)
+    min_trades: int = Field(5, ge=1)
+    regret_after_bars: int = Field(3, ge=0)
+
+    @field_validator("symbol")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @field_validator("timeframe")
+    @classmethod
+    def _timeframe(cls, value: str) -> str:
+        return str(parse_timeframe(value))
+
+
+def make_train_config(**values: Any) -> TrainConfig:
+    """A config from keyword values (None means "default"); bad values raise a ConfigError
+    naming the setting."""
+    given = {k: v for k, v in values.items() if v is not None}
+    try:
+        return TrainConfig(**given)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}"
+                             for e in exc.errors())
+        raise ConfigError(f"invalid training settings: {problems}") from None

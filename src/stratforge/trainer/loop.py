@@ -1,0 +1,347 @@
+"""``train``: walk the trading days in order, learning as it goes, with a checkpoint per day.
+
+Each day (docs/trainer.md): the day's template matches are gated by the brain; yesterday's
+parameters trade the day first (the out-of-sample figure, decided before the day is seen);
+then K design-of-experiments iterations are simulated on the day and the best one (Sharpe
+with at least ``min_trades`` trades, else PnL) is the day's result; only its trades update the
+brain; the end-of-day regret report biases the next day's parameter space. After every day
+the brain, the regret bias, the chosen parameters, the day table and the trades are written
+atomically, so ``resume`` continues after the last finished day with identical results
+(every random draw of a day comes from ``(seed, day)`` alone).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stratforge.config import resolve_home
+from stratforge.data.atlas import build_atlas
+from stratforge.data.atomic import atomic_write_bytes, atomic_write_json, read_json
+from stratforge.data.demo import ensure_symbol_data
+from stratforge.data.load import load_bars
+from stratforge.data.store import AtlasStore
+from stratforge.discovery.patterns import ORACLE_LOOKAHEAD
+from stratforge.errors import ConfigError
+from stratforge.progress import ProgressCallback, no_progress
+from stratforge.search.brain import BayesianBrain
+from stratforge.sim.backtest import sweep
+from stratforge.sim.params import Costs
+from stratforge.trainer.config import TrainConfig
+from stratforge.trainer.day import day_space, gate_entries, run_day
+from stratforge.trainer.market import TrainingMarket, load_market
+from stratforge.trainer.regret import (
+    RegretBias,
+    day_regret,
+    higher_timeframes,
+    next_bias,
+    trade_regret,
+)
+
+STATE_FILE = "state.json"
+CONFIG_FILE = "config.json"
+BRAIN_FILE = "brain.parquet"
+DAYS_FILE = "days.parquet"
+TRADES_FILE = "trades.parquet"
+REGRET_FILE = "regret.json"
+FIRED_FILE = "fired.parquet"
+VOLATILITY_DAYS = 5
+CHAMPION_DAYS = 5
+
+
+def training_folder(config: TrainConfig, home: Path | str | None = None) -> Path:
+    """``<home>/training/<SYMBOL>-<timeframe>/``."""
+    return resolve_home(home) / "training" / f"{config.symbol}-{config.timeframe}"
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint holds besides the tables: the next day, bias and parameters."""
+
+    next_day: int
+    bias: RegretBias = field(default_factory=RegretBias)
+    previous: dict[str, float] | None = None
+
+
+def _identity(config: TrainConfig) -> dict[str, Any]:
+    return config.model_dump(mode="json", exclude={"max_days"})
+
+
+def _frame_bytes(frame: pd.DataFrame) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+
+@dataclass
+class Checkpoint:
+    """The training folder's tables and state, read back or new."""
+
+    folder: Path
+    state: TrainState
+    brain: BayesianBrain
+    days: pd.DataFrame
+    trades: pd.DataFrame
+    regret: list[dict[str, Any]]
+    fired: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def save(self) -> None:
+        """Write tables first, the state last (all atomic): a crash in between leaves a state
+        that points before the extra rows, which ``open_checkpoint`` trims."""
+        atomic_write_bytes(self.folder / DAYS_FILE, _frame_bytes(self.days))
+        atomic_write_bytes(self.folder / TRADES_FILE, _frame_bytes(self.trades))
+        atomic_write_bytes(self.folder / FIRED_FILE, _frame_bytes(self.fired))
+        self.brain.save(self.folder / BRAIN_FILE)
+        atomic_write_json(self.folder / REGRET_FILE, self.regret)
+        atomic_write_json(self.folder / STATE_FILE, {
+            "next_day": self.state.next_day, "bias": self.state.bias.to_json(),
+            "previous": self.state.previous, "brain_sha": _brain_counts(self.brain)})
+
+
+def _brain_counts(brain: BayesianBrain) -> int:
+    names = brain.keys()
+    return int(sum(brain.n(k) for k in names))
+
+
+def open_checkpoint(config: TrainConfig, home: Path | str | None, *, resume: bool,
+                    fresh: bool) -> Checkpoint:
+    """The training folder for ``config``: new, or (``resume``) the saved one; an existing
+    run without ``resume`` or ``fresh`` is an error, so nothing is overwritten by mistake."""
+    folder = training_folder(config, home)
+    if fresh:
+        shutil.rmtree(folder, ignore_errors=True)
+    state_path = folder / STATE_FILE
+    if state_path.exists() and not resume:
+        raise ConfigError(f"a training run of {config.symbol} {config.timeframe} exists in "
+                          f"{folder}; pass --resume to continue it or --fresh to start over")
+    if not state_path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(folder / CONFIG_FILE, _identity(config))
+        return Checkpoint(folder, TrainState(0), BayesianBrain(), pd.DataFrame(),
+                          pd.DataFrame(), [])
+    stored = read_json(folder / CONFIG_FILE)
+    if stored != _identity(config):
+        changed = sorted(k for k in set(stored) | set(_identity(config))
+                         if stored.get(k) != _identity(config).get(k))
+        raise ConfigError(f"the training run in {folder} used other settings ({', '.join(changed)}"
+                          "); resume with the same settings or pass --fresh")
+    raw = read_json(state_path)
+    state = TrainState(raw["next_day"], RegretBias.from_json(raw["bias"]), raw["previous"])
+    days = _read(folder / DAYS_FILE)
+    trades = _read(folder / TRADES_FILE)
+    if len(days):
+        days = days[days["day_index"] < state.next_day].reset_index(drop=True)
+    if len(trades):
+        trades = trades[trades["day_index"] < state.next_day].reset_index(drop=True)
+    fired = _read(folder / FIRED_FILE)
+    if len(fired):
+        fired = fired[fired["day_index"] < state.next_day].reset_index(drop=True)
+    regret = [r for r in read_json(folder / REGRET_FILE) if r["day_index"] < state.next_day] \
+        if (folder / REGRET_FILE).exists() else []
+    brain = BayesianBrain.load(folder / BRAIN_FILE)
+    if _brain_counts(brain) != raw["brain_sha"]:
+        raise ConfigError(f"the brain in {folder} does not match its state file; pass --fresh")
+    return Checkpoint(folder, state, brain, days, trades, regret, fired)
+
+
+def _sigma_ticks(market: TrainingMarket, day: int) -> float:
+    """Median bar range (ticks) over the previous few days (the day itself on day 0)."""
+    lo = market.day_start[max(0, day - VOLATILITY_DAYS)]
+    hi = market.day_start[day] if day > 0 else market.day_start[1]
+    bars = market.bars.iloc[lo:hi]
+    value = float(np.median((bars["high"] - bars["low"]).to_numpy())) / \
+        float(market.instrument.tick_size)
+    return value if math.isfinite(value) and value > 0 else 4.0
+
+
+def champion(market: TrainingMarket, checkpoint: Checkpoint, day: int, config: TrainConfig
+             ) -> dict[str, float] | None:
+    """The parameters to trade ``day`` with, chosen before seeing it: among the sets chosen
+    on the last ``CHAMPION_DAYS`` days, the one with the highest total PnL over those days'
+    fired entries (ties go to the most recent). None before the first chosen set."""
+    days = checkpoint.days
+    if not len(days):
+        return None
+    recent = days[days["day_index"] >= day - CHAMPION_DAYS]
+    recent = recent[recent["params"] != "{}"]
+    if not len(recent):
+        return checkpoint.state.previous
+    sets = list(dict.fromkeys(reversed(recent["params"].tolist())))  # newest first, unique
+    table = pd.DataFrame([json.loads(p) for p in sets])
+    first = int(recent["day_index"].min())
+    lo, hi = int(market.day_start[first]), int(market.day_start[day])
+    fired = checkpoint.fired
+    fired = fired[(fired["day_index"] >= first) & (fired["day_index"] < day)] if len(fired) \
+        else fired
+    if not len(fired) or len(table) == 1:
+        return {k: float(v) for k, v in table.iloc[0].items()}
+    costs = Costs(cost_points=config.cost_points, slippage_ticks=config.slippage_ticks,
+                  commission=config.commission)
+    summary = sweep(market.bars.iloc[lo:hi].reset_index(drop=True),
+                    fired["position"].to_numpy(np.int64) - lo, fired["side"].to_numpy(np.int64),
+                    table, instrument=market.instrument, costs=costs)
+    best = int(np.argmax(summary["total_pnl"].to_numpy()))  # first max = the newest
+    return {k: float(v) for k, v in table.iloc[best].items()}
+
+
+def _higher_bars(config: TrainConfig, home: Path | str | None) -> dict[str, pd.DataFrame]:
+    available = [str(tf) for tf in AtlasStore.open(config.symbol, home).timeframes()]
+    names = higher_timeframes(config.timeframe, available)
+    out = {}
+    for name in names:
+        bars = load_bars(config.symbol, name, home=home)
+        if len(bars):
+            out[name] = bars
+    return out
+
+
+def _trade_rows(result_trades: pd.DataFrame, gate_rows: pd.DataFrame, states: list[str],
+                entries: np.ndarray, config: TrainConfig, day: str, day_index: int,
+                lo: int) -> pd.DataFrame:
+    """The day's trades with their day, state, template, zone and z (entry bars are made
+    absolute positions in the timeframe's bars)."""
+    trades = result_trades.copy()
+    # each trade was entered on one fired signal; find it by its signal bar
+    signal = np.searchsorted(entries, trades["entry_bar"].to_numpy(), side="right") - 1
+    signal = np.clip(signal, 0, max(len(entries) - 1, 0))
+    trades["entry_bar"] = trades["entry_bar"] + lo
+    trades["exit_bar"] = trades["exit_bar"] + lo
+    trades["day"] = pd.array([day] * len(trades), dtype="str")
+    trades["day_index"] = np.full(len(trades), day_index, dtype=np.int64)
+    pick = gate_rows.iloc[signal] if len(trades) else gate_rows.iloc[0:0]
+    trades["state"] = pd.array([states[i] for i in signal] if len(trades) else [], dtype="str")
+    trades["template_id"] = pick["template_id"].astype("str").to_numpy()
+    trades["timeframe"] = pd.array([config.timeframe] * len(trades), dtype="str")
+    trades["zone"] = pick["zone"].astype("str").to_numpy()
+    trades["z"] = pick["z"].to_numpy(np.float64)
+    return trades
+
+
+def _day_row(index: int, day: str, gate, result, checkpoint: Checkpoint, report,
+             bias: RegretBias, seconds: float) -> dict[str, Any]:
+    trades = result.trades
+    pnl = trades["pnl"].to_numpy(np.float64)
+    wins = pnl > 0
+    brain = checkpoint.brain
+    names = brain.keys()
+    confident = sum(1 for k in names if brain.n(k) >= 10 and brain.confidence(k) >= 0.6)
+    bars = trades["bars_held"].to_numpy(np.float64)
+    return {
+        "day_index": index, "day": day, "candidates": gate.candidates,
+        "fired": len(gate.entries), "trades": len(trades), "wins": int(wins.sum()),
+        "win_rate": float(wins.mean()) if len(pnl) else math.nan,
+        "pnl": float(pnl.sum()),
+        "sharpe": float(pnl.mean() / pnl.std(ddof=1)) if len(pnl) > 1 and pnl.std(ddof=1) > 0
+        else math.nan,
+        "oos_trades": len(result.oos_trades),
+        "oos_pnl": float(result.oos_trades["pnl"].sum()),
+        "states_learned": len(brain.keys()), "high_confidence": confident,
+        "avg_win_bars": float(bars[wins].mean()) if wins.any() else math.nan,
+        "avg_loss_bars": float(bars[~wins].mean()) if (~wins).any() else math.nan,
+        "mean_efficiency": _finite(report.mean_efficiency),
+        "share_early": _finite(report.share_early), "share_late": _finite(report.share_late),
+        "target_scale": bias.target_scale, "trail_scale": bias.trail_scale,
+        "params": json.dumps(result.params, sort_keys=True), "seconds": round(seconds, 4),
+    }
+
+
+def _finite(value: Any) -> float:
+    return float(value) if value is not None and math.isfinite(float(value)) else math.nan
+
+
+@dataclass
+class TrainResult:
+    """A finished (or stopped) training run: its folder, tables and brain."""
+
+    folder: Path
+    days: pd.DataFrame
+    trades: pd.DataFrame
+    brain: BayesianBrain
+    regret: list[dict[str, Any]]
+    library_source: str
+    resumed_days: int = 0
+
+
+DayCallback = Callable[[dict[str, Any], dict[str, Any]], None]
+
+
+def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool = False,
+          fresh: bool = False, progress: ProgressCallback = no_progress,
+          on_day: DayCallback | None = None) -> TrainResult:
+    """Train day by day (see the module docstring); returns the run's tables.
+
+    With no data at all for the demo symbol (MNQ) the demo market is built first, and the
+    ATLAS is brought up to date. ``progress("train", days_done, days_total, message)`` is
+    called after every day (the event the dashboard and operations follow);
+    ``on_day(row, regret_report)`` too.
+    """
+    checkpoint = open_checkpoint(config, home, resume=resume, fresh=fresh)
+    ensure_symbol_data(config.symbol, home, progress)
+    build_atlas(config.symbol, home=home)  # incremental: nothing to do when it is current
+    market = load_market(config, home)
+    higher = _higher_bars(config, home)
+    last = len(market.days) if config.max_days is None else \
+        min(len(market.days), market.first_day + config.max_days)
+    start = max(checkpoint.state.next_day, market.first_day)
+    resumed = len(checkpoint.days)
+    positions = market.matches["position"].to_numpy()
+    hold = ORACLE_LOOKAHEAD.get(config.timeframe, 30)
+    total = last - market.first_day
+    for index in range(start, last):
+        started = time.perf_counter()
+        lo, hi = int(market.day_start[index]), int(market.day_start[index + 1])
+        rng = np.random.default_rng([config.seed, index])
+        rows = market.matches.iloc[np.searchsorted(positions, lo):np.searchsorted(positions, hi)]
+        gate = gate_entries(rows, checkpoint.brain, config, rng, lo)
+        bars = market.bars.iloc[lo:hi].reset_index(drop=True)
+        bias = checkpoint.state.bias
+        space = day_space(_sigma_ticks(market, index), hold, bias.target_scale,
+                          bias.trail_scale)
+        result = run_day(bars, gate, space, config, instrument=market.instrument,
+                         day_index=index, previous=champion(market, checkpoint, index, config))
+        trades = _trade_rows(result.trades, gate.rows, gate.states, gate.entries, config,
+                             market.days[index], index, lo)
+        if len(trades):
+            checkpoint.brain.batch_update(trades["state"].tolist(),
+                                          (trades["pnl"].to_numpy() > 0).tolist())
+        regret = trade_regret(result.trades, higher, after_bars=config.regret_after_bars)
+        report = day_regret(regret, day_bars=bars)
+        new_bias = next_bias(bias, report)
+        row = _day_row(index, market.days[index], gate, result, checkpoint, report, bias,
+                       time.perf_counter() - started)
+        record = {"day_index": index, "day": market.days[index], **report.to_json(),
+                  "bias_after": new_bias.to_json()}
+        checkpoint.days = pd.concat([checkpoint.days, pd.DataFrame([row])], ignore_index=True)
+        if len(trades):
+            checkpoint.trades = pd.concat([checkpoint.trades, trades], ignore_index=True) \
+                if len(checkpoint.trades) else trades
+        checkpoint.regret.append(record)
+        fired = pd.DataFrame({"day_index": np.full(len(gate.entries), index, np.int64),
+                              "position": gate.entries + lo, "side": gate.sides})
+        checkpoint.fired = pd.concat([checkpoint.fired, fired], ignore_index=True) \
+            if len(checkpoint.fired) else fired
+        checkpoint.state = TrainState(index + 1, new_bias,
+                                      result.params or checkpoint.state.previous)
+        checkpoint.save()
+        progress("train", index + 1 - market.first_day, total,
+                 f"{market.days[index]}: {row['trades']} trades, PnL {row['pnl']:.2f}")
+        if on_day is not None:
+            on_day(row, record)
+    return TrainResult(checkpoint.folder, checkpoint.days, checkpoint.trades,
+                       checkpoint.brain, checkpoint.regret, market.library_source, resumed)

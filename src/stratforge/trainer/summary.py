@@ -1,0 +1,75 @@
+"""The end of a training run: ``training_log.json`` (summary, parameter evolution, top
+patterns, the honest out-of-sample verdict) and ``training_report.html``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from stratforge.data.atomic import atomic_write_json
+from stratforge.trainer.analysis import (
+    breakdowns,
+    compare_periods,
+    learning_progression,
+    oos_distribution,
+    parameter_evolution,
+    strongest_states,
+)
+from stratforge.trainer.config import TrainConfig
+from stratforge.trainer.loop import TrainResult
+from stratforge.trainer.report import write_training_report
+
+LOG_FILE = "training_log.json"
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_clean(r) for r in frame.to_dict("records")]
+
+
+def training_summary(result: TrainResult, config: TrainConfig) -> dict[str, Any]:
+    """The summary of a training run (what ``training_log.json`` holds)."""
+    days, trades = result.days, result.trades
+    return _clean({
+        "symbol": config.symbol, "timeframe": config.timeframe,
+        "config": config.model_dump(mode="json"), "templates": result.library_source,
+        "summary": {
+            "days": len(days), "trades": int(days["trades"].sum()) if len(days) else 0,
+            "pnl": float(days["pnl"].sum()) if len(days) else 0.0,
+            "oos_pnl": float(days["oos_pnl"].sum()) if len(days) else 0.0,
+            "states_learned": len(result.brain.keys()),
+            "first_vs_last": compare_periods(days) if len(days) else {},
+            "out_of_sample": oos_distribution(days) if len(days) else {},
+        },
+        "strongest_states": _records(strongest_states(result.brain, trades)),
+        "breakdowns": {k: _records(v) for k, v in breakdowns(trades).items()}
+        if len(trades) else {},
+        "learning_progression": _records(learning_progression(days)) if len(days) else [],
+        "parameter_evolution": _records(parameter_evolution(days)) if len(days) else [],
+        "regret": result.regret,
+        "days": _records(days),
+    })
+
+
+def finish_training(result: TrainResult, config: TrainConfig) -> tuple[dict[str, Any], Path]:
+    """Write ``training_log.json`` and ``training_report.html``; return the log and the
+    report's path."""
+    log = training_summary(result, config)
+    atomic_write_json(result.folder / LOG_FILE, log)
+    return log, write_training_report(result.folder)
