@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from plotly.offline import get_plotlyjs
 
 from stratforge.errors import DataError
 from stratforge.search.brain import BayesianBrain
@@ -207,7 +208,7 @@ def test_report_is_self_contained_deterministic_and_escaped(tmp_path, monkeypatc
 def test_report_plotly_inlined_once(tmp_path):
     write_folder(tmp_path, make_days(), make_trades())
     text = render_training_report(tmp_path)
-    marker = report_module.get_plotlyjs()[:200]
+    marker = get_plotlyjs()[:200]
     assert text.count(marker) == 1
     assert "Strongest states" not in text  # no brain records in the log
 

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from plotly.offline import get_plotlyjs
 
 from stratforge.data.atomic import atomic_write_bytes
 from stratforge.discovery.library import TemplateLibrary
 from stratforge.errors import DataError
+from stratforge.html_page import standalone_page
 from stratforge.research import report_charts as charts
 
 REPORT_NAME = "report.html"
@@ -353,7 +353,7 @@ table.facts th { width: 180px; color: #555; font-weight: 600; }
 .note { color: #666; font-style: italic; } .problems { color: #a33; }
 .tier { font-weight: 600; } .tier-1 { color: #17803d; } .tier-2 { color: #2a5db0; }
 .tier-3 { color: #777; } .tier-4 { color: #b3261e; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 12px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 12px; }
 """
 
 
@@ -368,14 +368,8 @@ def render_report(run_folder: Path | str) -> str:
     sections = "\n".join(f'<section id="{key}"><h2>{_esc(SECTION_TITLES[key])}</h2>\n'
                          f"{build(run)}\n</section>" for key, build in SECTION_BUILDERS.items())
     title = f"Research run {run_id}"
-    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{_esc(title)}</title>\n<style>{CSS}</style>\n"
-            "<script type=\"text/javascript\">window.PlotlyConfig = {MathJaxConfig: 'local'};"
-            "</script>\n"
-            f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head>\n<body>\n<main>\n'
-            f"<header><h1>{_esc(title)}</h1><nav>{nav}</nav></header>\n{sections}\n"
-            "</main>\n</body>\n</html>\n")
+    return standalone_page(title, CSS, f"<header><h1>{_esc(title)}</h1><nav>{nav}</nav></header>",
+                           sections)
 
 
 def write_report(run_folder: Path | str) -> Path:

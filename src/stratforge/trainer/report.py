@@ -19,10 +19,10 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
 
 from stratforge.data.atomic import atomic_write_bytes
 from stratforge.errors import DataError
+from stratforge.html_page import standalone_page
 from stratforge.trainer import analysis
 
 __all__ = ["REPORT_NAME", "render_training_report", "write_training_report"]
@@ -182,8 +182,9 @@ def _verdict(days: pd.DataFrame) -> str:
                                                _pct(oos["share_positive"])),
         ("95% interval of the mean", f"{_fmt(lo)} to {_fmt(hi)}"),
         ("Edge claimed", "yes" if oos["edge_claimed"] else "no")])
-        + _note("each day is traded with the previous day's parameters before they are "
-                "re-fitted: the honest out-of-sample figure; the first day is left out"))
+        + _note("each day is first traded with parameters chosen before it (the best of the "
+                "last five days' sets on those days): the honest out-of-sample figure; the "
+                "first day has none and is left out"))
 
 
 _PROGRESSION: tuple[Column, ...] = (
@@ -298,7 +299,8 @@ table.facts th { width: 200px; color: #555; font-weight: 600; }
 .note { color: #666; font-style: italic; } .problems { color: #a33; }
 .verdict { font-size: 15px; font-weight: 600; }
 .edge { color: #17803d; } .noedge { color: #b3261e; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 12px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 12px; }
+.grid > * { min-width: 0; }
 """
 
 
@@ -319,7 +321,7 @@ def render_training_report(folder: Path | str) -> str:
         _section("verdict", "Out-of-sample verdict", _verdict(days)),
         _section("pnl", "Daily PnL", _lines(
             days, {"pnl": "in-day best PnL",
-                   "oos_pnl": "out-of-sample (previous day's parameters)"},
+                   "oos_pnl": "out-of-sample (parameters chosen before the day)"},
             "Daily PnL", "PnL", "fig-daily-pnl", bars=("pnl",)) + _cumulative(days)),
         _section("quality", "Win rate and Sharpe", '<div class="grid"><div class="cell">'
                  + _lines(days, {"win_rate": "win rate"}, "Daily win rate", "win rate",
@@ -341,14 +343,8 @@ def render_training_report(folder: Path | str) -> str:
         _section("breakdowns", "Breakdowns", _breakdowns(trades)),
     ]
     title = f"Training run {log.get('symbol') or root.name}"
-    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{_esc(title)}</title>\n<style>{CSS}</style>\n"
-            "<script type=\"text/javascript\">window.PlotlyConfig = {MathJaxConfig: 'local'};"
-            "</script>\n"
-            f'<script type="text/javascript">{get_plotlyjs()}</script>\n</head>\n<body>\n<main>\n'
-            f"<header><h1>{_esc(title)}</h1></header>\n"
-            + "\n".join(s for s in sections if s) + "\n</main>\n</body>\n</html>\n")
+    return standalone_page(title, CSS, f"<header><h1>{_esc(title)}</h1></header>",
+                           "\n".join(s for s in sections if s))
 
 
 def write_training_report(folder: Path | str) -> Path:
