@@ -40,3 +40,25 @@ def random_bars(seed: int, start: str, end: str, step_seconds: int = 60,
     volume = rng.integers(1, 50, n).astype(float)
     return pd.DataFrame({"ts": ts, "open": open_, "high": high, "low": low, "close": close,
                          "volume": volume})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh, empty database URL: SQLite in the test's folder, or a new PostgreSQL schema."""
+    from db_helpers import postgres_schema_url, sqlite_url
+
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    with postgres_schema_url() as url:
+        yield url
+
+
+@pytest.fixture
+def database(database_url):
+    """A migrated ``Database`` on each backend (disposed afterwards)."""
+    from stratforge.ops.db import Database
+
+    db = Database(database_url)
+    yield db
+    db.dispose()

@@ -120,10 +120,11 @@ def _brain_counts(brain: BayesianBrain) -> int:
 
 
 def open_checkpoint(config: TrainConfig, home: Path | str | None, *, resume: bool,
-                    fresh: bool) -> Checkpoint:
-    """The training folder for ``config``: new, or (``resume``) the saved one; an existing
-    run without ``resume`` or ``fresh`` is an error, so nothing is overwritten by mistake."""
-    folder = training_folder(config, home)
+                    fresh: bool, folder: Path | None = None) -> Checkpoint:
+    """The training folder for ``config`` (``folder`` overrides ``training_folder``): new, or
+    (``resume``) the saved one; an existing run without ``resume`` or ``fresh`` is an error,
+    so nothing is overwritten by mistake."""
+    folder = Path(folder) if folder is not None else training_folder(config, home)
     if fresh:
         shutil.rmtree(folder, ignore_errors=True)
     state_path = folder / STATE_FILE
@@ -283,15 +284,16 @@ DayCallback = Callable[[dict[str, Any], dict[str, Any]], None]
 
 def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool = False,
           fresh: bool = False, progress: ProgressCallback = no_progress,
-          on_day: DayCallback | None = None) -> TrainResult:
+          on_day: DayCallback | None = None, folder: Path | None = None) -> TrainResult:
     """Train day by day (see the module docstring); returns the run's tables.
 
+    ``folder`` replaces the default training folder (operations train into their own).
     With no data at all for the demo symbol (MNQ) the demo market is built first, and the
     ATLAS is brought up to date. ``progress("train", days_done, days_total, message)`` is
     called after every day (the event the dashboard and operations follow);
     ``on_day(row, regret_report)`` too.
     """
-    checkpoint = open_checkpoint(config, home, resume=resume, fresh=fresh)
+    checkpoint = open_checkpoint(config, home, resume=resume, fresh=fresh, folder=folder)
     ensure_symbol_data(config.symbol, home, progress)
     build_atlas(config.symbol, home=home)  # incremental: nothing to do when it is current
     market = load_market(config, home)

@@ -1,0 +1,1 @@
+"""The agent research loop: design, train, gate, backtest, assess; one cycle at a time."""

@@ -1,0 +1,91 @@
+"""What a job handler gets: its job and operation, a throttled progress callback that also
+delivers cancellation and shutdown, and the database."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stratforge.errors import StratforgeError
+from stratforge.ops.db import Database
+from stratforge.ops.operations import get_operation, merge_metadata, report_progress
+from stratforge.ops.records import JobRecord, OperationRecord
+
+PROGRESS_INTERVAL = 1.0
+"""Seconds between two progress writes of one operation (the first is always written)."""
+
+
+class OperationCancelledError(StratforgeError):
+    """Raised inside a handler (at a progress report) once its operation was cancelled."""
+
+
+class WorkerStoppingError(StratforgeError):
+    """Raised inside a handler (at a progress report) when its worker is shutting down: the
+    job goes back to the queue and resumes from its checkpoints elsewhere."""
+
+
+@dataclass
+class JobContext:
+    """One running job: ``progress`` is the progress protocol's callback for it."""
+
+    db: Database
+    job: JobRecord
+    operation: OperationRecord | None
+    worker_id: str
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    stopping: threading.Event = field(default_factory=threading.Event)
+    phases: Sequence[str] | None = None
+    _last_write: float = field(default=-1e18, repr=False)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The operation's ``metadata.parameters`` (else the job's payload)."""
+        return self.operation.parameters if self.operation else dict(self.job.payload)
+
+    def check(self) -> None:
+        """Raise if the operation was cancelled or the worker is stopping."""
+        if self.cancelled.is_set():
+            raise OperationCancelledError(f"operation {self.job.operation_id} was cancelled")
+        if self.stopping.is_set():
+            raise WorkerStoppingError("the worker is shutting down")
+
+    def _percent(self, phase: str, done: int, total: int) -> float:
+        fraction = min(1.0, done / total) if total > 0 else 0.0
+        if self.phases and phase in self.phases:
+            return 100.0 * (list(self.phases).index(phase) + fraction) / len(self.phases)
+        return 100.0 * fraction
+
+    def progress(self, phase: str, done: int, total: int, message: str = "") -> None:
+        """Record progress (at most once per ``PROGRESS_INTERVAL`` per operation), then stop
+        the handler if its operation was cancelled or the worker is stopping."""
+        self.check()
+        if self.operation is None:
+            return
+        now = time.monotonic()
+        if now - self._last_write < PROGRESS_INTERVAL:
+            return
+        self._last_write = now
+        report_progress(self.db, self.operation.id, percent=self._percent(phase, done, total),
+                        step=phase, done=done, total=total, message=message)
+
+    def sleep(self, seconds: float) -> None:
+        """Wait, checking for cancellation and shutdown every 50 ms."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.check()
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+        self.check()
+
+    def remember(self, **values: Any) -> None:
+        """Add keys to the operation's metadata (a resumed job reads them back)."""
+        if self.operation is not None:
+            self.operation = merge_metadata(self.db, self.operation.id, values)
+
+    def refresh(self) -> OperationRecord | None:
+        """Re-read the operation."""
+        if self.operation is not None:
+            self.operation = get_operation(self.db, self.operation.id)
+        return self.operation

@@ -1,0 +1,1 @@
+"""Alembic migrations of the stratforge database (applied by ``Database.migrate``)."""
