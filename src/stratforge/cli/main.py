@@ -12,9 +12,11 @@ from stratforge import __version__
 from stratforge.cli.console import FriendlyErrors, console
 from stratforge.cli.data_commands import data_app
 from stratforge.cli.discover_command import discover_command
+from stratforge.cli.ops_commands import agent_app, ops_app
 from stratforge.cli.run_command import run_command
 from stratforge.cli.simulate_command import simulate_command
 from stratforge.cli.train_command import train_command
+from stratforge.cli.worker_commands import serve_command, worker_command
 from stratforge.config import configure, get_settings
 from stratforge.instruments import list_instruments
 
@@ -25,6 +27,10 @@ app.command("simulate")(simulate_command)
 app.command("discover")(discover_command)
 app.command("run")(run_command)
 app.command("train")(train_command)
+app.command("worker")(worker_command)
+app.command("serve")(serve_command)
+app.add_typer(ops_app, name="ops")
+app.add_typer(agent_app, name="agent")
 
 
 def _version(value: bool) -> None:

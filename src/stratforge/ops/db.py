@@ -86,8 +86,10 @@ class Database:
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(self.url)
         elif self.dialect == "postgresql":
+            # no pre-ping: it costs a round trip per transaction; a dropped connection
+            # raises OperationalError, which the worker's queue writes retry
             self.engine = create_engine(self.url, pool_size=10, max_overflow=20,
-                                        pool_pre_ping=True)
+                                        pool_recycle=1800)
         else:
             raise ConfigError(f"database {self.dialect!r} is not supported; use SQLite (the "
                               "default) or a postgresql:// URL in STRATFORGE_DATABASE_URL")

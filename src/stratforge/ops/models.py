@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -48,7 +48,13 @@ class Job(Base):
     """One entry of the job queue; most jobs run one operation."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_claim", "status", "priority", "created_at"),)
+    __table_args__ = (
+        # the claim's ORDER BY, over queued rows only: a claim reads one index entry
+        Index("ix_jobs_queued", text("priority DESC"), "created_at", "id",
+              postgresql_where=text("status = 'queued'"),
+              sqlite_where=text("status = 'queued'")),
+        Index("ix_jobs_status", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     operation_id: Mapped[str | None] = mapped_column(

@@ -1,7 +1,8 @@
 """A worker: claims jobs from the queue, runs their handlers, heartbeats, reaps, stops cleanly.
 
 ``Worker(db).run()`` blocks until ``request_stop()`` (SIGTERM and SIGINT call it when run in
-the main thread), ``max_jobs`` jobs have run, or the queue is empty with ``exit_when_idle``.
+the main thread), ``max_jobs`` jobs have run, or (``exit_when_idle``) no job of its types is
+queued or running elsewhere.
 ``concurrency`` threads claim and run jobs; one monitor thread, every ``cancel_poll``
 seconds, notices cancelled operations (their handler stops at its next progress report) and,
 every ``heartbeat_every`` seconds, writes the heartbeat of the worker, its jobs and their
@@ -25,6 +26,8 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import OperationalError
+
 from stratforge.errors import StratforgeError
 from stratforge.ops.context import JobContext, OperationCancelledError, WorkerStoppingError
 from stratforge.ops.db import Database
@@ -33,8 +36,9 @@ from stratforge.ops.operations import cancel_requested, get_operation, mark_runn
 from stratforge.ops.queue import (
     DEFAULT_STALE_AFTER,
     claim_next_job,
-    finish_job,
+    finish_and_claim,
     heartbeat,
+    queue_depth,
     reap_stale_jobs,
     reconcile,
     register_worker,
@@ -44,6 +48,21 @@ from stratforge.ops.queue import (
 from stratforge.ops.records import JobRecord
 
 log = logging.getLogger("stratforge.worker")
+
+
+def _retrying(action, *args, attempts: int = 5, **kwargs):
+    """Run a queue write again after a transient database error (deadlock, lost
+    connection); the writes are fenced, so running one twice is harmless."""
+    for attempt in range(attempts):
+        try:
+            return action(*args, **kwargs)
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            log.warning("transient database error in %s; retrying", action.__name__,
+                        exc_info=True)
+            time.sleep(0.05 * (attempt + 1))
+    return None
 
 
 def new_worker_id() -> str:
@@ -109,16 +128,30 @@ class Worker:
             for context in self._running.values():
                 context.stopping.set()
 
-    def _next_job(self) -> JobRecord | None:
+    def _reserve(self) -> bool:
+        """Take one slot of ``max_jobs`` (always True without a limit)."""
         with self._lock:
-            if self.max_jobs is not None and self._claimed >= self.max_jobs:
-                return None
-            job = claim_next_job(self.db, self.worker_id, self.types)
-            if job is not None:
-                self._claimed += 1
-            return job
+            if self._stop.is_set() or (self.max_jobs is not None
+                                       and self._claimed >= self.max_jobs):
+                return False
+            self._claimed += 1
+            return True
 
-    def _run_one(self, job: JobRecord) -> None:
+    def _unreserve(self) -> None:
+        with self._lock:
+            self._claimed -= 1
+
+    def _next_job(self) -> JobRecord | None:
+        if not self._reserve():
+            return None
+        job = claim_next_job(self.db, self.worker_id, self.types)
+        if job is None:
+            self._unreserve()
+        return job
+
+    def _run_one(self, job: JobRecord) -> tuple[str, dict | None, str | None] | None:
+        """Run the job's handler; the outcome to record (status, result, error), or None
+        when nothing is left to record (cancelled, handed back)."""
         operation = None
         if job.operation_id is not None:
             with self.db.write() as connection:
@@ -126,7 +159,7 @@ class Worker:
             operation = get_operation(self.db, job.operation_id)
             if operation.status != "running":  # cancelled between enqueue and claim
                 self.stats.add("cancelled")
-                return
+                return None
         context = JobContext(self.db, job, operation, self.worker_id)
         with self._lock:
             self._running[job.id] = context
@@ -136,40 +169,66 @@ class Worker:
             result = get_handler(job.type)(context)
         except OperationCancelledError:
             self.stats.add("cancelled")
+            return None
         except WorkerStoppingError:
-            if release_job(self.db, job, self.worker_id, "worker shut down; resumes elsewhere"):
+            if _retrying(release_job, self.db, job, self.worker_id,
+                         "worker shut down; resumes elsewhere"):
                 self.stats.add("released")
+            return None
         except Exception as exc:
             message = str(exc) if isinstance(exc, StratforgeError) else \
                 f"{type(exc).__name__}: {exc}"
             log.error("job %s (%s) failed: %s\n%s", job.id, job.type, message,
                       traceback.format_exc())
-            if finish_job(self.db, job, self.worker_id, "failed", error=message):
-                self.stats.add("failed")
-        else:
-            if finish_job(self.db, job, self.worker_id, "completed", result=result):
-                self.stats.add("completed")
-            else:
-                self.stats.add("cancelled")
+            return "failed", None, message
         finally:
             with self._lock:
                 self._running.pop(job.id, None)
+        return "completed", result, None
+
+    def _record(self, job: JobRecord, outcome: tuple[str, dict | None, str | None]
+                ) -> JobRecord | None:
+        """Write the outcome and, in the same transaction, claim the next job."""
+        status, result, error = outcome
+        claim = self._reserve()
+        owned, following = _retrying(finish_and_claim, self.db, job, self.worker_id, status,
+                                     result=result, error=error, types=self.types,
+                                     claim=claim)
+        if claim and following is None:
+            self._unreserve()
+        self.stats.add(status if owned else "cancelled")
+        return following
 
     def _job_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                job = self._next_job()
-            except Exception:  # a database hiccup must not kill the worker
-                log.exception("claiming a job failed; retrying")
-                time.sleep(self.poll_interval)
-                continue
+        job: JobRecord | None = None
+        while not self._stop.is_set() or job is not None:
             if job is None:
-                if self.exit_when_idle or (self.max_jobs is not None
-                                           and self._claimed >= self.max_jobs):
+                try:
+                    job = self._next_job()
+                except Exception:  # a database hiccup must not kill the worker
+                    log.exception("claiming a job failed; retrying")
+                    time.sleep(self.poll_interval)
+                    continue
+            if job is None:
+                if self.max_jobs is not None and self._claimed >= self.max_jobs:
+                    return
+                if self.exit_when_idle and self._drained():
                     return
                 self._stop.wait(self.poll_interval)
                 continue
-            self._run_one(job)
+            current, job = job, None
+            try:
+                outcome = self._run_one(current)
+                if outcome is not None:
+                    job = self._record(current, outcome)
+            except Exception:  # the job stays running; the reaper hands it back later
+                log.exception("job %s: bookkeeping failed", current.id)
+
+    def _drained(self) -> bool:
+        """No job of this worker's types is queued, or running on another worker (a dead
+        worker's job comes back to the queue once the reaper sees its stale heartbeat)."""
+        depth = queue_depth(self.db, self.types, exclude_worker=self.worker_id)
+        return depth.get("queued", 0) == 0 and depth.get("running", 0) == 0
 
     def _monitor(self, done: threading.Event) -> None:
         last_beat = 0.0
@@ -182,7 +241,8 @@ class Worker:
                     ids[op_id].cancelled.set()
                 if time.monotonic() - last_beat >= self.heartbeat_every:
                     last_beat = time.monotonic()
-                    heartbeat(self.db, self.worker_id, list(running), list(ids))
+                    heartbeat(self.db, self.worker_id, list(running), list(ids),
+                              jobs_done=self.stats.total)
                     reap_stale_jobs(self.db, self.stale_after)
             except Exception:
                 log.exception("worker monitor failed; retrying")
@@ -211,7 +271,7 @@ class Worker:
         finally:
             done.set()
             monitor.join(2.0)
-            stop_worker(self.db, self.worker_id)
+            stop_worker(self.db, self.worker_id, jobs_done=self.stats.total)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         return self.stats

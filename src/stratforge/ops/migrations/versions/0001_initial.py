@@ -57,7 +57,10 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime),
         sa.Column("error", sa.Text),
     )
-    op.create_index("ix_jobs_claim", "jobs", ["status", "priority", "created_at"])
+    op.create_index("ix_jobs_queued", "jobs", [sa.text("priority DESC"), "created_at", "id"],
+                    postgresql_where=sa.text("status = 'queued'"),
+                    sqlite_where=sa.text("status = 'queued'"))
+    op.create_index("ix_jobs_status", "jobs", ["status"])
     op.create_table(
         "workers",
         sa.Column("id", sa.String(120), primary_key=True),

@@ -1,0 +1,93 @@
+"""``stratforge worker`` and ``stratforge serve``: run jobs, or the API plus a worker pool."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+
+from stratforge.cli.console import console
+from stratforge.config import get_settings
+from stratforge.errors import ConfigError
+from stratforge.ops.db import open_database
+from stratforge.ops.queue import reconcile
+from stratforge.ops.worker import Worker
+
+
+def _types(value: str | None) -> list[str] | None:
+    return [t.strip() for t in value.split(",") if t.strip()] if value else None
+
+
+def worker_command(
+    concurrency: Annotated[int, typer.Option(help="Jobs run at the same time.")] = 1,
+    types: Annotated[str | None, typer.Option(
+        help="Comma-separated job types to take (default: every type).")] = None,
+    stale_after: Annotated[float, typer.Option(
+        help="Seconds without a heartbeat before a job goes back to the queue.")] = 60.0,
+    heartbeat: Annotated[float, typer.Option(help="Seconds between heartbeats.")] = 5.0,
+    poll: Annotated[float, typer.Option(help="Seconds between claims when idle.")] = 0.2,
+    exit_when_idle: Annotated[bool, typer.Option(
+        help="Exit once no job of its types is queued or running.")] = False,
+    max_jobs: Annotated[int | None, typer.Option(help="Exit after this many jobs.")] = None,
+) -> None:
+    """Claim and run jobs from the queue (STRATFORGE_DATABASE_URL, else the embedded
+    database); SIGTERM hands running jobs back to the queue and exits."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    db = open_database()
+    worker = Worker(db, types=_types(types), concurrency=concurrency, poll_interval=poll,
+                    heartbeat_every=heartbeat, stale_after=stale_after,
+                    exit_when_idle=exit_when_idle, max_jobs=max_jobs)
+    console.print(f"worker {worker.worker_id}: {concurrency} slot(s), types "
+                  f"{', '.join(worker.types)}, database {db.dialect}")
+    stats = worker.run()
+    console.print(f"worker {worker.worker_id} stopped: {stats.completed} completed, "
+                  f"{stats.failed} failed, {stats.cancelled} cancelled, {stats.released} "
+                  "handed back")
+
+
+def _start_workers(count: int, concurrency: int) -> list[subprocess.Popen]:
+    home = str(get_settings().home)
+    command = [sys.executable, "-m", "stratforge.cli.main", "--home", home, "worker",
+               "--concurrency", str(concurrency)]
+    return [subprocess.Popen(command, env=dict(os.environ)) for _ in range(count)]
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")
+                    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the API and dashboard.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
+    concurrency: Annotated[int, typer.Option(
+        help="Job slots per worker (an agent cycle needs two: itself and its child).")] = 2,
+) -> None:
+    """The REST API, the dashboard and a local worker pool, in one command."""
+    import uvicorn
+
+    from stratforge.api.security import check_bind
+
+    check_bind(host, os.environ.get("STRATFORGE_API_TOKEN"))
+    if workers < 0:
+        raise ConfigError(f"--workers must be >= 0, got {workers}")
+    db = open_database()
+    counts = reconcile(db)
+    if any(counts.values()):
+        console.print(f"reconciled: {counts}")
+    pool = _start_workers(workers, concurrency)
+    console.print(f"stratforge API on http://{host}:{port}/api/v1 (docs /api/v1/docs), "
+                  f"{workers} worker(s), database {db.dialect}")
+    try:
+        uvicorn.run("stratforge.api.app:create_app", factory=True, host=host, port=port,
+                    log_level="warning")
+    finally:
+        for process in pool:
+            process.send_signal(signal.SIGTERM)
+        for process in pool:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
