@@ -227,3 +227,35 @@ def test_worker_stop_hands_the_job_back_without_using_an_attempt(database):
     assert get_operation(database, op.id).status == "pending"
     job = _jobs(database)[0]
     assert job.status == "queued" and job.attempts == 0 and job.worker_id is None
+
+
+def test_migrated_schema_equals_the_models_and_migrating_twice_is_harmless(database):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from stratforge.ops.models import Base
+
+    from sqlalchemy import inspect
+
+    def comparable(obj, name, kind, reflected, compare_to):
+        # alembic cannot compare expression indexes (priority DESC); checked by name below
+        return not (kind == "index" and name == "ix_jobs_queued")
+
+    database.migrate()
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"include_object": comparable})
+        assert compare_metadata(context, Base.metadata) == []
+        names = {i["name"] for i in inspect(connection).get_indexes("jobs")}
+        assert "ix_jobs_queued" in names
+        if database.dialect == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_bad_database_urls_are_explained(tmp_path):
+    from stratforge.errors import ConfigError
+    from stratforge.ops.db import Database
+
+    with pytest.raises(ConfigError, match="not a database URL"):
+        Database("::nonsense::")
+    with pytest.raises(ConfigError, match="not supported"):
+        Database("mysql://root@127.0.0.1/test", migrate=False)
