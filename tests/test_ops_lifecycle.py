@@ -232,10 +232,9 @@ def test_worker_stop_hands_the_job_back_without_using_an_attempt(database):
 def test_migrated_schema_equals_the_models_and_migrating_twice_is_harmless(database):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+    from sqlalchemy import inspect
 
     from stratforge.ops.models import Base
-
-    from sqlalchemy import inspect
 
     def comparable(obj, name, kind, reflected, compare_to):
         # alembic cannot compare expression indexes (priority DESC); checked by name below

@@ -225,9 +225,10 @@ class Worker:
                 log.exception("job %s: bookkeeping failed", current.id)
 
     def _drained(self) -> bool:
-        """No job of this worker's types is queued, or running on another worker (a dead
-        worker's job comes back to the queue once the reaper sees its stale heartbeat)."""
-        depth = queue_depth(self.db, self.types, exclude_worker=self.worker_id)
+        """No job of this worker's types is queued or running anywhere, this worker's other
+        slots included (a running agent cycle still queues its children; a dead worker's job
+        comes back to the queue once the reaper sees its stale heartbeat)."""
+        depth = queue_depth(self.db, self.types)
         return depth.get("queued", 0) == 0 and depth.get("running", 0) == 0
 
     def _monitor(self, done: threading.Event) -> None:

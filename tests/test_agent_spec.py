@@ -1,0 +1,139 @@
+"""The agent's strategy spec: validation that names the field, YAML round trip, the
+fingerprint, overrides checked one field at a time, and the parameter-region presets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from stratforge.errors import ConfigError
+from stratforge.ops.agent.regions import REGION_NAMES, region_bounds
+from stratforge.ops.agent.spec import (
+    StrategySpec,
+    fingerprint,
+    parse_spec,
+    spec_from_yaml,
+    validate_overrides,
+)
+
+
+def spec_values(**changes):
+    values = {
+        "symbol": "mnq",
+        "timeframes": ["5m", "1h", "15m"],
+        "signal": {"template_id": "T0003", "library": "abcdef0123456789", "timeframe": "5m"},
+        "region": {"name": "tight", "bounds": {"target_ticks": [30, 45], "stop_ticks": [10, 17]}},
+        "training": {"start": "2023-01-01T00:00:00Z", "end": "2023-02-27T23:00:00Z"},
+        "backtest": {"start": "2023-02-27T23:00:00+00:00", "end": "2023-03-25"},
+    }
+    values.update(changes)
+    return values
+
+
+def test_a_spec_is_normalised():
+    spec = parse_spec(spec_values())
+    assert spec.symbol == "MNQ"
+    assert spec.timeframes == ("1h", "15m", "5m")  # top down, whatever the order given
+    assert list(spec.region.bounds) == ["stop_ticks", "target_ticks"]  # canonical order
+    assert spec.backtest.end == datetime(2023, 3, 25, tzinfo=UTC)  # naive read as UTC
+    assert spec.arm == "abcdef01/T0003@5m"
+    space = spec.region.space()
+    assert space.names == ("stop_ticks", "target_ticks")
+    assert space["stop_ticks"].kind == "int" and space["stop_ticks"].high == 17
+
+
+def test_yaml_round_trip_and_fingerprint():
+    spec = parse_spec(spec_values())
+    again = spec_from_yaml(spec.to_yaml())
+    assert again == spec
+    assert fingerprint(again) == fingerprint(spec)
+    expected = hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True,
+                                         separators=(",", ":")).encode()).hexdigest()
+    assert fingerprint(spec) == expected
+    # the same design written differently is the same experiment
+    shuffled = spec_values(timeframes="15m,5m,1h", symbol="MNQ")
+    shuffled["region"] = {"bounds": {"stop_ticks": [10, 17], "target_ticks": [30.0, 45.0]},
+                          "name": "tight"}
+    assert fingerprint(parse_spec(shuffled)) == fingerprint(spec)
+    # any change of substance is a new experiment
+    assert fingerprint(parse_spec(spec_values(n_sets=65))) != fingerprint(spec)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"timeframes": ["5m", "7q"]}, "timeframes"),
+    ({"n_sets": 0}, "n_sets"),
+    ({"symbol": ""}, "symbol"),
+    ({"signal": {"timeframe": "5m", "library": "abc"}}, "signal"),
+    ({"region": {"name": "x", "bounds": {"stop_ticks": [20, 10]}}}, "region.bounds"),
+    ({"region": {"name": "x", "bounds": {"stop_ticks": [1.5, 10]}}}, "region.bounds"),
+    ({"region": {"name": "x", "bounds": {"warp": [1, 2]}}}, "region.bounds"),
+    ({"training": {"start": "2023-02-01", "end": "2023-01-01"}}, "training"),
+    ({"costs": {"cost_points": -1}}, "costs.cost_points"),
+    ({"colour": "red"}, "colour"),
+])
+def test_invalid_specs_name_the_field(change, field):
+    with pytest.raises(ConfigError, match=rf"invalid strategy spec: {field}"):
+        parse_spec(spec_values(**change))
+
+
+def test_rules_across_fields():
+    with pytest.raises(ConfigError, match=r"signal.timeframe 1m is not in timeframes"):
+        parse_spec(spec_values(signal={"template_id": "T1", "library": "a", "timeframe": "1m"}))
+    with pytest.raises(ConfigError, match=r"training.end .* is after backtest.start"):
+        parse_spec(spec_values(backtest={"start": "2023-02-01", "end": "2023-03-25"}))
+    with pytest.raises(ConfigError, match=r"not valid YAML"):
+        spec_from_yaml("symbol: [unclosed")
+
+
+def test_overrides_are_checked_one_field_at_a_time():
+    clean = validate_overrides({"signal.timeframe": " 5m", "n_sets": 128,
+                                "training": {"end": "2023-02-01"}, "region": {"name": "wide"}})
+    assert clean == {"signal": {"timeframe": "5m"}, "n_sets": 128,
+                     "training": {"end": "2023-02-01T00:00:00Z"}, "region": {"name": "wide"}}
+    assert validate_overrides(None) == {}
+    custom = validate_overrides({"region": {"bounds": {"stop_ticks": [5, 9]}}})
+    assert custom["region"] == {"name": "custom", "bounds": {"stop_ticks": [5.0, 9.0]}}
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"signal.timeframe": "7q"}, r"override signal.timeframe"),
+    ({"n_sets": -3}, r"override n_sets"),
+    ({"signal": {"library": "x"}}, r"override 'signal.library': not a spec field"),
+    ({"warp": 1}, r"override 'warp': not a spec field"),
+    ({"version": 2}, r"override 'version'"),
+    ({"region": {"bounds": {"stop_ticks": [9, 5]}}}, r"override region"),
+    ({"timeframes": ["1h", "15m"], "signal.timeframe": "5m"}, r"overrides disagree"),
+    ({"training": {"start": "2023-03-01", "end": "2023-02-01"}}, r"override training"),
+    (["n_sets"], r"overrides must be a mapping"),
+    ({"region": {"name": "huge"}}, r"region.name 'huge' is not a preset"),
+])
+def test_bad_overrides_are_config_errors_naming_the_field(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_overrides(overrides)
+
+
+@pytest.mark.parametrize("timeframe", ["5m", "15m", "1h"])
+def test_region_presets_split_the_default_space(timeframe):
+    default = region_bounds("default", timeframe)
+    tight, wide = region_bounds("tight", timeframe), region_bounds("wide", timeframe)
+    assert "cost_points" not in default
+    for name, (low, high) in default.items():
+        mid = (low + high) // 2
+        assert tight[name] == [low, mid] and wide[name] == [mid, high]
+    for name in REGION_NAMES:  # every preset is a valid spec region
+        spec = parse_spec(spec_values(
+            signal={"template_id": "T1", "library": "a", "timeframe": timeframe},
+            region={"name": name, "bounds": region_bounds(name, timeframe)}))
+        assert spec.region.space().dimensions == 6
+    with pytest.raises(ConfigError, match=r"region.name 'huge' is not a preset"):
+        region_bounds("huge", "5m")
+
+
+def test_the_model_has_no_mutable_defaults():
+    spec = parse_spec(spec_values())
+    with pytest.raises(Exception):  # noqa: B017 - frozen pydantic model
+        spec.n_sets = 3  # type: ignore[misc]
+    assert isinstance(spec, StrategySpec) and spec.costs.cost_points == 0.5
