@@ -1,0 +1,186 @@
+"""Read latency of the API under polling load: ``GET /api/v1/operations/{id}``.
+
+Issue target: p99 under 50 ms and no errors with 200 clients each polling every 0.5 s.
+
+    python benchmarks/bench_api.py [--seconds 30] [--clients 200] [--interval 0.5]
+
+Starts ``uvicorn stratforge.api.app:create_app --factory`` in a subprocess on 127.0.0.1 (a
+free port) against a temporary home and its SQLite database, creates one operation with
+three children (so the read includes the children's aggregate), then runs ``--clients``
+clients in one event loop, one ``httpx.AsyncClient`` each (made before the clock starts;
+first polls spread over one interval). For ``--seconds`` each polls the operation, waiting
+``--interval`` seconds between the end of one poll and the next. A request counts as an
+error unless it answers 200 with the operation's id. Latency runs from send to the parsed
+answer, so it includes the client's own time in the shared event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import math
+import os
+import random
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(home: Path, port: int, http: str) -> subprocess.Popen:
+    env = {**os.environ, "STRATFORGE_HOME": str(home)}
+    env.pop("STRATFORGE_DATABASE_URL", None)
+    env.pop("STRATFORGE_API_TOKEN", None)
+    return subprocess.Popen([sys.executable, "-m", "uvicorn", "stratforge.api.app:create_app",
+                             "--factory", "--host", "127.0.0.1", "--port", str(port),
+                             "--http", http, "--log-level", "warning", "--no-access-log"],
+                            env=env)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_ready(base: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the API server exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base}/api/v1/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the API did not answer within {timeout:.0f} s")
+
+
+async def client(http, path: str, op_id: str, until: float, args: argparse.Namespace,
+                 latencies: list[float], errors: list[str]) -> None:
+    interval = args.interval
+    due = time.perf_counter() + random.uniform(0.0, interval)
+    async with http:
+        while True:
+            if args.pace == "rate":  # the next tick of this client's own clock
+                now = time.perf_counter()
+                due += max(0, math.ceil((now - due) / interval)) * interval
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            if time.perf_counter() >= until:
+                return
+            started = time.perf_counter()
+            try:
+                response = await http.get(path)
+                ok = response.status_code == 200 and response.json().get("id") == op_id
+                if not ok:
+                    errors.append(f"{response.status_code} {response.text[:80]}")
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+            latencies.append(time.perf_counter() - started)
+            due = time.perf_counter() + interval if args.pace == "gap" else due + interval
+
+
+async def load(base: str, op_id: str, args: argparse.Namespace
+               ) -> tuple[list[float], list[str], float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    path = f"/api/v1/operations/{op_id}"
+    tls = ssl.create_default_context()  # built once: each client would build its own
+    clients = [httpx.AsyncClient(base_url=base, timeout=10.0, verify=tls)
+               for _ in range(args.clients)]
+    started = time.perf_counter()
+    until = started + args.seconds
+    await asyncio.gather(*(client(http, path, op_id, until, args, latencies, errors)
+                           for http in clients))
+    return latencies, errors, time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--interval", type=float, default=0.5,
+                        help="seconds a client waits between two polls")
+    parser.add_argument("--pace", choices=("rate", "gap"), default="rate",
+                        help="rate: a poll starts every interval on each client's own clock "
+                             "(as setInterval does); gap: the interval runs from the end of "
+                             "one poll to the start of the next")
+    parser.add_argument("--http", choices=("auto", "h11", "httptools"), default="auto",
+                        help="uvicorn's HTTP parser (auto: httptools when installed)")
+    args = parser.parse_args()
+    parser_name = args.http if args.http != "auto" else \
+        ("httptools" if importlib.util.find_spec("httptools") else "h11")
+
+    import httpx
+
+    with tempfile.TemporaryDirectory(prefix="sf_bench_api_") as folder:
+        home = Path(folder) / "home"
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = start_server(home, port, args.http)
+        try:
+            wait_ready(base, server)
+            os.environ["STRATFORGE_HOME"] = str(home)
+            from stratforge.config import configure
+            from stratforge.ops.db import open_database
+            from stratforge.ops.operations import create_operation
+
+            configure()
+            db = open_database()
+            parent = create_operation(db, "sleep", {"seconds": 1})
+            for _ in range(3):
+                create_operation(db, "sleep", {"seconds": 1}, parent_id=parent.id)
+            assert httpx.get(f"{base}/api/v1/operations/{parent.id}").status_code == 200
+            server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
+            latencies, errors, wall = asyncio.run(load(base, parent.id, args))
+            client_cpu = time.process_time() - client_cpu
+            after = cpu_seconds(server.pid)
+            server_cpu = after - server_cpu if after is not None and server_cpu is not None \
+                else None
+        finally:
+            server.terminate()
+            server.wait(10)
+    ms = [v * 1000 for v in latencies]
+    pace = "a poll starts every" if args.pace == "rate" else "a pause between polls of"
+    print(f"GET /api/v1/operations/{{id}}: {args.clients} clients, {pace} {args.interval:g} s "
+          f"each, {args.seconds:g} s; uvicorn (1 process, {parser_name}) + SQLite")
+    print(f"requests      {len(ms)}")
+    print(f"errors        {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
+    print(f"requests/s    {len(ms) / wall:.1f}")
+    if ms:
+        print(f"latency ms    p50 {percentile(ms, 50):.2f}  p95 {percentile(ms, 95):.2f}  "
+              f"p99 {percentile(ms, 99):.2f}  max {max(ms):.2f}  "
+              f"mean {statistics.fmean(ms):.2f}")
+        server = f"{server_cpu / wall:.0%}" if server_cpu is not None else "?"
+        print(f"cpu           server {server} of a core, clients {client_cpu / wall:.0%} "
+              f"(machine: {os.cpu_count()} cores)")
+        target = "met" if percentile(ms, 99) < 50 and not errors else "NOT met"
+        print(f"target (p99 < 50 ms, no errors): {target}")
+
+
+if __name__ == "__main__":
+    main()

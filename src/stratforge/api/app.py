@@ -1,0 +1,50 @@
+"""The application factory: ``create_app()`` (``uvicorn stratforge.api.app:create_app
+--factory``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from stratforge import __version__
+from stratforge.api import agent, data, events, health, operations, research, templates, training
+from stratforge.api.deps import API_PREFIX
+from stratforge.api.errors import ErrorOut, install_error_handlers
+from stratforge.api.security import BearerAuthMiddleware, token_from_env, with_bearer_security
+from stratforge.ops.db import open_database
+
+PROTECTED = (operations.router, agent.router, research.router, training.router, data.router,
+             templates.router, events.router)
+PUBLIC_PATHS = (f"{API_PREFIX}/health",)
+DESCRIPTION = """The operations platform of stratforge: operations and their progress, the
+agent research loop, research and training runs, data, templates and a live event stream.
+See docs/api.md. With `STRATFORGE_API_TOKEN` set on the server, every route but `/health`
+needs `Authorization: Bearer <token>`."""
+
+
+UNAUTHORISED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Missing or wrong bearer token (only when "
+                                            "STRATFORGE_API_TOKEN is set)."}}
+
+
+def create_app(database_url: str | None = None) -> FastAPI:
+    """The API against ``database_url`` (default: the settings' database), opened and
+    migrated now; ``STRATFORGE_API_TOKEN``, read now, turns bearer authentication on."""
+    db = open_database(database_url)
+    token = token_from_env()
+    app = FastAPI(title="stratforge", version=__version__, description=DESCRIPTION,
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs",
+                  swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",
+                  redoc_url=None)
+    app.state.db = db
+    app.state.auth = token is not None
+    install_error_handlers(app)
+    app.include_router(health.router, prefix=API_PREFIX)
+    for router in PROTECTED:
+        app.include_router(router, prefix=API_PREFIX, responses=UNAUTHORISED)
+    plain_openapi = app.openapi
+    app.openapi = lambda: with_bearer_security(plain_openapi(), PUBLIC_PATHS)  # type: ignore
+    if token is not None:
+        app.add_middleware(BearerAuthMiddleware, token=token, public_paths=PUBLIC_PATHS)
+    return app

@@ -1,0 +1,124 @@
+"""``/research/runs``: start research runs (as operations) and read their artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, Response
+
+from stratforge.api.common_models import OperationOut
+from stratforge.api.deps import MAX_INT, NAME_PATTERN, DbDep, HomeDep
+from stratforge.api.errors import NOT_FOUND
+from stratforge.api.files import (
+    HTML_DOCUMENT,
+    JSON_DOCUMENT,
+    html_file_response,
+    json_file_response,
+    read_document,
+)
+from stratforge.api.research_models import ResearchRunRequest, RunDetail, RunList
+from stratforge.api.settings_models import given_values, validate_settings
+from stratforge.ops.db import Database
+from stratforge.ops.operations import NotFoundError, create_operation, get_operation
+from stratforge.research.config import make_config
+from stratforge.research.outputs import PLAYBOOK_FILE, SUMMARY_FILE
+from stratforge.research.report import REPORT_NAME
+from stratforge.research.runs import CONFIG_FILE, PHASES, STATE_FILE, runs_root
+
+router = APIRouter(prefix="/research", tags=["research"])
+RESEARCH_TYPE = "research_run"
+RunId = Annotated[str, PathParam(pattern=NAME_PATTERN, description="A run id "
+                                 "(`run_<YYYYMMDD_HHMMSS>_<8 hex>`) or the id of the "
+                                 "research_run operation that runs it.")]
+
+
+@router.post("/runs", status_code=202, response_model=OperationOut)
+def start_run(db: DbDep, body: Annotated[ResearchRunRequest | None, Body()] = None
+              ) -> dict[str, Any]:
+    """Queue a research run (a `research_run` operation); the settings are checked first,
+    so bad ones answer 422 naming the field."""
+    parameters = given_values(body)
+    quick = bool(parameters.get("quick", False))
+    validate_settings(make_config, {k: v for k, v in parameters.items() if k != "quick"},
+                      quick=quick)
+    return create_operation(db, RESEARCH_TYPE, parameters).to_json()
+
+
+def _info(path: Path, *, detail: bool = False) -> dict[str, Any]:
+    stored = read_document(path / CONFIG_FILE, f"research run {path.name}")
+    state = read_document(path / STATE_FILE, f"the state of run {path.name}") \
+        if (path / STATE_FILE).exists() else {}
+    done = [p for p in PHASES if p in (state.get("phases") or {})]
+    config = stored.get("config") or {}
+    out = {"run_id": path.name, "created": stored.get("created"),
+           "symbol": config.get("symbol"), "complete": len(done) == len(PHASES),
+           "phases_done": done,
+           "files": {"summary": (path / SUMMARY_FILE).is_file(),
+                     "playbook": (path / PLAYBOOK_FILE).is_file(),
+                     "report": (path / REPORT_NAME).is_file()}}
+    if detail:
+        out["config"] = config
+    return out
+
+
+@router.get("/runs", response_model=RunList)
+def list_runs(home: HomeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+              offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> dict[str, Any]:
+    """Research runs under the home folder, newest first (CLI and API runs alike)."""
+    root = runs_root(home)
+    folders = sorted((p for p in root.iterdir() if (p / CONFIG_FILE).is_file()),
+                     key=lambda p: p.name, reverse=True) if root.is_dir() else []
+    return {"runs": [_info(p) for p in folders[offset:offset + limit]], "limit": limit,
+            "offset": offset}
+
+
+def run_folder(db: Database, home: Path, run_id: str) -> Path:
+    """The folder of ``run_id`` (a run id, or a research_run operation's id)."""
+    if run_id.startswith("op_"):
+        op = get_operation(db, run_id)
+        if op.type != RESEARCH_TYPE:
+            raise NotFoundError(f"operation {run_id} is a {op.type} operation, not a "
+                                "research run")
+        found = op.metadata.get("run_id") or (op.result_summary or {}).get("run_id")
+        if not found:
+            raise NotFoundError(f"operation {run_id} has not started its run yet (it is "
+                                f"{op.status})")
+        run_id = str(found)
+    root = runs_root(home)
+    path = root / run_id
+    if not (path / CONFIG_FILE).is_file():
+        raise NotFoundError(f"no research run {run_id} in {root}")
+    return path
+
+
+@router.get("/runs/{run_id}", response_model=RunDetail, responses=NOT_FOUND)
+def get_run(run_id: RunId, db: DbDep, home: HomeDep) -> dict[str, Any]:
+    """One run: its settings, the phases done and which artifacts exist."""
+    return _info(run_folder(db, home, run_id), detail=True)
+
+
+@router.get("/runs/{run_id}/summary", response_class=Response,
+            responses={**JSON_DOCUMENT, **NOT_FOUND})
+def get_summary(run_id: RunId, db: DbDep, home: HomeDep) -> Response:
+    """`summary.json`: headline numbers, phase figures and timings, tiers, best strategies."""
+    path = run_folder(db, home, run_id)
+    return json_file_response(path / SUMMARY_FILE, f"the summary of run {path.name}")
+
+
+@router.get("/runs/{run_id}/playbook", response_class=Response,
+            responses={**JSON_DOCUMENT, **NOT_FOUND})
+def get_playbook(run_id: RunId, db: DbDep, home: HomeDep) -> Response:
+    """`playbook.json`: the Tier 1 strategies with everything needed to trade them."""
+    path = run_folder(db, home, run_id)
+    return json_file_response(path / PLAYBOOK_FILE, f"the playbook of run {path.name}")
+
+
+@router.get("/runs/{run_id}/report", response_class=FileResponse,
+            responses={**HTML_DOCUMENT, **NOT_FOUND})
+def get_report(run_id: RunId, db: DbDep, home: HomeDep) -> FileResponse:
+    """`report.html`: the run's self-contained report."""
+    path = run_folder(db, home, run_id)
+    return html_file_response(path / REPORT_NAME, f"the report of run {path.name}")

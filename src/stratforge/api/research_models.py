@@ -1,0 +1,50 @@
+"""Request and response models of the research routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from stratforge.api.settings_models import settings_request_model
+from stratforge.research.config import QUICK, ResearchConfig
+
+ResearchRunRequest = settings_request_model(
+    "ResearchRunRequest", ResearchConfig,
+    "Research settings (docs/research.md); every field optional, null means the default.",
+    annotations={"timeframes": str | list[str]},
+    extra={"quick": (bool | None, Field(None, description="Smaller sizes underneath: "
+                                         f"{QUICK} (each can still be set)."))})
+
+
+class RunFiles(BaseModel):
+    """Which artifacts a run has written so far."""
+
+    summary: bool
+    playbook: bool
+    report: bool
+
+
+class RunInfo(BaseModel):
+    """One research run folder (``<home>/runs/<run_id>/``)."""
+
+    run_id: str
+    created: str | None
+    symbol: str | None
+    complete: bool = Field(description="Every phase finished.")
+    phases_done: list[str]
+    files: RunFiles
+
+
+class RunDetail(RunInfo):
+    """One research run with its stored settings."""
+
+    config: dict[str, Any]
+
+
+class RunList(BaseModel):
+    """A page of research runs, newest first."""
+
+    runs: list[RunInfo]
+    limit: int
+    offset: int

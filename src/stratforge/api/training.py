@@ -1,0 +1,79 @@
+"""``/training/runs``: start day-by-day training runs (as operations) and read their logs and
+reports (``<home>/training/<operation id>/``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
+from fastapi.responses import FileResponse, Response
+
+from stratforge.api.common_models import OperationOut
+from stratforge.api.deps import DbDep, HomeDep, OperationId
+from stratforge.api.errors import NOT_FOUND
+from stratforge.api.files import (
+    HTML_DOCUMENT,
+    JSON_DOCUMENT,
+    html_file_response,
+    json_file_response,
+    read_document,
+)
+from stratforge.api.settings_models import given_values, validate_settings
+from stratforge.api.training_models import TrainingRunOut, TrainingRunRequest
+from stratforge.ops.db import Database
+from stratforge.ops.operations import NotFoundError, create_operation, get_operation
+from stratforge.ops.records import OperationRecord
+from stratforge.trainer.config import make_train_config
+from stratforge.trainer.report import REPORT_NAME
+from stratforge.trainer.summary import LOG_FILE
+
+router = APIRouter(prefix="/training", tags=["training"])
+TRAINING_TYPE = "training_run"
+
+
+@router.post("/runs", status_code=202, response_model=OperationOut)
+def start_run(db: DbDep, body: Annotated[TrainingRunRequest | None, Body()] = None
+              ) -> dict[str, Any]:
+    """Queue a training run (a `training_run` operation); the settings are checked first, so
+    bad ones answer 422 naming the field."""
+    parameters = given_values(body)
+    validate_settings(make_train_config, parameters)
+    return create_operation(db, TRAINING_TYPE, parameters).to_json()
+
+
+def training_operation(db: Database, home: Path, operation_id: str
+                       ) -> tuple[OperationRecord, Path]:
+    """The training operation and its folder (NotFoundError for another type)."""
+    op = get_operation(db, operation_id)
+    if op.type != TRAINING_TYPE:
+        raise NotFoundError(f"operation {operation_id} is a {op.type} operation, not a "
+                            "training run")
+    return op, home / "training" / op.id
+
+
+@router.get("/runs/{operation_id}", response_model=TrainingRunOut, responses=NOT_FOUND)
+def get_run(operation_id: OperationId, db: DbDep, home: HomeDep) -> dict[str, Any]:
+    """The operation, its folder, and the log's summary once the run has finished."""
+    op, folder = training_operation(db, home, operation_id)
+    log = folder / LOG_FILE
+    summary = read_document(log, "training log").get("summary") if log.is_file() else None
+    return {"operation": op.to_json(), "folder": str(folder), "log": log.is_file(),
+            "report": (folder / REPORT_NAME).is_file(), "summary": summary}
+
+
+@router.get("/runs/{operation_id}/log", response_class=Response,
+            responses={**JSON_DOCUMENT, **NOT_FOUND})
+def get_log(operation_id: OperationId, db: DbDep, home: HomeDep) -> Response:
+    """`training_log.json`: summary, strongest states, breakdowns, learning progression,
+    parameter evolution, regret and the days."""
+    op, folder = training_operation(db, home, operation_id)
+    return json_file_response(folder / LOG_FILE, f"the training log of {op.id}")
+
+
+@router.get("/runs/{operation_id}/report", response_class=FileResponse,
+            responses={**HTML_DOCUMENT, **NOT_FOUND})
+def get_report(operation_id: OperationId, db: DbDep, home: HomeDep) -> FileResponse:
+    """`training_report.html`: the run's self-contained report."""
+    op, folder = training_operation(db, home, operation_id)
+    return html_file_response(folder / REPORT_NAME, f"the training report of {op.id}")
