@@ -3,21 +3,26 @@
 Issue target: p99 under 50 ms and no errors with 200 clients each polling every 0.5 s.
 
     python benchmarks/bench_api.py [--seconds 30] [--clients 200] [--interval 0.5]
+                                   [--pace rate|gap] [--http auto|h11|httptools]
 
 Starts ``uvicorn stratforge.api.app:create_app --factory`` in a subprocess on 127.0.0.1 (a
 free port) against a temporary home and its SQLite database, creates one operation with
 three children (so the read includes the children's aggregate), then runs ``--clients``
-clients in one event loop, one ``httpx.AsyncClient`` each (made before the clock starts;
-first polls spread over one interval). For ``--seconds`` each polls the operation, waiting
-``--interval`` seconds between the end of one poll and the next. A request counts as an
-error unless it answers 200 with the operation's id. Latency runs from send to the parsed
-answer, so it includes the client's own time in the shared event loop.
+clients in one event loop, one ``httpx.AsyncClient`` each. The clients are made and each
+connected by one poll before the clock starts (connection set-up is not measured); then,
+for ``--seconds``, each polls the operation every ``--interval`` seconds on its own clock
+(random phase). ``--pace rate`` (default) starts a poll every interval, as a dashboard's
+``setInterval`` does, skipping ticks it is late for; ``--pace gap`` waits the interval
+after each answer instead (which lets clients that were slowed together fall into step).
+A request counts as an error unless it answers 200 with the operation's id. Latency runs
+from send to the parsed answer, so it includes the client's own time in the shared loop.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib.util
 import math
 import os
@@ -57,6 +62,28 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+CREATE = """
+import sys
+from stratforge.ops.db import open_database
+from stratforge.ops.operations import create_operation
+db = open_database()
+parent = create_operation(db, "sleep", {"seconds": 1})
+for _ in range(3):
+    create_operation(db, "sleep", {"seconds": 1}, parent_id=parent.id)
+print(parent.id)
+"""
+
+
+def create_operations(home: Path) -> str:
+    """The polled operation and its three children, made by another process (so this one
+    stays small: its garbage collections are part of every latency it measures)."""
+    env = {**os.environ, "STRATFORGE_HOME": str(home)}
+    env.pop("STRATFORGE_DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "-c", CREATE], env=env, check=True,
+                          capture_output=True, text=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
 def wait_ready(base: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
     import httpx
 
@@ -77,24 +104,23 @@ async def client(http, path: str, op_id: str, until: float, args: argparse.Names
                  latencies: list[float], errors: list[str]) -> None:
     interval = args.interval
     due = time.perf_counter() + random.uniform(0.0, interval)
-    async with http:
-        while True:
-            if args.pace == "rate":  # the next tick of this client's own clock
-                now = time.perf_counter()
-                due += max(0, math.ceil((now - due) / interval)) * interval
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            if time.perf_counter() >= until:
-                return
-            started = time.perf_counter()
-            try:
-                response = await http.get(path)
-                ok = response.status_code == 200 and response.json().get("id") == op_id
-                if not ok:
-                    errors.append(f"{response.status_code} {response.text[:80]}")
-            except Exception as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-            latencies.append(time.perf_counter() - started)
-            due = time.perf_counter() + interval if args.pace == "gap" else due + interval
+    while True:
+        if args.pace == "rate":  # the next tick of this client's own clock
+            now = time.perf_counter()
+            due += max(0, math.ceil((now - due) / interval)) * interval
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        if time.perf_counter() >= until:
+            return
+        started = time.perf_counter()
+        try:
+            response = await http.get(path)
+            ok = response.status_code == 200 and response.json().get("id") == op_id
+            if not ok:
+                errors.append(f"{response.status_code} {response.text[:80]}")
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+        latencies.append(time.perf_counter() - started)
+        due = time.perf_counter() + interval if args.pace == "gap" else due + interval
 
 
 async def load(base: str, op_id: str, args: argparse.Namespace
@@ -107,11 +133,23 @@ async def load(base: str, op_id: str, args: argparse.Namespace
     tls = ssl.create_default_context()  # built once: each client would build its own
     clients = [httpx.AsyncClient(base_url=base, timeout=10.0, verify=tls)
                for _ in range(args.clients)]
+    gate = asyncio.Semaphore(20)
+
+    async def connect(http) -> None:
+        async with gate:
+            await http.get(path)
+
+    await asyncio.gather(*(connect(http) for http in clients))  # connection set-up: unmeasured
+    gc.collect()
+    gc.freeze()  # the set-up's objects: no full collection walks them during the run
     started = time.perf_counter()
     until = started + args.seconds
     await asyncio.gather(*(client(http, path, op_id, until, args, latencies, errors)
                            for http in clients))
-    return latencies, errors, time.perf_counter() - started
+    wall = time.perf_counter() - started
+    for http in clients:
+        await http.aclose()
+    return latencies, errors, wall
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -144,19 +182,10 @@ def main() -> None:
         server = start_server(home, port, args.http)
         try:
             wait_ready(base, server)
-            os.environ["STRATFORGE_HOME"] = str(home)
-            from stratforge.config import configure
-            from stratforge.ops.db import open_database
-            from stratforge.ops.operations import create_operation
-
-            configure()
-            db = open_database()
-            parent = create_operation(db, "sleep", {"seconds": 1})
-            for _ in range(3):
-                create_operation(db, "sleep", {"seconds": 1}, parent_id=parent.id)
-            assert httpx.get(f"{base}/api/v1/operations/{parent.id}").status_code == 200
+            op_id = create_operations(home)
+            assert httpx.get(f"{base}/api/v1/operations/{op_id}").status_code == 200
             server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
-            latencies, errors, wall = asyncio.run(load(base, parent.id, args))
+            latencies, errors, wall = asyncio.run(load(base, op_id, args))
             client_cpu = time.process_time() - client_cpu
             after = cpu_seconds(server.pid)
             server_cpu = after - server_cpu if after is not None and server_cpu is not None \

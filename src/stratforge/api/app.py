@@ -38,13 +38,16 @@ def create_app(database_url: str | None = None) -> FastAPI:
                   swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",
                   redoc_url=None)
     app.state.db = db
-    app.state.auth = token is not None
     install_error_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
     for router in PROTECTED:
         app.include_router(router, prefix=API_PREFIX, responses=UNAUTHORISED)
     plain_openapi = app.openapi
-    app.openapi = lambda: with_bearer_security(plain_openapi(), PUBLIC_PATHS)  # type: ignore
+
+    def openapi() -> dict[str, Any]:
+        return with_bearer_security(plain_openapi(), PUBLIC_PATHS)
+
+    app.openapi = openapi  # type: ignore[method-assign]
     if token is not None:
         app.add_middleware(BearerAuthMiddleware, token=token, public_paths=PUBLIC_PATHS)
     return app

@@ -8,14 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 
 from stratforge.api.data_models import AtlasInfoOut, SymbolList, TimeframeList
-from stratforge.api.deps import HomeDep
+from stratforge.api.deps import SYMBOL_PATTERN, HomeDep
 from stratforge.api.errors import NOT_FOUND
 from stratforge.data import atlas_info, list_symbols
 from stratforge.ops.operations import NotFoundError
 from stratforge.timeframes import ATLAS_TIMEFRAMES
 
 router = APIRouter(prefix="/data", tags=["data"])
-SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
 Symbol = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="A symbol such as MNQ.")]
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Path, Request
+from pydantic import StringConstraints
 
 from stratforge.config import resolve_home
 from stratforge.ops.db import Database
@@ -19,6 +20,7 @@ MAX_INT = 2**62
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 TYPE_PATTERN = r"^[A-Za-z0-9_]{1,40}$"
+SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
 
 
 T = TypeVar("T")
@@ -49,5 +51,7 @@ async def get_home() -> FilePath:
 
 DbDep = Annotated[Database, Depends(get_db)]
 HomeDep = Annotated[FilePath, Depends(get_home)]
+SymbolName = Annotated[str, StringConstraints(pattern=SYMBOL_PATTERN)]
+"""A symbol such as MNQ: up to 32 letters, digits, '.', '_' or '-'."""
 OperationId = Annotated[str, Path(pattern=ID_PATTERN, description="An operation id "
                                   "(`op_<type>_<YYYYMMDD_HHMMSS>_<8 hex>`).")]

@@ -6,13 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from stratforge.api.deps import SymbolName
 from stratforge.api.settings_models import settings_request_model
 from stratforge.research.config import QUICK, ResearchConfig
 
 ResearchRunRequest = settings_request_model(
     "ResearchRunRequest", ResearchConfig,
     "Research settings (docs/research.md); every field optional, null means the default.",
-    annotations={"timeframes": str | list[str]},
+    annotations={"timeframes": str | list[str], "symbol": SymbolName},
     extra={"quick": (bool | None, Field(None, description="Smaller sizes underneath: "
                                          f"{QUICK} (each can still be set)."))})
 

@@ -7,12 +7,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from stratforge.api.common_models import OperationOut
+from stratforge.api.deps import SymbolName
 from stratforge.api.settings_models import settings_request_model
 from stratforge.trainer.config import TrainConfig
 
 TrainingRunRequest = settings_request_model(
     "TrainingRunRequest", TrainConfig,
-    "Trainer settings (docs/trainer.md); every field optional, null means the default.")
+    "Trainer settings (docs/trainer.md); every field optional, null means the default.",
+    annotations={"symbol": SymbolName})
 
 
 class TrainingRunOut(BaseModel):
