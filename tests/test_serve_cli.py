@@ -24,6 +24,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _pool_workers(home) -> list[str]:
+    found = subprocess.run(["pgrep", "-f", f"--home {home} worker"], capture_output=True,
+                           text=True, check=False)
+    return found.stdout.split()
+
+
 def _cli(home, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "stratforge.cli.main", "--home", str(home),
                            *args], check=False, capture_output=True, text=True, timeout=120,
@@ -71,6 +77,11 @@ def test_serve_runs_jobs_and_the_cli_drives_them(tmp_path):
     finally:
         server.terminate()
         server.wait(30)
+    # the pool's worker goes with the server, however the server ends
+    deadline = time.monotonic() + 15
+    while _pool_workers(home):
+        assert time.monotonic() < deadline, "serve left its worker running"
+        time.sleep(0.2)
 
 
 def test_cli_says_when_the_api_is_down_and_refuses_public_binds(tmp_path):

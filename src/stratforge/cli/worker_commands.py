@@ -50,11 +50,25 @@ def worker_command(
                   "handed back")
 
 
+def _die_with_parent() -> None:
+    """In a pool worker (Linux): receive SIGTERM when the serve process dies, however it
+    dies (uvicorn re-raises the signal that stopped it, so no finally block runs)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _start_workers(count: int, concurrency: int) -> list[subprocess.Popen]:
     home = str(get_settings().home)
     command = [sys.executable, "-m", "stratforge.cli.main", "--home", home, "worker",
                "--concurrency", str(concurrency)]
-    return [subprocess.Popen(command, env=dict(os.environ)) for _ in range(count)]
+    # the pool starts before uvicorn or any thread exists, so preexec_fn is safe here
+    return [subprocess.Popen(command, env=dict(os.environ),
+                             preexec_fn=_die_with_parent)  # noqa: PLW1509
+            for _ in range(count)]
 
 
 def serve_command(
