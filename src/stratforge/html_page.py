@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import math
+from typing import Any
 
 from plotly.offline import get_plotlyjs
 
@@ -25,3 +27,17 @@ def standalone_page(title: str, css: str, header: str, body: str) -> str:
             f'<script type="text/javascript">{get_plotlyjs()}</script>\n'
             f'<script type="text/javascript">{_RESIZE_ON_LOAD}</script>\n</head>\n<body>\n'
             f"<main>\n{header}\n{body}\n</main>\n</body>\n</html>\n")
+
+
+def escape_cell(value: Any) -> str:
+    """A table cell's text, HTML-escaped; None shows as an en dash."""
+    return html.escape("–" if value is None else str(value))
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a finite float, or None (not a number, NaN, infinite)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

@@ -11,9 +11,7 @@ in z-momentum space, refinement progress. Artifact contract: docs/research.md.
 
 from __future__ import annotations
 
-import html
 import json
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +22,7 @@ import pandas as pd
 from stratforge.data.atomic import atomic_write_bytes
 from stratforge.discovery.library import TemplateLibrary
 from stratforge.errors import DataError
-from stratforge.html_page import standalone_page
+from stratforge.html_page import escape_cell, finite_or_none, standalone_page
 from stratforge.research import report_charts as charts
 
 REPORT_NAME = "report.html"
@@ -122,16 +120,8 @@ def load_artifacts(run_folder: Path | str) -> RunArtifacts:
 
 # ---------------------------------------------------------------- formatting
 
-def _esc(x: Any) -> str:
-    return html.escape("–" if x is None else str(x))
-
-
-def _real(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+_esc = escape_cell
+_real = finite_or_none
 
 
 def _int(x: Any) -> str:

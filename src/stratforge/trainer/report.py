@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 
 from stratforge.data.atomic import atomic_write_bytes
 from stratforge.errors import DataError
-from stratforge.html_page import standalone_page
+from stratforge.html_page import escape_cell, finite_or_none, standalone_page
 from stratforge.trainer import analysis
 
 __all__ = ["REPORT_NAME", "render_training_report", "write_training_report"]
@@ -40,16 +40,8 @@ BREAKDOWN_TITLES = {"zone": "By field-engine zone", "z_band": "By |z| band at th
 # ---------------------------------------------------------------- formatting
 
 
-def _esc(x: Any) -> str:
-    return html.escape("–" if x is None else str(x))
-
-
-def _real(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+_esc = escape_cell
+_real = finite_or_none
 
 
 def _formatter(shape: Callable[[float], str]) -> Callable[[Any], str]:
