@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -47,3 +49,19 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` made JSON-ready, recursively: NaN and infinities become None, numpy scalars
+    plain numbers, timestamps ISO strings, dict keys strings, tuples lists."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, datetime.datetime):  # pandas Timestamps too
+        return value.isoformat()
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from stratforge.config import resolve_home
+from stratforge.data.atomic import json_ready
 from stratforge.data.load import load_bars
 from stratforge.errors import ConfigError, DataError
 from stratforge.features.cache import load_states
@@ -156,9 +157,5 @@ def sweep_job(context: JobContext) -> dict[str, Any]:
 
 
 def json_records(frame) -> list[dict[str, Any]]:
-    """Rows as dicts with NaN as None and numpy scalars as Python numbers."""
-    out = []
-    for row in frame.to_dict("records"):
-        out.append({str(k): (None if isinstance(v, float) and not math.isfinite(v) else
-                             v.item() if hasattr(v, "item") else v) for k, v in row.items()})
-    return out
+    """Rows as JSON-ready dicts (``data.atomic.json_ready``)."""
+    return json_ready(frame.to_dict("records"))

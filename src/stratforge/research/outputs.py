@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from stratforge.data.atomic import atomic_write_json, read_json
+from stratforge.data.atomic import atomic_write_json, json_ready, read_json
 from stratforge.discovery.library import TemplateLibrary
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.research.prepare import LIBRARY_DIR
@@ -24,17 +23,7 @@ BEST_STRATEGIES = 10
 TIER_ORDER: tuple[str, ...] = ("PRODUCTION", "CANDIDATE", "UNPROVEN", "TOXIC")
 
 
-def _clean(value: Any) -> Any:
-    """JSON-ready: NaN and infinities become None, numpy scalars plain numbers."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+_clean = json_ready
 
 
 def _metrics(row: pd.Series, prefix: str) -> dict[str, Any]:

@@ -3,13 +3,12 @@ patterns, the honest out-of-sample verdict) and ``training_report.html``."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from stratforge.data.atomic import atomic_write_json
+from stratforge.data.atomic import atomic_write_json, json_ready
 from stratforge.trainer.analysis import (
     breakdowns,
     compare_periods,
@@ -25,18 +24,7 @@ from stratforge.trainer.report import write_training_report
 LOG_FILE = "training_log.json"
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value
+_clean = json_ready
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
