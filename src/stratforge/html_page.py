@@ -4,29 +4,33 @@ from __future__ import annotations
 
 import html
 import math
+import re
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from plotly.offline import get_plotlyjs
 
-# A chart is drawn as soon as its <div> is parsed, before the rest of its grid exists, so a
-# grid's first cell is measured full width; redraw every chart at its final size once loaded.
-_RESIZE_ON_LOAD = ("window.addEventListener('load', function () {"
-                   "document.querySelectorAll('.js-plotly-plot').forEach("
-                   "function (el) { Plotly.Plots.resize(el); }); });")
+_PAGE = "report_page.html"
+_SLOT = re.compile(r"\{\{(title|css|plotlyjs|header|body)\}\}")
+
+
+@cache
+def page_template(name: str = _PAGE) -> str:
+    """The text of the HTML template ``name`` under the package's ``templates/`` folder."""
+    return files("stratforge").joinpath("templates", name).read_text(encoding="utf-8")
 
 
 def standalone_page(title: str, css: str, header: str, body: str) -> str:
-    """The whole page: ``title`` (escaped here), ``css``, then ``header`` and ``body`` (HTML,
-    already escaped) inside ``<main>``. It needs no network: plotly.js comes from the
-    installed plotly package, once."""
-    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{html.escape(title)}</title>\n<style>{css}</style>\n"
-            "<script type=\"text/javascript\">window.PlotlyConfig = {MathJaxConfig: 'local'};"
-            "</script>\n"
-            f'<script type="text/javascript">{get_plotlyjs()}</script>\n'
-            f'<script type="text/javascript">{_RESIZE_ON_LOAD}</script>\n</head>\n<body>\n'
-            f"<main>\n{header}\n{body}\n</main>\n</body>\n</html>\n")
+    """The whole page (``templates/report_page.html``): ``title`` (escaped here), ``css``,
+    then ``header`` and ``body`` (HTML, already escaped) inside ``<main>``. It needs no
+    network: plotly.js comes from the installed plotly package, once. Every chart is redrawn
+    at its final size once the page has loaded (a chart is drawn as soon as its ``<div>`` is
+    parsed, before the rest of its grid exists, so a grid's first cell is measured full
+    width). The slots are filled in one pass, so text inside a value is never a slot."""
+    values = {"title": html.escape(title), "css": css, "plotlyjs": get_plotlyjs(),
+              "header": header, "body": body}
+    return _SLOT.sub(lambda match: values[match.group(1)], page_template())
 
 
 def escape_cell(value: Any) -> str:
