@@ -70,6 +70,32 @@ def test_good_settings_queue_an_operation_with_the_given_ones(api):
     assert str(QUICK["mc_iters"]) in schema["properties"]["quick"]["description"]
 
 
+@pytest.mark.parametrize("name", ["/etc/passwd", "../stratforge.db", "sub/space.yaml",
+                                  ".hidden.yaml", "missing.yaml"])
+def test_a_space_path_outside_the_spaces_folder_is_refused(api, home, name):
+    (home / "spaces").mkdir(parents=True, exist_ok=True)
+    (home / "spaces" / ".hidden.yaml").write_text("{}")
+    response = api.post("/research/runs", json={"space_path": name})
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "space_path"]
+    assert str(home / "spaces") in error["msg"]
+    assert api.get("/operations").json()["operations"] == []
+
+
+def test_a_space_named_in_the_spaces_folder_is_queued_as_its_full_path(api, home):
+    folder = home / "spaces"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "wide.yaml").write_text("stop_ticks: {low: 4, high: 80}\n")
+    (folder / "bad.yaml").write_text("stop_ticks: {low: 4, high: 80}\nwings: {low: 1}\n")
+    bad = api.post("/research/runs", json={"space_path": "bad.yaml"})
+    assert bad.status_code == 422 and "wings" in bad.json()["detail"][0]["msg"]
+    response = api.post("/research/runs", json={"space_path": "wide.yaml"})
+    assert response.status_code == 202, response.text
+    stored = response.json()["metadata"]["parameters"]["space_path"]
+    assert stored == str((folder / "wide.yaml").resolve())
+
+
 def test_reading_runs_that_do_not_exist(api):
     assert api.get("/research/runs").json()["runs"] == []
     for path in ("/research/runs/run_missing", "/research/runs/run_missing/summary",

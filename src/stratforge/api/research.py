@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 
 from stratforge.api.common_models import OperationOut
@@ -21,29 +24,63 @@ from stratforge.api.files import (
 )
 from stratforge.api.research_models import ResearchRunRequest, RunDetail, RunList
 from stratforge.api.settings_models import given_values, validate_settings
+from stratforge.errors import ConfigError
 from stratforge.ops.db import Database
 from stratforge.ops.operations import NotFoundError, create_operation, get_operation
 from stratforge.research.config import make_config
 from stratforge.research.outputs import PLAYBOOK_FILE, SUMMARY_FILE
 from stratforge.research.report import REPORT_NAME
 from stratforge.research.runs import CONFIG_FILE, PHASES, STATE_FILE, runs_root
+from stratforge.search.space import ParameterSpace
 
 router = APIRouter(prefix="/research", tags=["research"])
 RESEARCH_TYPE = "research_run"
+SPACES_DIR = "spaces"
 RunId = Annotated[str, PathParam(pattern=NAME_PATTERN, description="A run id "
                                  "(`run_<YYYYMMDD_HHMMSS>_<8 hex>`) or the id of the "
                                  "research_run operation that runs it.")]
 
 
+def resolve_space_name(home: Path, name: str, timeframes: Sequence[str]) -> str:
+    """The parameter-space file ``name`` under ``<home>/spaces/`` as an absolute path,
+    read now for each of ``timeframes`` so a bad file is refused before anything is queued.
+
+    An API caller names a file the server's owner put there; it never names a path, so a
+    request cannot make the server read any other file. A bad name is a 422."""
+    folder = home / SPACES_DIR
+    path = folder / name
+    problem = None
+    if re.fullmatch(NAME_PATTERN, name) is None or name.startswith("."):
+        problem = (f"must be a file name under {folder} (letters, digits, '_', '.', '-'), "
+                   "not a path")
+    elif not path.is_file():
+        problem = f"no parameter-space file {name!r} in {folder}; put the YAML file there"
+    else:
+        try:
+            for timeframe in timeframes:
+                ParameterSpace.from_yaml(path, timeframe)
+        except ConfigError as exc:
+            problem = str(exc)
+    if problem:
+        raise RequestValidationError([{"loc": ("body", "space_path"), "msg": problem,
+                                       "type": "value_error"}])
+    return str(path.resolve())
+
+
 @router.post("/runs", status_code=202, response_model=OperationOut)
-def start_run(db: DbDep, body: Annotated[ResearchRunRequest | None, Body()] = None
-              ) -> dict[str, Any]:
+def start_run(db: DbDep, home: HomeDep,
+              body: Annotated[ResearchRunRequest | None, Body()] = None) -> dict[str, Any]:
     """Queue a research run (a `research_run` operation); the settings are checked first,
-    so bad ones answer 422 naming the field."""
+    so bad ones answer 422 naming the field. ``space_path`` names a YAML file in
+    ``<home>/spaces/``, never a path."""
     parameters = given_values(body)
     quick = bool(parameters.get("quick", False))
-    validate_settings(make_config, {k: v for k, v in parameters.items() if k != "quick"},
-                      quick=quick)
+    settings = {k: v for k, v in parameters.items() if k not in ("quick", "space_path")}
+    validate_settings(make_config, settings, quick=quick)
+    if "space_path" in parameters:
+        timeframes = make_config(quick=quick, **settings).timeframes
+        parameters["space_path"] = resolve_space_name(home, str(parameters["space_path"]),
+                                                      timeframes)
     return create_operation(db, RESEARCH_TYPE, parameters).to_json()
 
 
