@@ -8,14 +8,26 @@ from typing import Any
 from fastapi import FastAPI
 
 from stratforge import __version__
-from stratforge.api import agent, data, events, health, operations, research, templates, training
+from stratforge.api import (
+    agent,
+    dashboard,
+    data,
+    events,
+    health,
+    operations,
+    platform,
+    research,
+    research_views,
+    templates,
+    training,
+)
 from stratforge.api.deps import API_PREFIX
 from stratforge.api.errors import ErrorOut, install_error_handlers
 from stratforge.api.security import BearerAuthMiddleware, token_from_env, with_bearer_security
 from stratforge.ops.db import open_database
 
 PROTECTED = (operations.router, agent.router, research.router, training.router, data.router,
-             templates.router, events.router)
+             templates.router, events.router, research_views.router, platform.router)
 PUBLIC_PATHS = (f"{API_PREFIX}/health",)
 DESCRIPTION = """The operations platform of stratforge: operations and their progress, the
 agent research loop, research and training runs, data, templates and a live event stream.
@@ -38,6 +50,7 @@ def create_app(database_url: str | None = None) -> FastAPI:
                   swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",
                   redoc_url=None)
     app.state.db = db
+    app.state.auth = token is not None
     install_error_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
     for router in PROTECTED:
@@ -48,6 +61,9 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return with_bearer_security(plain_openapi(), PUBLIC_PATHS)
 
     app.openapi = openapi  # type: ignore[method-assign]
+    dashboard.mount_dashboard(app)
     if token is not None:
-        app.add_middleware(BearerAuthMiddleware, token=token, public_paths=PUBLIC_PATHS)
+        app.add_middleware(BearerAuthMiddleware, token=token,
+                           public_paths=(*PUBLIC_PATHS, *dashboard.PUBLIC_PATHS),
+                           public_prefixes=dashboard.PUBLIC_PREFIXES)
     return app

@@ -1,8 +1,9 @@
 """Bearer-token authentication and the bind check of ``stratforge serve``.
 
 With ``STRATFORGE_API_TOKEN`` set when the app is created, every request but the public ones
-(``/api/v1/health``) must carry ``Authorization: Bearer <token>``; others get a 401 with a
-JSON body. The check is a plain ASGI middleware, so it also covers the docs, the schema and
+(``/api/v1/health``, and the dashboard's static files under ``/ui/``, which ask for the token
+in the browser) must carry ``Authorization: Bearer <token>``; others get a 401 with a JSON
+body. The check is a plain ASGI middleware, so it also covers the docs, the schema and
 unknown paths. ``check_bind`` refuses to serve a non-loopback address without a token.
 """
 
@@ -75,10 +76,17 @@ class BearerAuthMiddleware:
     non-HTTP scopes pass through)."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *, token: str,
-                 public_paths: Iterable[str] = ()) -> None:
+                 public_paths: Iterable[str] = (), public_prefixes: Iterable[str] = ()
+                 ) -> None:
         self.app = app
         self.token = token.encode()
         self.public = frozenset(public_paths)
+        self.prefixes = tuple(public_prefixes)
+
+    def is_public(self, path: str) -> bool:
+        """Whether ``path`` is served without the token (a public path, or under a public
+        prefix such as the dashboard's static files)."""
+        return path in self.public or (bool(self.prefixes) and path.startswith(self.prefixes))
 
     def authorised(self, scope: Scope) -> bool:
         """Whether the request's Authorization header carries the token."""
@@ -91,7 +99,7 @@ class BearerAuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass an authorised (or public) request on; answer 401 otherwise."""
-        if scope["type"] != "http" or scope.get("path") in self.public or \
+        if scope["type"] != "http" or self.is_public(scope.get("path") or "") or \
                 self.authorised(scope):
             await self.app(scope, receive, send)
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import pandas as pd
 from fastapi import APIRouter, Body
 from fastapi.responses import FileResponse, Response
 
@@ -21,10 +22,12 @@ from stratforge.api.files import (
 )
 from stratforge.api.settings_models import given_values, validate_settings
 from stratforge.api.training_models import TrainingRunOut, TrainingRunRequest
+from stratforge.data.atomic import json_ready
 from stratforge.ops.db import Database
 from stratforge.ops.operations import NotFoundError, create_operation, get_operation
 from stratforge.ops.records import OperationRecord
 from stratforge.trainer.config import make_train_config
+from stratforge.trainer.loop import DAYS_FILE
 from stratforge.trainer.report import REPORT_NAME
 from stratforge.trainer.summary import LOG_FILE
 
@@ -77,3 +80,25 @@ def get_report(operation_id: OperationId, db: DbDep, home: HomeDep) -> FileRespo
     """`training_report.html`: the run's self-contained report."""
     op, folder = training_operation(db, home, operation_id)
     return html_file_response(folder / REPORT_NAME, f"the training report of {op.id}")
+
+
+DAYS_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {"schema": {"type": "object"}}},
+          "description": "The days trained so far."}}
+
+
+@router.get("/runs/{operation_id}/days", responses={**DAYS_RESPONSE, **NOT_FOUND})
+def get_days(operation_id: OperationId, db: DbDep, home: HomeDep) -> Any:
+    """The days trained so far (the per-day checkpoint, `days.parquet`, so it grows while
+    the run goes), the operation's status, and the strongest states once the log is
+    written (`null` before)."""
+    op, folder = training_operation(db, home, operation_id)
+    days: list[dict[str, Any]] = []
+    if (folder / DAYS_FILE).is_file():
+        frame = pd.read_parquet(folder / DAYS_FILE)
+        days = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    log = folder / LOG_FILE
+    strongest = read_document(log, "training log").get("strongest_states") \
+        if log.is_file() else None
+    return json_ready({"operation_id": op.id, "status": op.status, "days": days,
+                       "strongest_states": strongest})

@@ -1,0 +1,295 @@
+"""``/research/runs/{run_id}/...``: the pieces of a research run the dashboard draws.
+
+Each route reads the run folder's artifacts (docs/research.md) and answers plain JSON
+(``NaN`` and infinities become ``null``): the ANOVA effects, the stop x target heatmap of one
+template x timeframe combo, the Thompson allocation over refinement rounds, the validation
+tier table, the equity curves, the run's template library and one template's trades replayed
+on its bars. A missing artifact answers 404 saying which.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
+
+from stratforge.api.deps import NAME_PATTERN, DbDep, HomeDep
+from stratforge.api.errors import NOT_FOUND
+from stratforge.api.files import read_document
+from stratforge.api.research import RunId, run_folder
+from stratforge.data.atomic import json_ready
+from stratforge.data.load import load_bars
+from stratforge.discovery.library import LIBRARY_FILE, TemplateLibrary
+from stratforge.features.vectors import FEATURE_NAMES
+from stratforge.instruments import get_instrument
+from stratforge.ops.operations import NotFoundError
+from stratforge.research.report_charts import MAX_BINS, equal_width_bins
+from stratforge.research.runs import CONFIG_FILE
+from stratforge.search.validation import split_params
+from stratforge.sim import simulate
+
+router = APIRouter(prefix="/research", tags=["research"])
+OBJECT: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {"schema": {"type": "object"}}},
+          "description": "A JSON object read from the run's artifacts."}}
+RESPONSES = {**OBJECT, **NOT_FOUND}
+HEATMAP_COLUMNS = ("template_id", "timeframe", "stop_ticks", "target_ticks", "trades",
+                   "pnl_per_trade")
+MAX_CANDLES = 4000
+"""Bars sent with a template's trades (the span of the trades, newest kept)."""
+CANDLE_MARGIN = 20
+TemplateId = Annotated[str, PathParam(pattern=NAME_PATTERN, description="A template id.")]
+Name = Annotated[str | None, Query(pattern=NAME_PATTERN, description="A name such as T0001 "
+                                   "or 5m.")]
+
+
+def _frame(path: Path, what: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise NotFoundError(f"{what} is not written yet ({path.name} missing in {path.parent})")
+    return pd.read_parquet(path)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return json_ready(frame.astype(object).where(frame.notna(), None).to_dict("records"))
+
+
+def _config(path: Path) -> dict[str, Any]:
+    return read_document(path / CONFIG_FILE, f"research run {path.name}").get("config") or {}
+
+
+@router.get("/runs/{run_id}/anova", responses=RESPONSES)
+def get_anova(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
+    """`anova.json`: one-way and multi-factor effects per factor, top combos."""
+    path = run_folder(db, home, run_id)
+    return json_ready(read_document(path / "anova.json", f"the ANOVA of run {path.name}"))
+
+
+@router.get("/runs/{run_id}/refinement", responses=RESPONSES)
+def get_refinement(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
+    """`refine/history.json`: per round, the Thompson allocation of trials to combos and the
+    best per-trade Sharpe so far."""
+    path = run_folder(db, home, run_id)
+    history = read_document(path / "refine" / "history.json",
+                            f"the refinement history of run {path.name}")
+    return json_ready(history)
+
+
+def param_rows(path: Path) -> pd.DataFrame:
+    """Sweep summaries and refinement trials of a run folder, one frame (404 without a
+    sweep)."""
+    frames = [_frame(path / "sweep" / "summaries.parquet", f"the sweep of run {path.name}")]
+    trials = path / "refine" / "trials.parquet"
+    if trials.is_file():
+        frames.append(pd.read_parquet(trials))
+    rows = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
+    for column in ("template_id", "timeframe"):
+        rows[column] = rows[column].astype(str)
+    return rows
+
+
+def heatmap(rows: pd.DataFrame) -> dict[str, Any]:
+    """Mean ``pnl_per_trade`` per (target bin, stop bin) over rows with trades > 0: the grid
+    of the report's heatmaps (up to ``MAX_BINS`` equal-width bins per axis)."""
+    data = pd.DataFrame({c: pd.to_numeric(rows[c], errors="coerce") for c in HEATMAP_COLUMNS[2:]})
+    data = data[(data["trades"] > 0) & np.isfinite(data).all(axis=1)]
+    if data.empty:
+        return {"stop_labels": [], "target_labels": [], "z": [], "counts": [], "rows": 0}
+    stop_codes, stop_labels = equal_width_bins(data["stop_ticks"].to_numpy(), MAX_BINS)
+    target_codes, target_labels = equal_width_bins(data["target_ticks"].to_numpy(), MAX_BINS)
+    shape = (len(target_labels), len(stop_labels))
+    counts = np.zeros(shape, dtype=np.int64)
+    sums = np.zeros(shape)
+    np.add.at(counts, (target_codes, stop_codes), 1)
+    np.add.at(sums, (target_codes, stop_codes), data["pnl_per_trade"].to_numpy())
+    z = [[float(sums[i, j] / counts[i, j]) if counts[i, j] else None for j in range(shape[1])]
+         for i in range(shape[0])]
+    return {"stop_labels": stop_labels, "target_labels": target_labels, "z": z,
+            "counts": counts.tolist(), "rows": len(data)}
+
+
+@router.get("/runs/{run_id}/sweep", responses=RESPONSES)
+def get_sweep(run_id: RunId, db: DbDep, home: HomeDep, template_id: Name = None,
+              timeframe: Name = None) -> Any:
+    """The combos of the sweep (rows, best PnL per trade) and the stop x target heatmap of
+    one (default: the combo with the highest mean PnL per trade)."""
+    rows = param_rows(run_folder(db, home, run_id))
+    traded = rows[pd.to_numeric(rows["trades"], errors="coerce") > 0]
+    stats = traded.groupby(["template_id", "timeframe"], sort=True)["pnl_per_trade"].agg(
+        ["count", "mean", "max"])
+    combos = [{"template_id": t, "timeframe": tf, "rows": int(r["count"]),
+               "mean_pnl_per_trade": r["mean"], "best_pnl_per_trade": r["max"]}
+              for (t, tf), r in stats.sort_values("mean", ascending=False,
+                                                  kind="stable").iterrows()]
+    if template_id is None and timeframe is None and combos:
+        template_id, timeframe = combos[0]["template_id"], combos[0]["timeframe"]
+    chosen = rows[(rows["template_id"] == template_id) & (rows["timeframe"] == timeframe)]
+    if (template_id is not None or timeframe is not None) and chosen.empty:
+        raise NotFoundError(f"no sweep rows for template {template_id} at {timeframe}")
+    return json_ready({"total_rows": len(rows), "combos": combos,
+                       "heatmap": {"template_id": template_id, "timeframe": timeframe,
+                                   **heatmap(chosen)}})
+
+
+def tier_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The validation table, best tiers first, then by out-of-sample PnL (as the report)."""
+    keys = [c for c in ("tier", "oos_pnl", "strategy_id") if c in frame.columns]
+    return frame.sort_values(keys, ascending=[c != "oos_pnl" for c in keys], kind="stable",
+                             na_position="last")
+
+
+@router.get("/runs/{run_id}/tiers", responses=RESPONSES)
+def get_tiers(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
+    """Every validated strategy (`validation.parquet`), best tiers first; `params` and
+    `wf_fold_pnl` parsed."""
+    path = run_folder(db, home, run_id)
+    frame = tier_table(_frame(path / "validation.parquet", f"the validation of run {path.name}"))
+    rows = _records(frame)
+    for row in rows:
+        for key in ("params", "wf_fold_pnl"):
+            if isinstance(row.get(key), str):
+                row[key] = json.loads(row[key])
+    return {"strategies": rows, "count": len(rows)}
+
+
+@router.get("/runs/{run_id}/curves", responses=RESPONSES)
+def get_curves(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
+    """The equity curves of the best strategies (`curves.parquet`): per strategy, its trades
+    in order with their exit time, PnL, cumulative PnL and segment (in or out of sample)."""
+    path = run_folder(db, home, run_id)
+    curves = _frame(path / "curves.parquet", f"the equity curves of run {path.name}")
+    strategies = []
+    for sid in pd.unique(curves["strategy_id"].astype(str)):
+        group = curves[curves["strategy_id"].astype(str) == sid]
+        pnl = group["pnl"].astype("float64").fillna(0.0)
+        times = pd.to_datetime(group["exit_time"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        strategies.append({"strategy_id": sid, "exit_time": times.tolist(),
+                           "pnl": pnl.tolist(), "equity": pnl.cumsum().tolist(),
+                           "segment": group["segment"].astype(str).tolist()})
+    train_end = (read_document(path / "state.json", f"the state of run {path.name}")
+                 .get("phases", {}).get("data", {}).get("train_end"))
+    return json_ready({"train_end": train_end, "strategies": strategies})
+
+
+def _library(path: Path) -> TemplateLibrary:
+    folder = path / "library"
+    if not (folder / LIBRARY_FILE).is_file():
+        raise NotFoundError(f"the template library of run {path.name} is not written yet")
+    return TemplateLibrary.load(folder)
+
+
+def _best_params(path: Path, template_id: str, timeframe: str
+                 ) -> tuple[dict[str, float] | None, str]:
+    """The validated parameters of the pair, else the sweep row with the best PnL per trade."""
+    validation = path / "validation.parquet"
+    if validation.is_file():
+        frame = pd.read_parquet(validation)
+        hit = frame[(frame["template_id"].astype(str) == template_id)
+                    & (frame["timeframe"].astype(str) == timeframe)]
+        if not hit.empty:
+            return json.loads(hit.iloc[0]["params"]), "validated"
+    if not (path / "sweep" / "summaries.parquet").is_file():
+        return None, "none"
+    rows = param_rows(path)
+    rows = rows[(rows["template_id"] == template_id) & (rows["timeframe"] == timeframe)
+                & (rows["trades"] > 0)]
+    if rows.empty:
+        return None, "none"
+    best = rows.sort_values(["pnl_per_trade", "set_id"], ascending=[False, True],
+                            kind="stable").iloc[0]
+    names = [c for c in ("stop_ticks", "target_ticks", "trail_tight_ticks", "trail_wide_ticks",
+                         "trail_activation_ticks", "max_hold_bars", "cost_points")
+             if c in rows.columns]
+    return {c: float(best[c]) for c in names}, "best sweep row"
+
+
+@router.get("/runs/{run_id}/templates", responses=RESPONSES)
+def get_templates(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
+    """The run's templates: centroid |z| and |momentum strength|, members, oracle statistics,
+    the best in-sample PnL of the template in the validation table (`null` if none)."""
+    path = run_folder(db, home, run_id)
+    library = _library(path)
+    best: dict[str, float] = {}
+    if (path / "validation.parquet").is_file():
+        frame = pd.read_parquet(path / "validation.parquet")
+        pnl = pd.to_numeric(frame["is_pnl"], errors="coerce")
+        best = pnl.groupby(frame["template_id"].astype(str)).max().dropna().to_dict()
+    ix, iy = FEATURE_NAMES.index("abs_z"), FEATURE_NAMES.index("abs_momentum_strength")
+    templates = [{"template_id": t.template_id, "timeframes": t.timeframes,
+                  "abs_z": t.centroid_raw[ix], "abs_momentum_strength": t.centroid_raw[iy],
+                  "members": t.members, "direction": t.direction,
+                  "oracle_win_rate": t.oracle_win_rate,
+                  "mae_median": t.mae_percentiles[1], "mfe_median": t.mfe_percentiles[1],
+                  "best_is_pnl": best.get(t.template_id)} for t in library]
+    return json_ready({"run_id": path.name, "count": len(templates), "templates": templates})
+
+
+def _candles(bars: pd.DataFrame, trades: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The bars around the trades (at most ``MAX_CANDLES``, newest kept) and the trades that
+    fall inside them."""
+    if trades.empty:
+        return bars.iloc[-MAX_CANDLES:], trades
+    lo = max(0, int(trades["entry_bar"].min()) - CANDLE_MARGIN)
+    hi = min(len(bars), int(trades["exit_bar"].max()) + CANDLE_MARGIN + 1)
+    lo = max(lo, hi - MAX_CANDLES)
+    return bars.iloc[lo:hi], trades[trades["entry_bar"] >= lo]
+
+
+@router.get("/runs/{run_id}/templates/{template_id}", responses=RESPONSES)
+def get_template(run_id: RunId, template_id: TemplateId, db: DbDep, home: HomeDep,
+                 timeframe: Name = None) -> Any:
+    """One template: statistics, member ids, and its matches replayed on the bars of
+    ``timeframe`` (default: its first) with the validated parameters (else the best sweep
+    row): the trades and the candles they sit on."""
+    path = run_folder(db, home, run_id)
+    try:
+        template = _library(path).get(template_id)
+    except KeyError as exc:
+        raise NotFoundError(str(exc.args[0])) from None
+    config = _config(path)
+    timeframes = [str(tf) for tf in config.get("timeframes") or template.timeframes]
+    timeframe = timeframe or (timeframes[0] if timeframes else None)
+    matches_path = path / "matches" / f"{timeframe}.parquet"
+    detail = json_ready(asdict(template))
+    out: dict[str, Any] = {"template": detail, "timeframe": timeframe, "timeframes": timeframes,
+                           "params": None, "params_source": "none", "trades": [],
+                           "candles": {"ts": [], "open": [], "high": [], "low": [],
+                                       "close": []}, "matches": 0}
+    if not matches_path.is_file():
+        return out
+    matches = pd.read_parquet(matches_path)
+    matches = matches[matches["template_id"].astype(str) == template_id]
+    out["matches"] = len(matches)
+    params, source = _best_params(path, template_id, str(timeframe))
+    out.update(params=params, params_source=source)
+    symbol = str(config.get("symbol") or "MNQ")
+    bars = load_bars(symbol, str(timeframe), home=home)
+    stamps = bars["ts"].array.asi8
+    at = np.searchsorted(stamps, matches["ts"].to_numpy(np.int64))
+    inside = at < len(stamps)
+    inside[inside] = stamps[at[inside]] == matches["ts"].to_numpy(np.int64)[inside]
+    trades = pd.DataFrame(columns=["entry_bar", "exit_bar"])
+    if params is not None and inside.any():
+        exits, costs = split_params(params, float(config.get("slippage_ticks", 1.0)),
+                                    float(config.get("commission", 0.0)))
+        trades = simulate(bars, at[inside], matches["side"].to_numpy()[inside], exits,
+                          instrument=get_instrument(symbol, home), costs=costs,
+                          fill=str(config.get("fill", "close")))
+    shown, trades = _candles(bars, trades)
+    out["candles"] = {"ts": shown["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist(),
+                      **{c: shown[c].tolist() for c in ("open", "high", "low", "close")}}
+    keep = [c for c in ("entry_time", "exit_time", "side", "entry_price", "exit_price",
+                        "reason", "bars_held", "pnl") if c in trades.columns]
+    table = trades[keep].copy()
+    for column in ("entry_time", "exit_time"):
+        if column in table:
+            table[column] = pd.to_datetime(table[column], utc=True).dt.strftime(
+                "%Y-%m-%dT%H:%M:%SZ")
+    out["trades"] = _records(table)
+    return json_ready(out)
+

@@ -1,0 +1,150 @@
+// The results of a research run: phase timings, ANOVA effects, the stop x target heatmap of
+// a chosen combo, the Thompson allocation over rounds, tiers, playbook and equity curves.
+import { get, openDocument } from "../api.js";
+import { clear, empty, errorBox, h, int, num, panel, pct, table } from "../dom.js";
+import { esc, layout, plot } from "../charts.js";
+
+export const PHASES = ["data", "discovery", "matching", "sweep", "anova", "refine", "validation", "report"];
+
+export function timeline(done, current) {
+  return h("div", { class: "timeline", id: "phase-timeline" }, PHASES.map((p) => h("div", {
+    class: `phase${done.includes(p) ? " done" : ""}${p === current && !done.includes(p) ? " current" : ""}`,
+    dataset: { phase: p } }, p)));
+}
+
+function chartDiv(id) { return h("div", { class: "chart", id }); }
+
+async function phasesChart(summary) {
+  const names = PHASES.filter((p) => summary.phases && summary.phases[p]);
+  const seconds = names.map((p) => Number(summary.phases[p].seconds || 0));
+  const starts = seconds.map((_, i) => seconds.slice(0, i).reduce((a, b) => a + b, 0));
+  const el = chartDiv("chart-phases");
+  const box = panel("Phase timings", el, h("p", { class: "muted" }, `total ${num(summary.seconds, 1)} s`));
+  await plot(el, [{ type: "bar", orientation: "h", y: names, x: seconds, base: starts,
+    text: seconds.map((s) => `${s.toFixed(2)} s`), textposition: "auto",
+    hovertemplate: "%{y}: %{x:.3f} s<extra></extra>", marker: { color: "#5aa9ff" } }],
+  layout("Phase timeline (seconds from the start)", "seconds", "", { yaxis: { autorange: "reversed", automargin: true } }));
+  return box;
+}
+
+export function effectRows(anova) {
+  const finite = (r) => r && Number.isFinite(Number(r.eta_squared)) && r.eta_squared !== null;
+  const multi = (anova.multi || []).filter((r) => r.factor !== "Residual" && finite(r));
+  return multi.length ? multi : (anova.one_way || []).filter(finite);
+}
+
+async function anovaChart(anova) {
+  const rows = effectRows(anova).sort((a, b) => b.eta_squared - a.eta_squared);
+  const el = chartDiv("chart-anova");
+  if (!rows.length) return panel("ANOVA effects", empty("The ANOVA found no testable factor."));
+  await plot(el, [{ type: "bar", x: rows.map((r) => esc(r.factor)), y: rows.map((r) => r.eta_squared),
+    text: rows.map((r) => r.stars || ""), textposition: "outside", marker: { color: "#5aa9ff" },
+    hovertemplate: "%{x}<br>eta squared %{y:.4f}<extra></extra>" }],
+  layout("Effect size per factor (eta squared)", "factor", "eta squared"));
+  return panel("ANOVA effects", el, anova.multi_note ? h("p", { class: "muted" }, anova.multi_note) : null);
+}
+
+async function heatmapPanel(runId) {
+  const first = await get(`/research/runs/${runId}/sweep`);
+  const el = chartDiv("chart-heatmap");
+  const select = h("select", { id: "combo-select" }, first.combos.map((c) => h("option", {
+    value: `${c.template_id}|${c.timeframe}` }, `${c.template_id} @ ${c.timeframe} (${c.rows} rows, mean ${num(c.mean_pnl_per_trade)})`)));
+  const info = h("p", { class: "muted", id: "heatmap-info" });
+  const draw = async (data) => {
+    const m = data.heatmap;
+    info.textContent = `${m.template_id} @ ${m.timeframe}: ${m.rows} rows with trades, mean PnL per trade per bin`;
+    await plot(el, [{ type: "heatmap", x: m.stop_labels, y: m.target_labels, z: m.z, customdata: m.counts,
+      colorscale: "RdBu", reversescale: true, zmid: 0, colorbar: { title: { text: "PnL/trade" } },
+      hovertemplate: "stop %{x}<br>target %{y}<br>mean %{z:.2f}<br>rows %{customdata}<extra></extra>" }],
+    layout("Stop x target: mean PnL per trade", "stop_ticks", "target_ticks",
+      { xaxis: { type: "category", title: { text: "stop_ticks" } }, yaxis: { type: "category", title: { text: "target_ticks" } } }));
+  };
+  if (!first.combos.length) return panel("Stop x target heatmap", empty("No sweep row has trades."));
+  select.value = `${first.heatmap.template_id}|${first.heatmap.timeframe}`;
+  select.addEventListener("change", async () => {
+    const [t, tf] = select.value.split("|");
+    await draw(await get(`/research/runs/${runId}/sweep?template_id=${encodeURIComponent(t)}&timeframe=${encodeURIComponent(tf)}`));
+  });
+  await draw(first);
+  return panel("Stop x target heatmap", h("div", { class: "toolbar" }, h("label", {}, "combo", select)), info, el,
+    h("p", { class: "muted" }, `sweep ${int(first.total_rows)} rows (sweep and refinement)`));
+}
+
+async function thompsonChart(history) {
+  const rounds = history.rounds || [];
+  if (!rounds.length) return panel("Thompson allocation", empty("No refinement rounds."));
+  const combos = [...new Set(rounds.flatMap((r) => Object.keys(r.allocation || {})))].sort();
+  const el = chartDiv("chart-thompson");
+  await plot(el, combos.map((c) => ({ type: "bar", name: esc(c), x: rounds.map((r) => r.round),
+    y: rounds.map((r) => (r.allocation || {})[c] || 0), hovertemplate: `${esc(c)}<br>round %{x}: %{y} trials<extra></extra>` })),
+  layout("Trials per combo and round (Thompson sampling)", "round", "trials", { barmode: "stack" }));
+  return panel("Thompson allocation over rounds", el);
+}
+
+function tierCell(row) { return h("span", { class: `tier-${row.tier}` }, row.tier_name); }
+function params(p) { return p ? Object.entries(p).map(([k, v]) => `${k}=${typeof v === "number" ? +v.toFixed(3) : v}`).join(", ") : "–"; }
+
+function tiersPanel(tiers) {
+  if (!tiers.strategies.length) return panel("Validation tiers", empty("No strategy reached validation."));
+  return panel("Validation tiers", table([
+    { label: "Tier", get: tierCell }, { label: "Strategy", get: (r) => r.strategy_id },
+    { label: "Side", get: (r) => (r.direction > 0 ? "long" : "short") },
+    { label: "IS trades", get: (r) => int(r.is_trades), class: "num" }, { label: "IS PnL", get: (r) => num(r.is_pnl), class: "num" },
+    { label: "OOS trades", get: (r) => int(r.oos_trades), class: "num" }, { label: "OOS win", get: (r) => pct(r.oos_win_rate), class: "num" },
+    { label: "OOS PnL", get: (r) => num(r.oos_pnl), class: "num" }, { label: "OOS Sharpe", get: (r) => num(r.oos_sharpe), class: "num" },
+    { label: "DSR", get: (r) => num(r.dsr), class: "num" }, { label: "PBO", get: (r) => num(r.pbo), class: "num" },
+    { label: "WF +folds", get: (r) => `${r.wf_positive_folds}/${r.wf_folds}`, class: "num" },
+    { label: "Reasons", get: (r) => r.reasons || "", class: "wrap" },
+  ], tiers.strategies, { id: "tiers-table" }));
+}
+
+function playbookPanel(playbook) {
+  const list = playbook.strategies || [];
+  return panel("Playbook (Tier 1)", list.length ? table([
+    { label: "Strategy", get: (s) => s.strategy_id }, { label: "Timeframe", get: (s) => s.timeframe },
+    { label: "OOS PnL", get: (s) => num(s.out_of_sample?.pnl), class: "num" },
+    { label: "OOS Sharpe", get: (s) => num(s.out_of_sample?.sharpe), class: "num" },
+    { label: "Parameters", get: (s) => params(s.params), class: "wrap" },
+  ], list, { id: "playbook-table" }) : empty("No strategy reached Tier 1 (PRODUCTION): the playbook is empty."));
+}
+
+async function equityChart(curves) {
+  if (!curves.strategies.length) return panel("Equity curves", empty("No equity curves in this run."));
+  const el = chartDiv("chart-equity");
+  const traces = [];
+  curves.strategies.forEach((s, i) => {
+    for (const [segment, dash, label] of [["in_sample", "solid", "IS"], ["out_of_sample", "dash", "OOS"]]) {
+      const idx = s.segment.map((g, j) => (g === segment ? j : -1)).filter((j) => j >= 0);
+      if (!idx.length) continue;
+      traces.push({ type: "scatter", mode: "lines+markers", name: `${esc(s.strategy_id)} ${label}`,
+        legendgroup: esc(s.strategy_id), x: idx.map((j) => s.exit_time[j]), y: idx.map((j) => s.equity[j]),
+        line: { dash, width: 2, color: ["#5aa9ff", "#f0883e", "#3fb950", "#f85149", "#bc8cff"][i % 5] },
+        marker: { size: 4 }, hovertemplate: "%{x}<br>equity %{y:.2f}<extra></extra>" });
+    }
+  });
+  const shapes = curves.train_end ? [{ type: "line", x0: curves.train_end, x1: curves.train_end, y0: 0, y1: 1,
+    yref: "paper", line: { color: "#8b98a8", dash: "dot", width: 1 } }] : [];
+  await plot(el, traces, layout("Equity curves (solid: in-sample, dashed: out-of-sample)", "exit time (UTC)", "cumulative PnL", { shapes }));
+  return panel("Equity curves", el);
+}
+
+// Every section the run's artifacts allow (a section whose phase has not run is left out).
+export async function renderResults(box, runId, info) {
+  const done = info.phases_done;
+  const parts = [];
+  const tasks = [];
+  const add = (cond, make) => { if (!cond) return; const slot = h("div", {}); parts.push(slot);
+    tasks.push(make().then((node) => slot.append(node)).catch((error) => slot.append(panel(null, errorBox(error))))); };
+  const report = h("button", { id: "open-report", disabled: !info.files.report,
+    onclick: () => openDocument(`/research/runs/${runId}/report`).catch((e) => console.warn(e)) }, "Open the report");
+  parts.push(h("div", { class: "toolbar" }, report, h("span", { class: "muted" }, info.files.report ? "report.html" : "the report is written at the end")));
+  add(info.files.summary, async () => phasesChart(await get(`/research/runs/${runId}/summary`)));
+  add(done.includes("anova"), async () => anovaChart(await get(`/research/runs/${runId}/anova`)));
+  add(done.includes("sweep"), () => heatmapPanel(runId));
+  add(done.includes("refine"), async () => thompsonChart(await get(`/research/runs/${runId}/refinement`)));
+  add(done.includes("validation"), async () => tiersPanel(await get(`/research/runs/${runId}/tiers`)));
+  add(info.files.playbook, async () => playbookPanel(await get(`/research/runs/${runId}/playbook`)));
+  add(done.includes("validation"), async () => equityChart(await get(`/research/runs/${runId}/curves`)));
+  clear(box).append(...parts);
+  await Promise.all(tasks);
+}

@@ -1,0 +1,101 @@
+// Templates: a run's templates in z-momentum space (colour: PnL or risk, size: members);
+// a click shows the template's members, oracle statistics and its trades on a price chart.
+import { get } from "../api.js";
+import { clear, empty, errorBox, facts, h, int, num, panel, pct, table, when } from "../dom.js";
+import { esc, layout, plot } from "../charts.js";
+
+export function markerSizes(members) {
+  const roots = members.map((m) => Math.sqrt(Math.max(0, m)));
+  const top = Math.max(...roots, 0) || 1;
+  return roots.map((r) => 8 + 32 * r / top);
+}
+
+async function drawSpace(el, templates, colourBy) {
+  const colour = templates.map((t) => (colourBy === "pnl" ? t.best_is_pnl : t.mae_median));
+  await plot(el, [{
+    type: "scatter", mode: "markers", x: templates.map((t) => t.abs_z), y: templates.map((t) => t.abs_momentum_strength),
+    customdata: templates.map((t) => t.template_id),
+    text: templates.map((t) => `${esc(t.template_id)} · ${t.direction > 0 ? "long" : "short"} · members ${t.members}`),
+    hovertemplate: "%{text}<br>|z| %{x:.3f}<br>|momentum| %{y:.3f}<br>%{marker.color:.2f}<extra></extra>",
+    marker: { size: markerSizes(templates.map((t) => t.members)), color: colour.map((c) => (c === null ? 0 : c)),
+      colorscale: colourBy === "pnl" ? "RdBu" : "YlOrRd", reversescale: colourBy === "pnl", cmid: colourBy === "pnl" ? 0 : undefined,
+      line: { width: 1, color: "#0f1419" }, opacity: 0.85,
+      colorbar: { title: { text: colourBy === "pnl" ? "best IS PnL" : "median MAE" } } },
+  }], layout("Templates in z-momentum space (size ~ sqrt(members))", "centroid |z|", "centroid |momentum strength|"));
+}
+
+async function drawTrades(el, data) {
+  const c = data.candles;
+  const traces = [{ type: "candlestick", name: "bars", x: c.ts, open: c.open, high: c.high, low: c.low, close: c.close,
+    increasing: { line: { color: "#3fb950" } }, decreasing: { line: { color: "#f85149" } } }];
+  const trades = data.trades;
+  traces.push({ type: "scatter", mode: "markers", name: "entry", x: trades.map((t) => t.entry_time), y: trades.map((t) => t.entry_price),
+    marker: { symbol: trades.map((t) => (t.side > 0 ? "triangle-up" : "triangle-down")), size: 11, color: "#5aa9ff", line: { width: 1, color: "#fff" } },
+    hovertemplate: "entry %{x}<br>%{y:.2f}<extra></extra>" });
+  traces.push({ type: "scatter", mode: "markers", name: "exit", x: trades.map((t) => t.exit_time), y: trades.map((t) => t.exit_price),
+    marker: { symbol: "x", size: 10, color: "#f0883e" }, text: trades.map((t) => `${esc(t.reason)} PnL ${Number(t.pnl).toFixed(2)}`),
+    hovertemplate: "exit %{x}<br>%{y:.2f}<br>%{text}<extra></extra>" });
+  await plot(el, traces, layout(`Trades of ${esc(data.template.template_id)} at ${esc(data.timeframe)}`, "time (UTC)", "price",
+    { xaxis: { rangeslider: { visible: false }, gridcolor: "#2a3441" } }));
+}
+
+async function showTemplate(box, runId, templateId, timeframe) {
+  const q = timeframe ? `?timeframe=${encodeURIComponent(timeframe)}` : "";
+  const data = await get(`/research/runs/${runId}/templates/${encodeURIComponent(templateId)}${q}`);
+  const t = data.template;
+  const select = h("select", { id: "template-timeframe" }, data.timeframes.map((tf) => h("option", { value: tf }, tf)));
+  select.value = data.timeframe;
+  select.addEventListener("change", () => showTemplate(box, runId, templateId, select.value).catch((e) => clear(box).append(errorBox(e))));
+  const chart = h("div", { class: "chart", id: "chart-trades" });
+  const members = t.member_ids.slice(0, 200);
+  clear(box).append(panel(`Template ${t.template_id}`, h("div", { class: "grid" },
+    h("div", {}, h("h3", {}, "Oracle statistics"), facts([
+      ["Direction", t.direction > 0 ? "long" : "short"], ["Members", int(t.members)],
+      ["Oracle win rate", pct(t.oracle_win_rate)], ["Oracle direction share", pct(t.oracle_direction_share)],
+      ["MFE p25/p50/p75", t.mfe_percentiles.map((v) => num(v)).join(" / ")],
+      ["MAE p25/p50/p75", t.mae_percentiles.map((v) => num(v)).join(" / ")],
+      ["Long share", pct(t.long_share)], ["Physics variance", num(t.physics_variance, 4)],
+      ["Timeframes", t.timeframes.join(", ")], ["Parent", t.parent_id]])),
+    h("div", {}, h("h3", {}, `Members (${members.length} of ${t.members} shown)`),
+      h("p", { class: "mono", id: "template-members" }, members.join(", ")))),
+  h("div", { class: "toolbar" }, h("label", {}, "timeframe", select),
+    h("span", { class: "muted", id: "trade-info" }, `${data.matches} matches, ${data.trades.length} trades, parameters: ${data.params_source}`)),
+  data.candles.ts.length ? chart : empty("No bars for this timeframe."),
+  data.trades.length ? table([
+    { label: "Entry", get: (r) => when(r.entry_time) }, { label: "Exit", get: (r) => when(r.exit_time) },
+    { label: "Side", get: (r) => (r.side > 0 ? "long" : "short") }, { label: "Entry price", get: (r) => num(r.entry_price), class: "num" },
+    { label: "Exit price", get: (r) => num(r.exit_price), class: "num" }, { label: "Reason", get: (r) => r.reason },
+    { label: "PnL", get: (r) => num(r.pnl), class: "num" }], data.trades, { id: "trades-table" }) : empty("No trades for this template.")));
+  if (data.candles.ts.length) await drawTrades(chart, data);
+  box.dataset.template = t.template_id;
+}
+
+export async function render(root, { id }) {
+  const runs = (await get("/research/runs?limit=100")).runs.filter((r) => r.phases_done.includes("discovery"));
+  root.append(h("h1", {}, "Templates"));
+  if (!runs.length) { root.append(panel(null, empty("No research run has a template library yet: start one on the Research page."))); return null; }
+  const runId = id && runs.some((r) => r.run_id === id) ? id : runs[0].run_id;
+  const runSelect = h("select", { id: "templates-run" }, runs.map((r) => h("option", { value: r.run_id }, r.run_id)));
+  runSelect.value = runId;
+  runSelect.addEventListener("change", () => { location.hash = `#/templates/${encodeURIComponent(runSelect.value)}`; });
+  const colour = h("select", { id: "templates-colour" }, h("option", { value: "pnl" }, "colour: best IS PnL"), h("option", { value: "risk" }, "colour: median MAE (risk)"));
+  const data = await get(`/research/runs/${encodeURIComponent(runId)}/templates`);
+  const space = h("div", { class: "chart", id: "chart-templates" });
+  const detail = h("div", { id: "template-detail" }, panel(null, empty("Click a template to see its members, statistics and trades.")));
+  const pick = (templateId) => showTemplate(detail, encodeURIComponent(runId), templateId)
+    .catch((e) => clear(detail).append(errorBox(e)));
+  const list = table([
+    { label: "Template", get: (t) => t.template_id }, { label: "Side", get: (t) => (t.direction > 0 ? "long" : "short") },
+    { label: "Members", get: (t) => int(t.members), class: "num" }, { label: "|z|", get: (t) => num(t.abs_z, 3), class: "num" },
+    { label: "|momentum|", get: (t) => num(t.abs_momentum_strength, 3), class: "num" },
+    { label: "Oracle win", get: (t) => pct(t.oracle_win_rate), class: "num" },
+    { label: "Median MAE", get: (t) => num(t.mae_median), class: "num" },
+    { label: "Best IS PnL", get: (t) => num(t.best_is_pnl), class: "num" }],
+  data.templates, { id: "templates-table", rowKey: (t) => t.template_id, onRow: (t) => pick(t.template_id) });
+  root.append(h("div", { class: "grid" }, panel(null, h("div", { class: "toolbar" }, h("label", {}, "run", runSelect), colour,
+    h("span", { class: "muted" }, `${data.count} templates`)), space), panel("Templates", list)), detail);
+  await drawSpace(space, data.templates, colour.value);
+  space.on("plotly_click", (ev) => { const point = ev.points && ev.points[0]; if (point) pick(point.customdata); });
+  colour.addEventListener("change", () => drawSpace(space, data.templates, colour.value));
+  return null;
+}

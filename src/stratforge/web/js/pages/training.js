@@ -1,0 +1,89 @@
+// Training: training runs, and one run's days (daily and cumulative PnL, win rate and
+// Sharpe, regret efficiency and early/late exits, the strongest states), live while it runs.
+import { get, openDocument } from "../api.js";
+import { clear, empty, h, int, link, num, panel, pct, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { layout, plot } from "../charts.js";
+
+function runLink(id) { return link(`#/training/${encodeURIComponent(id)}`, id); }
+
+async function renderList(root) {
+  const ops = await get("/operations?type=training_run&limit=50");
+  root.append(h("h1", {}, "Training runs"), panel(null, ops.operations.length ? table([
+    { label: "Operation", get: (o) => runLink(o.id) }, { label: "Status", get: (o) => statusBadge(o.status) },
+    { label: "Progress", get: (o) => `${o.progress.percent.toFixed(0)}%`, class: "num" },
+    { label: "Created", get: (o) => when(o.created_at) }], ops.operations, { id: "training-runs" })
+    : empty("No training runs yet (POST /api/v1/training/runs, or the agent starts them).")));
+}
+
+export function cumulative(values) { let s = 0; return values.map((v) => (s += Number(v) || 0)); }
+
+async function drawDays(charts, days) {
+  const x = days.map((d) => d.day);
+  await Promise.all([
+    plot(charts.pnl, [{ type: "bar", name: "daily PnL", x, y: days.map((d) => d.pnl), marker: { color: days.map((d) => (d.pnl >= 0 ? "#3fb950" : "#f85149")) } },
+      { type: "scatter", mode: "lines+markers", name: "cumulative PnL", x, y: cumulative(days.map((d) => d.pnl)), yaxis: "y2", line: { color: "#5aa9ff" } }],
+    layout("Daily and cumulative PnL", "day", "daily PnL", { yaxis2: { overlaying: "y", side: "right", title: { text: "cumulative" }, gridcolor: "#2a3441" } })),
+    plot(charts.win, [{ type: "scatter", mode: "lines+markers", name: "win rate", x, y: days.map((d) => d.win_rate) },
+      { type: "bar", name: "Sharpe", x, y: days.map((d) => d.sharpe), yaxis: "y2", opacity: 0.6 }],
+    layout("Win rate and Sharpe per day", "day", "win rate", { yaxis2: { overlaying: "y", side: "right", title: { text: "Sharpe" } } })),
+    plot(charts.regret, ["mean_efficiency", "share_early", "share_late"].map((k) => ({ type: "scatter", mode: "lines+markers", name: k.replace("_", " "), x, y: days.map((d) => d[k]) })),
+      layout("Regret: exit efficiency and early/late exits per day", "day", "share")),
+  ]);
+}
+
+function strongestTable(states) {
+  if (states === null) return empty("The strongest states are listed once the run has finished.");
+  if (!states.length) return empty("No state has enough samples yet.");
+  const keys = Object.keys(states[0]).slice(0, 8);
+  return table(keys.map((k) => ({ label: k, get: (r) => (typeof r[k] === "number" ? num(r[k], 3) : String(r[k] ?? "")), class: typeof states[0][k] === "number" ? "num" : null })),
+    states, { id: "strongest-table" });
+}
+
+async function renderRun(root, id, feed) {
+  const info = await get(`/training/runs/${encodeURIComponent(id)}`);
+  let op = info.operation;
+  const bar = progressBar(op.progress.percent);
+  const statusBox = h("span", { id: "training-status" });
+  const summary = h("p", { class: "muted", id: "training-summary" });
+  const charts = { pnl: h("div", { class: "chart", id: "chart-daily-pnl" }), win: h("div", { class: "chart", id: "chart-win-rate" }),
+    regret: h("div", { class: "chart", id: "chart-regret" }) };
+  const daysBox = h("div", {});
+  const states = h("div", {});
+  const report = h("button", { id: "training-report", disabled: !info.report,
+    onclick: () => openDocument(`/training/runs/${encodeURIComponent(op.id)}/report`).catch((e) => console.warn(e)) }, "Open the report");
+  root.append(h("h1", {}, `Training run ${op.id}`), panel("Progress", h("div", { class: "toolbar" }, statusBox, report), bar, summary),
+    h("div", { class: "grid" }, panel(null, charts.pnl), panel(null, charts.win), panel(null, charts.regret), panel("Strongest states", states)),
+    panel("Days", daysBox));
+  let count = -1;
+  const refresh = async () => {
+    const data = await get(`/training/runs/${encodeURIComponent(id)}/days`);
+    op = (await get(`/operations/${encodeURIComponent(id)}`));
+    setProgress(bar, op.progress.percent);
+    clear(statusBox).append(statusBadge(op.status));
+    summary.textContent = `${data.days.length} days trained, ${int(data.days.reduce((a, d) => a + (d.trades || 0), 0))} trades, ` +
+      `PnL ${num(data.days.reduce((a, d) => a + (Number(d.pnl) || 0), 0))}`;
+    if (data.days.length !== count) {
+      count = data.days.length;
+      await drawDays(charts, data.days);
+      clear(daysBox).append(data.days.length ? table([
+        { label: "Day", get: (d) => d.day }, { label: "Trades", get: (d) => int(d.trades), class: "num" },
+        { label: "Win rate", get: (d) => pct(d.win_rate), class: "num" }, { label: "PnL", get: (d) => num(d.pnl), class: "num" },
+        { label: "Sharpe", get: (d) => num(d.sharpe), class: "num" }, { label: "Efficiency", get: (d) => pct(d.mean_efficiency), class: "num" },
+        { label: "Early", get: (d) => pct(d.share_early), class: "num" }, { label: "Late", get: (d) => pct(d.share_late), class: "num" },
+        { label: "States", get: (d) => int(d.states_learned), class: "num" }], data.days, { id: "days-table" }) : empty("No day trained yet."));
+    }
+    clear(states).append(strongestTable(data.strongest_states));
+  };
+  await refresh();
+  let timer = null;
+  const unsubscribe = feed.subscribe((event) => {
+    if (event.operation_id !== id) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => refresh().catch((e) => console.warn(e)), 400);
+  });
+  return () => { unsubscribe(); clearTimeout(timer); };
+}
+
+export async function render(root, { id, feed }) {
+  return id ? renderRun(root, id, feed) : renderList(root);
+}

@@ -1,0 +1,179 @@
+"""The routes the dashboard draws from: a research run's ANOVA, sweep heatmap, Thompson
+allocation, tiers, curves and templates (checked against the run's artifacts, recomputed
+here with pandas); workers and queue; training days; the static files served without the
+token while ``/api/v1`` still needs it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from research_helpers import SMALL, make_market
+from stratforge.config import configure
+from stratforge.ops.operations import create_operation
+from stratforge.ops.worker import Worker
+from test_api_support import API, make_api
+
+TOKEN = "dash-token"
+RESEARCH = {**SMALL, "timeframes": "5m,15m", "executor": "serial"}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One research run and one training run, run by a real worker; the app on them."""
+    folder = tmp_path_factory.mktemp("dash_api")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STRATFORGE_HOME", str(folder / "home"))
+        configure()
+        make_market(folder / "home", "realistic", 20, seed=11)
+        with make_api(f"sqlite:///{folder / 'home' / 'stratforge.db'}", patch) as api:
+            research = api.post("/research/runs", json=RESEARCH).json()["id"]
+            training = api.post("/training/runs", json={
+                "templates": "warmup", "warmup_days": 10, "iterations": 12,
+                "max_days": 2}).json()["id"]
+            stats = Worker(api.db, exit_when_idle=True).run()
+            assert stats.completed == 2
+            run_id = api.get(f"/operations/{research}").json()["result_summary"]["run_id"]
+            yield api, folder / "home" / "runs" / run_id, research, training
+        configure()
+
+
+def test_anova_refinement_and_tiers_are_the_artifacts(finished):
+    api, folder, op_id, _ = finished
+    anova = api.get(f"/research/runs/{op_id}/anova").json()
+    stored = json.loads((folder / "anova.json").read_text())
+    assert [r["factor"] for r in anova["multi"]] == [r["factor"] for r in stored["multi"]]
+    history = api.get(f"/research/runs/{folder.name}/refinement").json()
+    assert history == json.loads((folder / "refine" / "history.json").read_text())
+    tiers = api.get(f"/research/runs/{folder.name}/tiers").json()
+    frame = pd.read_parquet(folder / "validation.parquet")
+    assert tiers["count"] == len(frame) == len(tiers["strategies"])
+    assert sorted(s["strategy_id"] for s in tiers["strategies"]) == sorted(frame["strategy_id"])
+    assert [s["tier"] for s in tiers["strategies"]] == sorted(frame["tier"].tolist())
+    assert all(isinstance(s["params"], dict) for s in tiers["strategies"])
+
+
+def _reference_grid(rows: pd.DataFrame, column: str) -> tuple[np.ndarray, int]:
+    values = rows[column].to_numpy(float)
+    n = min(6, len(np.unique(values)))
+    if n <= 1:
+        return np.zeros(len(values), int), 1
+    edges = np.linspace(values.min(), values.max(), n + 1)
+    return np.clip(np.digitize(values, edges) - 1, 0, n - 1), n
+
+
+def test_sweep_heatmap_matches_a_pandas_recomputation(finished):
+    api, folder, _, _ = finished
+    rows = pd.concat([pd.read_parquet(folder / "sweep" / "summaries.parquet"),
+                      pd.read_parquet(folder / "refine" / "trials.parquet")], ignore_index=True)
+    sweep = api.get(f"/research/runs/{folder.name}/sweep").json()
+    assert sweep["total_rows"] == len(rows)
+    traded = rows[rows["trades"] > 0]
+    assert {(c["template_id"], c["timeframe"]) for c in sweep["combos"]} == \
+        set(map(tuple, traded[["template_id", "timeframe"]].drop_duplicates().to_numpy()))
+    means = [c["mean_pnl_per_trade"] for c in sweep["combos"]]
+    assert means == sorted(means, reverse=True)
+    for combo in sweep["combos"][:3]:
+        t, tf = combo["template_id"], combo["timeframe"]
+        got = api.get(f"/research/runs/{folder.name}/sweep",
+                      params={"template_id": t, "timeframe": tf}).json()["heatmap"]
+        sub = traded[(traded["template_id"] == t) & (traded["timeframe"] == tf)]
+        stop, n_stop = _reference_grid(sub, "stop_ticks")
+        target, n_target = _reference_grid(sub, "target_ticks")
+        assert got["rows"] == len(sub) == combo["rows"]
+        assert len(got["stop_labels"]) == n_stop and len(got["target_labels"]) == n_target
+        expected = sub.assign(s=stop, g=target).groupby(["g", "s"])["pnl_per_trade"].mean()
+        for (g, s), mean in expected.items():
+            assert got["z"][g][s] == pytest.approx(mean)
+        assert sum(map(sum, got["counts"])) == len(sub)
+    missing = api.get(f"/research/runs/{folder.name}/sweep",
+                      params={"template_id": "T9999", "timeframe": "5m"})
+    assert missing.status_code == 404
+
+
+def test_curves_and_templates_follow_the_files(finished):
+    api, folder, _, _ = finished
+    curves = api.get(f"/research/runs/{folder.name}/curves").json()
+    frame = pd.read_parquet(folder / "curves.parquet")
+    assert sum(len(s["pnl"]) for s in curves["strategies"]) == len(frame)
+    for s in curves["strategies"]:
+        pnl = frame[frame["strategy_id"] == s["strategy_id"]]["pnl"].to_numpy()
+        assert s["equity"] == pytest.approx(np.cumsum(pnl).tolist())
+    library = pd.read_parquet(folder / "library" / "templates.parquet")
+    templates = api.get(f"/research/runs/{folder.name}/templates").json()
+    assert templates["count"] == len(library)
+    assert sorted(t["template_id"] for t in templates["templates"]) == \
+        sorted(library["template_id"])
+    assert api.get(f"/research/runs/{folder.name}/templates/NOPE").status_code == 404
+
+
+def test_a_templates_trades_sit_on_its_matches_and_candles(finished):
+    api, folder, _, _ = finished
+    validated = pd.read_parquet(folder / "validation.parquet").iloc[0]
+    t, tf = validated["template_id"], validated["timeframe"]
+    got = api.get(f"/research/runs/{folder.name}/templates/{t}",
+                  params={"timeframe": tf}).json()
+    assert got["params"] == json.loads(validated["params"])
+    assert got["params_source"] == "validated"
+    matches = pd.read_parquet(folder / "matches" / f"{tf}.parquet")
+    matches = matches[matches["template_id"] == t]
+    assert got["matches"] == len(matches) and got["trades"]
+    stamps = set(pd.to_datetime(matches["ts"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    side = dict(zip(pd.to_datetime(matches["ts"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    matches["side"], strict=True))
+    candles = set(got["candles"]["ts"])
+    for trade in got["trades"]:  # fill "close": the entry is the signal bar's close
+        assert trade["entry_time"] in stamps and trade["side"] == side[trade["entry_time"]]
+        assert trade["entry_time"] in candles and trade["exit_time"] in candles
+        assert trade["exit_time"] >= trade["entry_time"]
+    assert len(got["trades"]) == validated["is_trades"] + validated["oos_trades"]
+
+
+def test_training_days_and_platform_routes(finished):
+    api, _, _, training = finished
+    days = api.get(f"/training/runs/{training}/days").json()
+    log = api.get(f"/training/runs/{training}/log").json()
+    assert [d["day"] for d in days["days"]] == [d["day"] for d in log["days"]]
+    assert [d["pnl"] for d in days["days"]] == pytest.approx([d["pnl"] for d in log["days"]])
+    assert days["strongest_states"] == log["strongest_states"] and days["status"] == "completed"
+    workers = api.get("/workers").json()["workers"]
+    assert len(workers) == 1 and workers[0]["status"] == "stopped"
+    assert workers[0]["jobs_done"] >= 2 and workers[0]["heartbeat_age_seconds"] >= 0
+    queue = api.get("/queue").json()
+    assert queue["depth"] == 0 and queue["jobs"]["completed"] >= 2
+
+
+def test_workers_and_queue_on_each_backend(home, database_url, monkeypatch):
+    with make_api(database_url, monkeypatch) as api:
+        assert api.get("/workers").json() == {"workers": []}
+        for _ in range(3):
+            create_operation(api.db, "sleep", {"seconds": 1})
+        queue = api.get("/queue").json()
+        assert queue["depth"] == 3 and queue["jobs"]["queued"] == 3
+        assert queue["jobs"]["running"] == 0
+
+
+def test_static_files_need_no_token_and_the_api_still_does(home, tmp_path, monkeypatch):
+    with make_api(f"sqlite:///{tmp_path / 'a.db'}", monkeypatch, token=TOKEN) as api:
+        client = api.client
+        assert client.get("/", follow_redirects=False).headers["location"] == "/ui/"
+        index = client.get("/ui/")
+        assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+        assert client.get("/ui/js/app.js").status_code == 200
+        plotly = client.get("/ui/vendor/plotly.min.js")
+        assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
+        assert client.get("/ui/no-such-file.js").status_code == 404
+        assert client.get("/ui/../api/v1/operations").status_code in (401, 404)
+        assert client.get("/ui/%2e%2e/api/v1/operations").status_code in (401, 404)
+        for path in ("/workers", "/queue", "/operations"):
+            assert api.get(path).status_code == 401
+            assert api.get(path, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        assert api.get("/health").json()["auth"] is True
+        schema = api.get("/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        assert not any(p == "/" or p.startswith("/ui") for p in schema["paths"])
+    with make_api(f"sqlite:///{tmp_path / 'b.db'}", monkeypatch) as api:
+        assert api.get("/health").json()["auth"] is False
+        assert api.client.get(f"{API}/workers").status_code == 200
