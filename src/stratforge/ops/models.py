@@ -10,7 +10,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -121,3 +133,86 @@ class Experiment(Base):
     assessment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class EvolutionModel(Base):
+    """A model of the evolution factory, by fingerprint; its files live under
+    ``<home>/models/<fingerprint>/`` (the path is never taken from a caller)."""
+
+    __tablename__ = "evolution_models"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(32))
+    timeframe: Mapped[str] = mapped_column(String(16))
+    algorithm: Mapped[str] = mapped_column(String(40))
+    parent_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    n_features: Mapped[int] = mapped_column(Integer)
+    features: Mapped[list[str]] = mapped_column(JSON)
+    identity: Mapped[dict[str, Any]] = mapped_column(JSON)
+    importance: Mapped[dict[str, Any]] = mapped_column(JSON)
+    training: Mapped[dict[str, Any]] = mapped_column(JSON)
+    run_operation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class EvolutionGeneration(Base):
+    """One generation of an evolution run: its model, its simulations and best results."""
+
+    __tablename__ = "evolution_generations"
+    __table_args__ = (UniqueConstraint("run_operation_id", "generation",
+                                       name="uq_evolution_generations_run_generation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_operation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("operations.id", ondelete="CASCADE"), index=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    model_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    parent_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    features: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    reused: Mapped[bool] = mapped_column(Boolean)
+    priority: Mapped[int] = mapped_column(Integer)
+    jobs_total: Mapped[int] = mapped_column(Integer)
+    simulations: Mapped[list[str]] = mapped_column(JSON)
+    best_sqn: Mapped[float | None] = mapped_column(Float)
+    best_profit_factor: Mapped[float | None] = mapped_column(Float)
+    best_validation_sqn: Mapped[float | None] = mapped_column(Float)
+    best_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    top_results: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    promoted: Mapped[bool] = mapped_column(Boolean)
+    failed_criteria: Mapped[list[str] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class EvolutionSimulation(Base):
+    """A finished simulation of one model over one grid point, by simulation fingerprint."""
+
+    __tablename__ = "evolution_simulations"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    point: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    operation_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class EvolutionPromotion(Base):
+    """A model that met the promotion criteria out-of-sample, with its lineage."""
+
+    __tablename__ = "evolution_promotions"
+    __table_args__ = (UniqueConstraint("model_fingerprint", "run_operation_id",
+                                       name="uq_evolution_promotions_model_run"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    run_operation_id: Mapped[str] = mapped_column(String(64), index=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    algorithm: Mapped[str] = mapped_column(String(40))
+    features: Mapped[list[str]] = mapped_column(JSON)
+    point: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    lineage: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)

@@ -1,0 +1,174 @@
+"""Algorithms, their normalised hyperparameters, fitting and permutation importance.
+
+Every model is a scikit-learn ``TransformedTargetRegressor`` around a ``Pipeline`` of a
+``StandardScaler`` and the estimator, fitted on the training span only: the feature scaling
+and the target scaling never see the validation or test span. ElasticNet picks alpha and
+l1_ratio by time-series cross-validation (``TimeSeriesSplit``, never shuffled K-fold) on the
+training span. LightGBM and XGBoost work when their packages are installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.inspection import permutation_importance
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from stratforge.errors import ConfigError
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "elasticnet": {"alphas": [0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03],
+                   "l1_ratios": [0.2, 0.5, 0.9], "cv_splits": 3, "max_iter": 5000},
+    "random_forest": {"n_estimators": 60, "max_depth": 8, "min_samples_leaf": 200,
+                      "max_features": 0.3, "max_samples": 0.5},
+    "hist_gradient_boosting": {"max_iter": 150, "learning_rate": 0.05, "max_leaf_nodes": 15,
+                               "min_samples_leaf": 200, "l2_regularization": 1.0},
+    "lightgbm": {"n_estimators": 150, "learning_rate": 0.05, "num_leaves": 15,
+                 "min_child_samples": 200},
+    "xgboost": {"n_estimators": 150, "learning_rate": 0.05, "max_depth": 4},
+}
+_GRID_KEYS = {"alphas", "l1_ratios"}
+_OPTIONAL = {"lightgbm": "lightgbm", "xgboost": "xgboost"}
+
+
+def available_algorithms() -> list[str]:
+    """Algorithms usable here (LightGBM and XGBoost only when installed)."""
+    return [a for a in DEFAULTS
+            if a not in _OPTIONAL or importlib.util.find_spec(_OPTIONAL[a]) is not None]
+
+
+def _canonical(name: str, value: Any, where: str) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: hyperparameter {name} must be finite, got {value!r}")
+        return int(number) if number == int(number) and not isinstance(value, float) \
+            else number
+    if isinstance(value, list | tuple):
+        items = [_canonical(name, v, where) for v in value]
+        return sorted(items) if name in _GRID_KEYS else items
+    raise ConfigError(f"{where}: hyperparameter {name} must be a number, text or list, got "
+                      f"{type(value).__name__}")
+
+
+def normalise_hyperparameters(algorithm: str, given: dict[str, Any] | None = None
+                              ) -> dict[str, Any]:
+    """The algorithm's defaults updated with ``given``, keys sorted, numbers canonical (an
+    integer-valued float written as 2.0 stays a float; grids sorted). Unknown names are a
+    ConfigError listing the known ones."""
+    if algorithm not in DEFAULTS:
+        raise ConfigError(f"algorithm must be one of {', '.join(DEFAULTS)}, got {algorithm!r}")
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(DEFAULTS[algorithm]))
+    if unknown:
+        raise ConfigError(f"unknown {algorithm} hyperparameter(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(sorted(DEFAULTS[algorithm]))}")
+    merged = {**DEFAULTS[algorithm], **given}
+    where = f"{algorithm} hyperparameters"
+    out = {}
+    for key in sorted(merged):
+        value = _canonical(key, merged[key], where)
+        if isinstance(value, float) and value == int(value) and key in ("n_estimators",
+                                                                         "max_depth"):
+            value = int(value)
+        out[key] = value
+    return out
+
+
+def _estimator(algorithm: str, params: dict[str, Any], seed: int) -> Any:
+    p = dict(params)
+    if algorithm == "elasticnet":
+        from sklearn.linear_model import ElasticNetCV
+        from sklearn.model_selection import TimeSeriesSplit
+        return ElasticNetCV(alphas=p["alphas"], l1_ratio=p["l1_ratios"],
+                            cv=TimeSeriesSplit(n_splits=int(p["cv_splits"])),
+                            max_iter=int(p["max_iter"]), random_state=seed, n_jobs=1)
+    if algorithm == "random_forest":
+        from sklearn.ensemble import RandomForestRegressor
+        return RandomForestRegressor(random_state=seed, n_jobs=1, **p)
+    if algorithm == "hist_gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingRegressor
+        return HistGradientBoostingRegressor(random_state=seed, early_stopping=False, **p)
+    if importlib.util.find_spec(_OPTIONAL[algorithm]) is None:
+        raise ConfigError(f"algorithm {algorithm} needs the {_OPTIONAL[algorithm]} package; "
+                          f"install it (pip install {_OPTIONAL[algorithm]}) or use one of "
+                          f"{', '.join(available_algorithms())}")
+    if algorithm == "lightgbm":
+        import lightgbm
+        return lightgbm.LGBMRegressor(random_state=seed, n_jobs=1, verbose=-1, **p)
+    import xgboost
+    return xgboost.XGBRegressor(random_state=seed, n_jobs=1, **p)
+
+
+@dataclass
+class TrainedModel:
+    """A fitted model, the features it reads (in order) and what its training found."""
+
+    estimator: Any
+    features: list[str]
+    importance: dict[str, float]
+    info: dict[str, Any]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predictions for rows of ``x`` (columns in ``features`` order)."""
+        return np.asarray(self.estimator.predict(x), dtype=np.float64)
+
+
+def fit_model(algorithm: str, hyperparameters: dict[str, Any], features: list[str],
+              x_train: np.ndarray, y_train: np.ndarray, x_validation: np.ndarray,
+              y_validation: np.ndarray, *, seed: int, importance_repeats: int = 3,
+              importance_rows: int = 50_000) -> TrainedModel:
+    """Fit on the training rows, then measure signed permutation importance on (at most
+    ``importance_rows`` seeded rows of) the validation span: the rise of the mean squared
+    error when one feature's column is shuffled (> 0 helps, <= 0 does not)."""
+    params = normalise_hyperparameters(algorithm, hyperparameters)
+    started = time.perf_counter()
+    model = TransformedTargetRegressor(
+        regressor=Pipeline([("scale", StandardScaler()),
+                            ("model", _estimator(algorithm, params, seed))]),
+        transformer=StandardScaler())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(x_train, y_train)
+    fit_seconds = time.perf_counter() - started
+    rng = np.random.default_rng(seed)
+    rows = np.arange(len(y_validation))
+    if len(rows) > importance_rows:
+        rows = np.sort(rng.choice(rows, importance_rows, replace=False))
+    started = time.perf_counter()
+    result = permutation_importance(model, x_validation[rows], y_validation[rows],
+                                    scoring="neg_mean_squared_error",
+                                    n_repeats=importance_repeats, random_state=seed, n_jobs=1)
+    importance = {name: float(v) for name, v in zip(features, result.importances_mean,
+                                                    strict=True)}
+    info: dict[str, Any] = {"fit_seconds": round(fit_seconds, 3),
+                            "importance_seconds": round(time.perf_counter() - started, 3),
+                            "train_rows": len(y_train), "validation_rows": len(y_validation)}
+    inner = model.regressor_.named_steps["model"]
+    if algorithm == "elasticnet":
+        info.update(alpha=float(inner.alpha_), l1_ratio=float(inner.l1_ratio_),
+                    nonzero=int(np.count_nonzero(inner.coef_)))
+    pred_train = model.predict(x_train)
+    pred_val = model.predict(x_validation)
+    info["prediction_mean_train"] = float(np.mean(pred_train))
+    info["prediction_std_train"] = float(np.std(pred_train))
+    info["validation_corr"] = _corr(pred_val, y_validation)
+    info["train_corr"] = _corr(pred_train, y_train)
+    return TrainedModel(model, list(features), importance, info)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
+    if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
