@@ -11,7 +11,9 @@ which is also where cancellation and shutdown reach it. Built in:
 - ``training_run``: the day-by-day trainer into ``<home>/training/<operation id>/``,
   resuming after the last finished day when its job comes back;
 - ``simulation``: one set of exit rules on a state signal; ``sweep``: N sampled sets;
-- the agent's types (``agent_cycle``, ``training``, ``backtesting``), from ``ops.agent``.
+- the agent's types (``agent_cycle``, ``training``, ``backtesting``), from ``ops.agent``;
+- the evolution factory's ``evolution_run`` and ``evolution_simulation``
+  (``ops.evolution_jobs``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from stratforge.ops.context import JobContext
 
 Handler = Callable[[JobContext], "dict[str, Any] | None"]
 _HANDLERS: dict[str, Handler] = {}
-_PLUGINS = ("stratforge.ops.builtin_jobs", "stratforge.ops.agent.jobs")
+_PLUGINS = ("stratforge.ops.builtin_jobs", "stratforge.ops.agent.jobs",
+            "stratforge.ops.evolution_jobs")
 
 
 def register(job_type: str) -> Callable[[Handler], Handler]:
