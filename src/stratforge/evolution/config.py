@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from stratforge.errors import ConfigError
+from stratforge.evolution.hyperparameters import normalise_hyperparameters
+from stratforge.evolution.regimes import parse_regime_rule
 
 ALGORITHMS: tuple[str, ...] = ("elasticnet", "random_forest", "hist_gradient_boosting",
                                "lightgbm", "xgboost")
@@ -140,6 +142,7 @@ class EvolutionConfig:
                               f"{', '.join(ALGORITHMS)}, got {self.algorithm!r}")
         if not isinstance(self.hyperparameters, dict):
             raise ConfigError("evolution setting hyperparameters must map names to values")
+        normalise_hyperparameters(self.algorithm, self.hyperparameters)
         if self.target not in TARGET_KINDS:
             raise ConfigError(f"evolution setting target must be one of "
                               f"{', '.join(TARGET_KINDS)}, got {self.target!r}")
@@ -161,9 +164,17 @@ class EvolutionConfig:
         if not regimes or len(set(regimes)) != len(regimes):
             raise ConfigError("evolution setting regimes must list distinct regime filters "
                               "('all' or COLUMN=V1,V2)")
+        for rule in regimes:
+            parse_regime_rule(rule)
         set_(self, "regimes", regimes)
         if isinstance(self.promotion, dict):
-            set_(self, "promotion", Promotion(**self.promotion))
+            try:
+                set_(self, "promotion", Promotion(**self.promotion))
+            except TypeError:
+                raise ConfigError(f"evolution setting promotion takes "
+                                  f"{', '.join(f.name for f in fields(Promotion))}") from None
+        if not isinstance(self.promotion, Promotion):
+            raise ConfigError("evolution setting promotion must map criteria names to numbers")
 
     @property
     def grid(self) -> list[GridPoint]:

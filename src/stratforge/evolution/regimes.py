@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.mixture import GaussianMixture
 
 from stratforge.errors import ConfigError
 
@@ -45,6 +44,8 @@ class Regimes:
 def fit_regimes(returns: np.ndarray, volatility: np.ndarray, train_rows: np.ndarray, *,
                 seed: int) -> Regimes:
     """Fit both regimes on ``train_rows`` and label every bar (see the module docstring)."""
+    from sklearn.mixture import GaussianMixture
+
     finite = np.isfinite(returns) & np.isfinite(volatility)
     train = train_rows[finite[train_rows]]
     if len(train) < 10:
@@ -71,9 +72,9 @@ def fit_regimes(returns: np.ndarray, volatility: np.ndarray, train_rows: np.ndar
     return Regimes(vol=vol, gmm=gmm, gmm_p=proba)
 
 
-def regime_mask(regimes: Regimes, rule: str) -> np.ndarray | None:
-    """Bars a regime rule keeps: ``all`` keeps every bar (None), ``vol=low,normal`` the bars
-    in those regimes. ConfigError for an unknown regime or label."""
+def parse_regime_rule(rule: str) -> tuple[str, list[str]] | None:
+    """(regime, labels) of a rule such as ``vol=low,normal``; None for ``all``. ConfigError
+    for an unknown regime or label."""
     if rule == "all":
         return None
     name, sep, values = rule.partition("=")
@@ -88,5 +89,16 @@ def regime_mask(regimes: Regimes, rule: str) -> np.ndarray | None:
     if unknown:
         raise ConfigError(f"regime filter {rule!r}: {', '.join(unknown)} not a {name} regime; "
                           f"use {', '.join(known)}")
+    return name, labels
+
+
+def regime_mask(regimes: Regimes, rule: str) -> np.ndarray | None:
+    """Bars a regime rule keeps: ``all`` keeps every bar (None), ``vol=low,normal`` the bars
+    in those regimes (see ``parse_regime_rule``)."""
+    parsed = parse_regime_rule(rule)
+    if parsed is None:
+        return None
+    name, labels = parsed
+    known = REGIME_LABELS[name]
     codes = regimes.codes(name)
     return np.isin(codes, [known.index(v) for v in labels])

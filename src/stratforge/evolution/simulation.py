@@ -2,13 +2,14 @@
 
 Signals: the prediction minus the mean of the training-span predictions, divided by their
 standard deviation (``prediction_centre``, ``prediction_scale``: the constant drift a model
-learns from its training span is not a signal), is compared with the grid point's threshold: long above it, short
-below its negative (flat between; no shorts with ``long_only``). Filters skip bars: with an
-outlier cutoff z > 0, a bar whose largest |feature z-score| (training-span scaling, over the
-model's own features) exceeds z is skipped; with a regime rule, a bar outside the rule's
-regimes is skipped. A skipped bar neither opens nor closes anything: it keeps the wanted side
-of the bar before it. Execution: ``evolution.execution`` (``delayed_mid`` fill). Each span
-(validation, test) is simulated on its own bars, every contiguous piece separately.
+learns from its training span is not a signal), is compared with the grid point's
+threshold: long above it, short below its negative (flat between; no shorts with
+``long_only``). Filters skip bars: with an outlier cutoff z > 0, a bar whose largest
+|feature z-score| (training-span scaling, over the model's own features) exceeds z is
+skipped; with a regime rule, a bar outside the rule's regimes is skipped. A skipped bar
+neither opens nor closes anything: it keeps the wanted side of the bar before it.
+Execution: ``evolution.execution`` (``delayed_mid`` fill). Each span (validation, test) is
+simulated on its own bars, every contiguous piece separately.
 """
 
 from __future__ import annotations
