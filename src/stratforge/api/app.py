@@ -13,6 +13,7 @@ from stratforge.api import (
     dashboard,
     data,
     events,
+    evolution,
     health,
     operations,
     platform,
@@ -27,7 +28,8 @@ from stratforge.api.security import BearerAuthMiddleware, token_from_env, with_b
 from stratforge.ops.db import open_database
 
 PROTECTED = (operations.router, agent.router, research.router, training.router, data.router,
-             templates.router, events.router, research_views.router, platform.router)
+             templates.router, events.router, research_views.router, platform.router,
+             evolution.router)
 PUBLIC_PATHS = (f"{API_PREFIX}/health",)
 DESCRIPTION = """The operations platform of stratforge: operations and their progress, the
 agent research loop, research and training runs, data, templates and a live event stream.
