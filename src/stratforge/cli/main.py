@@ -12,6 +12,7 @@ from stratforge import __version__
 from stratforge.cli.console import FriendlyErrors, console
 from stratforge.cli.data_commands import data_app
 from stratforge.cli.discover_command import discover_command
+from stratforge.cli.evolution_commands import evolution_app, evolve_command
 from stratforge.cli.ops_commands import agent_app, ops_app
 from stratforge.cli.run_command import run_command
 from stratforge.cli.simulate_command import simulate_command
@@ -31,6 +32,8 @@ app.command("worker")(worker_command)
 app.command("serve")(serve_command)
 app.add_typer(ops_app, name="ops")
 app.add_typer(agent_app, name="agent")
+app.command("evolve")(evolve_command)
+app.add_typer(evolution_app, name="evolution")
 
 
 def _version(value: bool) -> None:
