@@ -48,6 +48,12 @@ def test_anova_refinement_and_tiers_are_the_artifacts(finished):
     assert [r["factor"] for r in anova["multi"]] == [r["factor"] for r in stored["multi"]]
     history = api.get(f"/research/runs/{folder.name}/refinement").json()
     assert history == json.loads((folder / "refine" / "history.json").read_text())
+    phases = api.get(f"/research/runs/{op_id}/phases").json()
+    state = json.loads((folder / "state.json").read_text())["phases"]
+    assert phases["done"] == ["data", "discovery", "matching", "sweep", "anova", "refine",
+                              "validation", "report"]  # in run order
+    assert sorted(phases["done"]) == sorted(state)
+    assert phases["seconds"] == {p: state[p]["seconds"] for p in state}
     tiers = api.get(f"/research/runs/{folder.name}/tiers").json()
     frame = pd.read_parquet(folder / "validation.parquet")
     assert tiers["count"] == len(frame) == len(tiers["strategies"])

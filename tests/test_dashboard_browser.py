@@ -297,3 +297,73 @@ def test_evolution_page_without_runs(tab, server):
     page = tab.open("evolution")
     assert page.is_visible("#evolution-empty")
     tab.shot("evolution")
+
+
+def test_values_from_the_api_are_shown_as_text(tab, server):
+    db = Database(f"sqlite:///{server.home / 'stratforge.db'}")
+    op = create_operation(db, "sleep", {"seconds": 120, "note": "<b id='bold'>x</b>"})
+    db.dispose()
+    reason = "<img src=x id='injected' onerror=\"window.__xss = 1\">"
+    assert server.api("DELETE", f"/operations/{op.id}", params={"reason": reason}
+                      ).status_code == 200
+    page = tab.open(f"operations/{op.id}")
+    assert page.inner_text("#op-error") == reason
+    assert page.locator("#injected, #bold").count() == 0
+    assert page.evaluate("window.__xss") is None
+    assert "<b id='bold'>x</b>" in page.inner_text("#page")
+
+
+# The evolution routes belong to another part of the platform; until this server has them,
+# this checks the page against the shapes the evolution API is specified to answer
+# (docs/dashboard.md), served by the browser's request interception.
+EVOLUTION_RUNS = {"total": 2, "items": [
+    {"operation_id": f"op_evolution_run_2026120{i}_000000_0000000{i}", "status": "completed",
+     "symbol": "MNQ", "timeframe": "5m", "algorithm": "gradient_boosting", "generations": 3,
+     "best_sqn": 1.5 + i, "best_profit_factor": 1.2 + i / 10, "promoted": i,
+     "created_at": "2026-12-01T10:00:00Z"} for i in (1, 2)]}
+GENERATIONS = [{"generation": g, "model_fingerprint": f"fp{g}", "parent_fingerprint":
+                f"fp{g - 1}" if g else None, "features": ["rsi", "z"][: g + 1],
+                "jobs_total": 4, "jobs_done": 4, "best_sqn": 0.5 * g,
+                "best_profit_factor": 1 + g / 10, "top_results": []} for g in range(3)]
+LINEAGE = {"fingerprint": "fp2", "ancestors": [
+    {"fingerprint": f"fp{g}", "generation": g, "parent_fingerprint": f"fp{g - 1}" if g
+     else None, "n_features": g + 1, "best_sqn": 0.5 * g, "best_profit_factor": 1 + g / 10,
+     "promoted": g == 2} for g in range(3)]}
+PROMOTED = {"items": [{"fingerprint": "fp2", "run_operation_id":
+                       EVOLUTION_RUNS["items"][0]["operation_id"], "generation": 2,
+                       "algorithm": "gradient_boosting", "features": ["rsi", "z"],
+                       "metrics": {"sqn": 1.0, "profit_factor": 1.2}}]}
+
+
+def test_evolution_page_with_runs_generations_lineage_and_promoted(tab, server):
+    page = tab.page
+    run = EVOLUTION_RUNS["items"][0]
+    answers = {
+        "/api/v1/openapi.json": {"paths": {"/api/v1/evolution/runs": {}}},
+        "/api/v1/evolution/runs": EVOLUTION_RUNS,
+        f"/api/v1/evolution/runs/{run['operation_id']}": {**run, "stop_reason": "patience",
+                                                          "generations": GENERATIONS},
+        "/api/v1/evolution/models/fp2/lineage": LINEAGE,
+        "/api/v1/evolution/promoted": PROMOTED}
+
+    def answer(route) -> None:
+        path = "/" + route.request.url.split("/", 3)[3].split("?")[0]
+        if path not in answers:
+            route.continue_()
+            return
+        assert route.request.headers.get("authorization") == f"Bearer {TOKEN}"
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(answers[path]))
+
+    page.route("**/api/v1/**", answer)
+    tab.open("evolution")
+    assert page.locator("#evolution-runs tbody tr").count() == len(EVOLUTION_RUNS["items"])
+    assert page.locator("#promoted-table tbody tr").count() == len(PROMOTED["items"])
+    page.click("#evolution-runs tbody tr >> nth=0")
+    page.wait_for_selector("#chart-generations .main-svg")
+    assert tab.points("chart-generations") == [len(GENERATIONS)] * 2
+    assert page.locator("#generations-table tbody tr").count() == len(GENERATIONS)
+    page.click("#generations-table tbody tr >> nth=2")
+    page.wait_for_selector("#chart-lineage .main-svg")
+    edges, nodes = tab.points("chart-lineage")
+    assert nodes == len(LINEAGE["ancestors"]) and edges == 3 * (len(LINEAGE["ancestors"]) - 1)
+    tab.shot("evolution-runs")

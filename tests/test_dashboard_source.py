@@ -41,3 +41,28 @@ def test_the_markup_lives_in_package_files():
     index = files("stratforge").joinpath("web", "index.html").read_text()
     assert index.lstrip().lower().startswith("<!doctype html>")
     assert not list((PACKAGE / "web").rglob("*.py"))
+
+
+WEB = PACKAGE / "web"
+HTML_SINKS = re.compile(r"\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write|"
+                        r"\beval\(|new Function\(")
+EXTERNAL = re.compile(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", re.IGNORECASE)
+IMPORT = re.compile(r"""^\s*import\s[^"']*["']([^"']+)["']""", re.MULTILINE)
+
+
+def test_the_scripts_insert_no_html_and_load_nothing_from_outside():
+    scripts = sorted(WEB.rglob("*.js"))
+    assert len(scripts) >= 10
+    assert HTML_SINKS.search("el.innerHTML = x") and not HTML_SINKS.search("el.textContent")
+    assert EXTERNAL.search('src="https://cdn.example.com/x.js"')
+    for path in [*scripts, *WEB.rglob("*.html"), *WEB.rglob("*.css")]:
+        text = path.read_text(encoding="utf-8")
+        assert not HTML_SINKS.search(text), path
+        assert not EXTERNAL.search(text), path
+
+
+def test_every_module_import_names_a_file_of_the_package():
+    for path in WEB.rglob("*.js"):
+        for target in IMPORT.findall(path.read_text(encoding="utf-8")):
+            assert target.startswith("."), (path, target)  # no bare (npm) specifiers
+            assert (path.parent / target).resolve().is_file(), (path, target)

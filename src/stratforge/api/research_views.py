@@ -30,7 +30,7 @@ from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.instruments import get_instrument
 from stratforge.ops.operations import NotFoundError
 from stratforge.research.report_charts import MAX_BINS, equal_width_bins
-from stratforge.research.runs import CONFIG_FILE
+from stratforge.research.runs import CONFIG_FILE, PHASES, STATE_FILE
 from stratforge.search.validation import split_params
 from stratforge.sim import simulate
 
@@ -61,6 +61,21 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _config(path: Path) -> dict[str, Any]:
     return read_document(path / CONFIG_FILE, f"research run {path.name}").get("config") or {}
+
+
+@router.get("/runs/{run_id}/phases", responses=RESPONSES)
+def get_phases(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
+    """The phases finished so far (`state.json`, written as each phase ends, so it is
+    readable while the run goes): their figures and `seconds` per phase, in order."""
+    path = run_folder(db, home, run_id)
+    state = read_document(path / STATE_FILE, f"the state of run {path.name}") \
+        if (path / STATE_FILE).is_file() else {}
+    phases = state.get("phases") or {}
+    done = [p for p in PHASES if p in phases]
+    return json_ready({"run_id": path.name, "done": done,
+                       "seconds": {p: phases[p].get("seconds") if isinstance(phases[p], dict)
+                                   else None for p in done},
+                       "phases": {p: phases[p] for p in done}})
 
 
 @router.get("/runs/{run_id}/anova", responses=RESPONSES)
@@ -171,7 +186,7 @@ def get_curves(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
         strategies.append({"strategy_id": sid, "exit_time": times.tolist(),
                            "pnl": pnl.tolist(), "equity": pnl.cumsum().tolist(),
                            "segment": group["segment"].astype(str).tolist()})
-    train_end = (read_document(path / "state.json", f"the state of run {path.name}")
+    train_end = (read_document(path / STATE_FILE, f"the state of run {path.name}")
                  .get("phases", {}).get("data", {}).get("train_end"))
     return json_ready({"train_end": train_end, "strategies": strategies})
 

@@ -81,7 +81,8 @@ export async function render(root, { feed }) {
       card("queued jobs", int(queue.depth), "queue-depth"),
       card("running jobs", int(queue.jobs.running), "queue-running"),
       card("live workers", String(alive()), "workers-alive")),
-    panel("Active operations", activeTable, noneActive),
+    panel("Active operations", activeTable, noneActive,
+      active.operations.length >= ACTIVE_LIMIT ? h("p", { class: "muted" }, `showing the newest ${ACTIVE_LIMIT}; see Operations for all`) : null),
     h("div", { class: "grid" }, panel("Recent operations", recentBox),
       panel("Recent research runs", runsTable(runs.runs))),
     panel("Workers", workersBox));
@@ -91,10 +92,12 @@ export async function render(root, { feed }) {
   const refresh = () => {
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(async () => {
-      const [r, q] = await Promise.all([get("/operations?limit=15"), get("/queue")]);
-      clear(recentBox).append(recentTable(r.operations));
-      root.querySelector("#queue-depth").textContent = int(q.depth);
-      root.querySelector("#queue-running").textContent = int(q.jobs.running);
+      try {
+        const [r, q] = await Promise.all([get("/operations?limit=15"), get("/queue")]);
+        clear(recentBox).append(recentTable(r.operations));
+        root.querySelector("#queue-depth").textContent = int(q.depth);
+        root.querySelector("#queue-running").textContent = int(q.jobs.running);
+      } catch (error) { console.warn("overview refresh failed", error); }
     }, 800);
   };
   const unsubscribe = feed.subscribe((event) => {
@@ -122,9 +125,11 @@ export async function render(root, { feed }) {
     }
   });
   const poll = setInterval(async () => {
-    workersNow = (await get("/workers")).workers;
-    clear(workersBox).append(workersTable(workersNow));
-    root.querySelector("#workers-alive").textContent = String(alive());
+    try {
+      workersNow = (await get("/workers")).workers;
+      clear(workersBox).append(workersTable(workersNow));
+      root.querySelector("#workers-alive").textContent = String(alive());
+    } catch (error) { console.warn("workers refresh failed", error); }
   }, 5000);
   return () => { unsubscribe(); clearInterval(poll); clearTimeout(refreshTimer); };
 }

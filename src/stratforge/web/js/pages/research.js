@@ -60,19 +60,25 @@ async function renderRun(root, id, feed) {
   const results = h("div", { class: "stack", id: "run-results" });
   const title = h("h1", {}, `Research run ${runId || id}`);
   let info = null;
+  let seconds = {};
   let shown = false;
   const paint = () => {
     const percent = op ? op.progress.percent : 100;
     setProgress(bar, percent);
     clear(statusBox).append(op ? statusBadge(op.status) : statusBadge(info && info.complete ? "completed" : "unknown"));
-    stepBox.textContent = op ? `${op.progress.step} ${percent.toFixed(1)}%` : "";
+    const items = op && op.progress.items_total ? ` ${op.progress.items_done}/${op.progress.items_total}` : "";
+    stepBox.textContent = op ? `${op.progress.step}${items} ${percent.toFixed(1)}%` : "";
     message.textContent = op ? (op.progress.message || "") : "";
-    clear(timelineBox).append(timeline(info ? info.phases_done : [], op ? op.progress.step : null));
+    clear(timelineBox).append(timeline(info ? info.phases_done : [], op ? op.progress.step : null, seconds));
   };
   const refresh = async () => {
     if (op) op = await get(`/operations/${encodeURIComponent(op.id)}`);
     if (!runId && op) runId = op.metadata.run_id || op.result_summary?.run_id || null;
-    if (runId) { info = await get(`/research/runs/${encodeURIComponent(runId)}`); title.textContent = `Research run ${runId}`; }
+    if (runId) {
+      [info, seconds] = await Promise.all([get(`/research/runs/${encodeURIComponent(runId)}`),
+        get(`/research/runs/${encodeURIComponent(runId)}/phases`).then((p) => p.seconds)]);
+      title.textContent = `Research run ${runId}`;
+    }
     paint();
     const finished = !op || !["pending", "running"].includes(op.status);
     if (runId && info && finished && !shown) {

@@ -6,10 +6,11 @@ import { esc, layout, plot } from "../charts.js";
 
 export const PHASES = ["data", "discovery", "matching", "sweep", "anova", "refine", "validation", "report"];
 
-export function timeline(done, current) {
+// The phases in order: done (with their seconds), the current one, the ones to come.
+export function timeline(done, current, seconds = {}) {
   return h("div", { class: "timeline", id: "phase-timeline" }, PHASES.map((p) => h("div", {
     class: `phase${done.includes(p) ? " done" : ""}${p === current && !done.includes(p) ? " current" : ""}`,
-    dataset: { phase: p } }, p)));
+    dataset: { phase: p } }, p, seconds[p] !== undefined ? h("span", { class: "muted" }, ` ${Number(seconds[p]).toFixed(2)} s`) : null)));
 }
 
 function chartDiv(id) { return h("div", { class: "chart", id }); }
