@@ -66,3 +66,18 @@ def test_every_module_import_names_a_file_of_the_package():
         for target in IMPORT.findall(path.read_text(encoding="utf-8")):
             assert target.startswith("."), (path, target)  # no bare (npm) specifiers
             assert (path.parent / target).resolve().is_file(), (path, target)
+
+
+def test_every_web_and_template_file_is_package_data():
+    import fnmatch
+    import tomllib
+
+    config = tomllib.loads((PACKAGE.parents[1] / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["stratforge"]
+    files_ = [p.relative_to(PACKAGE).as_posix() for folder in ("web", "templates")
+              for p in (PACKAGE / folder).rglob("*") if p.is_file()]
+    assert files_
+    missing = [f for f in files_ if not any(fnmatch.fnmatchcase(f, pat) and
+                                            f.count("/") == pat.count("/")
+                                            for pat in patterns)]
+    assert missing == []  # a non-editable install would lack these
