@@ -100,7 +100,7 @@ def _price_features(bars: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def _calendar_features(ts: pd.Series) -> dict[str, np.ndarray]:
     minute = (ts.dt.hour * 60 + ts.dt.minute).to_numpy(dtype=np.float64)
-    weekday = ts.dt.dayofweek.to_numpy(dtype=np.float64)
+    weekday = ts.dt.day_of_week.to_numpy(dtype=np.float64)
     day_angle = 2 * np.pi * minute / 1440.0
     week_angle = 2 * np.pi * weekday / 7.0
     return {"cal_minute_sin": np.sin(day_angle), "cal_minute_cos": np.cos(day_angle),

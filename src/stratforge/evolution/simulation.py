@@ -70,7 +70,7 @@ def weekly_consistency(entry_times: pd.Series, span_start: pd.Timestamp,
     span touches counted, empty ones as 0); NaN without trades."""
     if len(entry_times) == 0:
         return math.nan
-    first = span_start.tz_convert("UTC").normalize() - pd.Timedelta(days=span_start.dayofweek)
+    first = span_start.tz_convert("UTC").normalize() - pd.Timedelta(days=span_start.day_of_week)
     weeks = int((span_end - first) // pd.Timedelta(days=7)) + 1
     at = ((pd.DatetimeIndex(entry_times) - first) // pd.Timedelta(days=7)).to_numpy()
     counts = np.bincount(at.astype(np.int64), minlength=weeks)[:weeks].astype(np.float64)
