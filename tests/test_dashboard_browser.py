@@ -11,6 +11,7 @@ Without chromium or Playwright the tests skip, saying why; with
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ TOKEN = "browser-token"
 RESEARCH_SETTINGS = {**SMALL, "executor": "serial"}
 TRAINING = {"templates": "warmup", "warmup_days": 10, "iterations": 12}
 READY = "#page[data-state=ready]"
+BAD_TEXT = re.compile(r"\b(undefined|NaN|null)\b")
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +77,16 @@ class Tab:
         """Go to ``#/<route>`` and wait until the page says it is rendered."""
         self.page.goto(f"{self.server.url}/ui/#/{route}")
         self.page.wait_for_selector(READY, timeout=timeout)
+        self.check_text()
         return self.page
+
+    def check_text(self) -> None:
+        """The page shows no ``undefined``, ``NaN`` or bare ``null`` (JSON blocks aside)."""
+        text = self.page.evaluate(
+            """() => { const copy = document.getElementById('page').cloneNode(true);
+                 copy.querySelectorAll('pre').forEach((p) => p.remove());
+                 return copy.innerText; }""")
+        assert not BAD_TEXT.search(text), BAD_TEXT.findall(text)
 
     def shot(self, name: str) -> Path:
         """A full-page screenshot in the test artefacts."""
@@ -93,6 +104,8 @@ class Tab:
     def close(self) -> None:
         """Close the context; the page must not have logged any error."""
         errors = list(self.console.errors)
+        if not self.page.is_closed() and self.page.url.startswith(self.server.url):
+            self.check_text()
         self.context.close()
         assert errors == [], errors
 
@@ -197,6 +210,11 @@ def test_a_research_run_started_from_the_page(tab, server, state):
     assert sum(tab.points("chart-equity")) == len(curves)
     validation = pd.read_parquet(folder / "validation.parquet")
     assert page.locator("#tiers-table tbody tr").count() == len(validation)
+    with page.expect_popup() as popup:
+        page.click("#open-report")
+    popup.value.wait_for_load_state()
+    assert popup.value.title() == f"Research run {run_id}"
+    popup.value.close()
     tab.shot("research-run")
     # another combo of the select redraws the heatmap with that combo's grid
     options = page.locator("#combo-select option")
@@ -252,6 +270,12 @@ def test_a_training_run_updates_live(tab, server):
     assert tab.points("chart-daily-pnl") == [len(frame), len(frame)]
     assert tab.points("chart-win-rate") == [len(frame), len(frame)]
     assert tab.points("chart-regret") == [len(frame)] * 3
+    page.wait_for_selector("#training-report:not([disabled])")
+    with page.expect_popup() as popup:  # fetched with the token, shown from a blob URL
+        page.click("#training-report")
+    popup.value.wait_for_load_state()
+    assert popup.value.title() == "Training run MNQ"
+    popup.value.close()
     tab.shot("training-run")
     tab.open("training")
     assert page.locator(f"#training-runs a[href='#/training/{op_id}']").count() == 1

@@ -26,8 +26,8 @@ export function layout(title, x, y, extra = {}) {
     title: { text: title, x: 0.01, font: { size: 14 } }, paper_bgcolor: "#171d25",
     plot_bgcolor: "#171d25", font: { color: "#dce3ea", size: 12,
       family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif" },
-    margin: { l: 56, r: 16, t: 40, b: 44 }, colorway: COLOURS, hovermode: "closest",
-    legend: { orientation: "h", y: -0.2 },
+    margin: { l: 56, r: 16, t: 64, b: 44 }, colorway: COLOURS, hovermode: "closest",
+    legend: { orientation: "h", x: 1, xanchor: "right", y: 1.0, yanchor: "bottom", bgcolor: "rgba(0,0,0,0)" },
     xaxis: { ...axis, title: { text: x } }, yaxis: { ...axis, title: { text: y } }, ...extra,
   };
 }

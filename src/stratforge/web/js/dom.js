@@ -83,3 +83,6 @@ export function facts(pairs) {
 export function json(value) { return h("pre", { class: "json" }, JSON.stringify(value, null, 2)); }
 
 export function link(href, text) { return h("a", { href }, text); }
+
+// Replace an element's children (null, undefined and false are left out, unlike Node.append).
+export function fill(el, ...children) { return append(clear(el), children); }

@@ -1,7 +1,7 @@
 // Agent: the current cycle's phase and child operation, trigger and cancel, and the
 // experiment history with verdicts.
 import { ApiError, del, get, post } from "../api.js";
-import { clear, empty, facts, h, json, link, num, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { clear, empty, facts, fill, h, json, link, num, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
 
 function opLink(id) { return id ? link(`#/operations/${encodeURIComponent(id)}`, id) : null; }
 
@@ -25,14 +25,14 @@ export async function render(root, { feed }) {
     setProgress(bar, s.progress ? s.progress.percent : 0);
     trigger.disabled = Boolean(s.active);
     cancel.disabled = !s.active;
-    clear(details).append(facts([
+    fill(details, facts([
       ["Cycle", s.operation ? h("span", {}, opLink(s.operation.id), " ", statusBadge(s.operation.status)) : null],
       ["Child operation", s.child ? h("span", {}, opLink(s.child.id), ` ${s.child.type} `, statusBadge(s.child.status)) : null],
       ["Step", s.progress ? `${s.progress.step || ""} ${s.progress.message || ""}` : null],
       ["Experiment", s.experiment_id], ["Verdict", s.verdict],
       ["Phases", Array.isArray(s.phases) && s.phases.length ? s.phases.map((p) => `${p.phase} ${when(p.at)}`).join(" → ") : null]]),
     s.strategy ? h("details", {}, h("summary", {}, "Strategy spec"), json(s.strategy)) : null);
-    clear(history).append(ex.experiments.length ? table([
+    fill(history, ex.experiments.length ? table([
       { label: "Experiment", get: (e) => e.id }, { label: "Arm", get: (e) => e.arm }, { label: "Status", get: (e) => statusBadge(e.status) },
       { label: "Verdict", get: (e) => e.verdict || "–" }, { label: "Training PnL", get: (e) => metric(e.training_metrics, "pnl"), class: "num" },
       { label: "Backtest PnL", get: (e) => metric(e.backtest_metrics, "pnl"), class: "num" },

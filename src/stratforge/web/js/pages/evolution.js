@@ -2,7 +2,7 @@
 // promoted models with their metrics and features. Empty states when the factory has no
 // runs, or when this build has no evolution routes.
 import { get } from "../api.js";
-import { clear, empty, errorBox, h, int, json, num, panel, statusBadge, table, when } from "../dom.js";
+import { clear, empty, errorBox, fill, h, int, json, num, panel, statusBadge, table, when } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
 
 async function available() {
@@ -14,7 +14,7 @@ async function lineage(box, fingerprint) {
   const data = await get(`/evolution/models/${encodeURIComponent(fingerprint)}/lineage`);
   const nodes = data.ancestors;
   const el = h("div", { class: "chart", id: "chart-lineage" });
-  clear(box).append(panel(`Lineage of ${fingerprint}`, el));
+  fill(box, panel(`Lineage of ${fingerprint}`, el));
   const byFp = new Map(nodes.map((n) => [n.fingerprint, n]));
   const edges = nodes.filter((n) => n.parent_fingerprint && byFp.has(n.parent_fingerprint));
   await plot(el, [
@@ -32,13 +32,13 @@ async function showRun(box, lineageBox, id) {
   const run = await get(`/evolution/runs/${encodeURIComponent(id)}`);
   const gens = run.generations || [];
   const el = h("div", { class: "chart", id: "chart-generations" });
-  clear(box).append(panel(`Run ${id}`, h("p", { class: "muted" }, `${run.status}${run.stop_reason ? `: ${run.stop_reason}` : ""}`),
+  fill(box, panel(`Run ${id}`, h("p", { class: "muted" }, `${run.status}${run.stop_reason ? `: ${run.stop_reason}` : ""}`),
     gens.length ? el : empty("No generation finished yet."),
     gens.length ? table([
       { label: "Generation", get: (g) => g.generation, class: "num" }, { label: "Model", get: (g) => g.model_fingerprint },
       { label: "Features", get: (g) => (g.features || []).length, class: "num" }, { label: "Jobs", get: (g) => `${g.jobs_done}/${g.jobs_total}`, class: "num" },
       { label: "Best SQN", get: (g) => num(g.best_sqn, 3), class: "num" }, { label: "Best PF", get: (g) => num(g.best_profit_factor, 3), class: "num" }],
-    gens, { id: "generations-table", onRow: (g) => lineage(lineageBox, g.model_fingerprint).catch((e) => clear(lineageBox).append(errorBox(e))) }) : null));
+    gens, { id: "generations-table", onRow: (g) => lineage(lineageBox, g.model_fingerprint).catch((e) => fill(lineageBox, errorBox(e))) }) : null));
   if (gens.length) {
     await plot(el, [{ type: "scatter", mode: "lines+markers", name: "best SQN", x: gens.map((g) => g.generation), y: gens.map((g) => g.best_sqn) },
       { type: "scatter", mode: "lines+markers", name: "best profit factor", x: gens.map((g) => g.generation), y: gens.map((g) => g.best_profit_factor), yaxis: "y2" }],
@@ -64,7 +64,7 @@ export async function render(root) {
       { label: "Generations", get: (r) => int(r.generations), class: "num" }, { label: "Best SQN", get: (r) => num(r.best_sqn, 3), class: "num" },
       { label: "Best PF", get: (r) => num(r.best_profit_factor, 3), class: "num" }, { label: "Promoted", get: (r) => int(r.promoted), class: "num" },
       { label: "Created", get: (r) => when(r.created_at) }],
-    runs.items, { id: "evolution-runs", onRow: (r) => showRun(detail, lineageBox, r.operation_id).catch((e) => clear(detail).append(errorBox(e))) })));
+    runs.items, { id: "evolution-runs", onRow: (r) => showRun(detail, lineageBox, r.operation_id).catch((e) => fill(detail, errorBox(e))) })));
   }
   root.append(detail, lineageBox, panel("Promoted models", promoted.items.length ? table([
     { label: "Model", get: (m) => m.fingerprint }, { label: "Run", get: (m) => m.run_operation_id },

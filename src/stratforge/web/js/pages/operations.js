@@ -1,7 +1,7 @@
 // Operations: a filterable list, and one operation's detail (metadata, progress, result,
 // error, children) with cancel and retry.
 import { del, get, post } from "../api.js";
-import { clear, empty, errorBox, facts, h, json, link, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { clear, empty, errorBox, facts, fill, h, json, link, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
 
 const STATUSES = ["", "pending", "running", "completed", "failed", "cancelled"];
 const PAGE = 100;
@@ -36,13 +36,13 @@ async function renderList(root) {
     if (activeOnly.checked) q.set("active_only", "true");
     try {
       const page = await get(`/operations?${q}`);
-      clear(box).append(page.operations.length ? opsTable(page.operations, "operations-table")
+      fill(box, page.operations.length ? opsTable(page.operations, "operations-table")
         : empty("No operation matches these filters."));
-      clear(pager).append(
+      fill(pager, 
         h("button", { disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - PAGE); load(); } }, "Newer"),
         h("span", { class: "muted" }, `${offset + 1}–${offset + page.operations.length}`),
         h("button", { disabled: page.operations.length < PAGE, onclick: () => { offset += PAGE; load(); } }, "Older"));
-    } catch (error) { clear(box).append(errorBox(error)); }
+    } catch (error) { fill(box, errorBox(error)); }
   };
   const apply = h("button", { id: "filter-apply", onclick: () => { offset = 0; load(); } }, "Filter");
   type.addEventListener("keydown", (e) => { if (e.key === "Enter") { offset = 0; load(); } });
@@ -67,11 +67,11 @@ async function renderDetail(root, id, feed) {
     percent.textContent = `${op.progress.percent.toFixed(1)}%`;
     step.textContent = op.progress.step || "";
     message.textContent = op.progress.message || "";
-    clear(statusBox).append(statusBadge(op.status));
-    clear(resultBox).append(
+    fill(statusBox, statusBadge(op.status));
+    fill(resultBox, 
       h("h3", {}, "Result"), op.result_summary ? json(op.result_summary) : empty("No result yet."),
       h("h3", {}, "Error"), op.error ? h("p", { class: "error", id: "op-error" }, op.error) : empty("No error."));
-    clear(actions).append(
+    fill(actions, 
       ACTIVE.has(op.status) ? h("button", { id: "op-cancel", class: "danger", onclick: cancel }, "Cancel") : null,
       ACTIVE.has(op.status) ? null : h("button", { id: "op-retry", onclick: retry }, "Retry"), note);
   };
@@ -79,7 +79,7 @@ async function renderDetail(root, id, feed) {
     op = await get(`/operations/${encodeURIComponent(id)}`);
     paint();
     const kids = await get(`/operations/${encodeURIComponent(id)}/children`);
-    clear(childrenBox).append(kids.operations.length ? opsTable(kids.operations, "children-table") : empty("No children."));
+    fill(childrenBox, kids.operations.length ? opsTable(kids.operations, "children-table") : empty("No children."));
   };
   async function cancel() {
     try { await del(`/operations/${encodeURIComponent(id)}`, { reason: "cancelled from the dashboard" }); await reload(); }

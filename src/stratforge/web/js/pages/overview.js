@@ -1,7 +1,7 @@
 // Overview: active operations with live progress bars, recent operations and runs, workers
 // with their heartbeats, and the queue depth.
 import { get } from "../api.js";
-import { ago, clear, empty, h, int, link, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { ago, clear, empty, fill, h, int, link, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
 
 const ACTIVE_LIMIT = 200;
 const ACTIVE = new Set(["pending", "running"]);
@@ -94,7 +94,7 @@ export async function render(root, { feed }) {
     refreshTimer = setTimeout(async () => {
       try {
         const [r, q] = await Promise.all([get("/operations?limit=15"), get("/queue")]);
-        clear(recentBox).append(recentTable(r.operations));
+        fill(recentBox, recentTable(r.operations));
         root.querySelector("#queue-depth").textContent = int(q.depth);
         root.querySelector("#queue-running").textContent = int(q.jobs.running);
       } catch (error) { console.warn("overview refresh failed", error); }
@@ -117,7 +117,7 @@ export async function render(root, { feed }) {
         body.prepend(row.tr);
       }
       if (row) {
-        clear(row.status).append(statusBadge(p.status));
+        fill(row.status, statusBadge(p.status));
         if (p.status === "completed") { setProgress(row.bar, 100); row.percent.textContent = "100.0%"; }
       }
       countActive();
@@ -127,7 +127,7 @@ export async function render(root, { feed }) {
   const poll = setInterval(async () => {
     try {
       workersNow = (await get("/workers")).workers;
-      clear(workersBox).append(workersTable(workersNow));
+      fill(workersBox, workersTable(workersNow));
       root.querySelector("#workers-alive").textContent = String(alive());
     } catch (error) { console.warn("workers refresh failed", error); }
   }, 5000);

@@ -1,7 +1,7 @@
 // Research: start a run, list runs; one run's live progress (phase timeline, sweep progress)
 // and, once its phases are done, its results.
 import { ApiError, get, post } from "../api.js";
-import { clear, empty, errorBox, h, link, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { clear, empty, errorBox, fill, h, link, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
 import { PHASES, renderResults, timeline } from "./research_results.js";
 
 function runLink(id) { return link(`#/research/${encodeURIComponent(id)}`, id); }
@@ -65,11 +65,11 @@ async function renderRun(root, id, feed) {
   const paint = () => {
     const percent = op ? op.progress.percent : 100;
     setProgress(bar, percent);
-    clear(statusBox).append(op ? statusBadge(op.status) : statusBadge(info && info.complete ? "completed" : "unknown"));
+    fill(statusBox, op ? statusBadge(op.status) : statusBadge(info && info.complete ? "completed" : "unknown"));
     const items = op && op.progress.items_total ? ` ${op.progress.items_done}/${op.progress.items_total}` : "";
     stepBox.textContent = op ? `${op.progress.step}${items} ${percent.toFixed(1)}%` : "";
     message.textContent = op ? (op.progress.message || "") : "";
-    clear(timelineBox).append(timeline(info ? info.phases_done : [], op ? op.progress.step : null, seconds));
+    fill(timelineBox, timeline(info ? info.phases_done : [], op ? op.progress.step : null, seconds));
   };
   const refresh = async () => {
     if (op) op = await get(`/operations/${encodeURIComponent(op.id)}`);
@@ -86,7 +86,7 @@ async function renderRun(root, id, feed) {
       await renderResults(results, encodeURIComponent(runId), info);
       results.dataset.state = "ready";
     }
-    if (op && op.error) { clear(message).append(errorBox(op.error)); }
+    if (op && op.error) { fill(message, errorBox(op.error)); }
   };
   root.append(title, panel("Progress", h("div", { class: "toolbar" }, statusBox, stepBox,
     op ? link(`#/operations/${encodeURIComponent(op.id)}`, "operation") : null), bar, message, timelineBox), results);

@@ -1,7 +1,7 @@
 // Templates: a run's templates in z-momentum space (colour: PnL or risk, size: members);
 // a click shows the template's members, oracle statistics and its trades on a price chart.
 import { get } from "../api.js";
-import { clear, empty, errorBox, facts, h, int, num, panel, pct, table, when } from "../dom.js";
+import { clear, empty, errorBox, facts, fill, h, int, num, panel, pct, table, when } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
 
 export function markerSizes(members) {
@@ -45,10 +45,10 @@ async function showTemplate(box, runId, templateId, timeframe) {
   const t = data.template;
   const select = h("select", { id: "template-timeframe" }, data.timeframes.map((tf) => h("option", { value: tf }, tf)));
   select.value = data.timeframe;
-  select.addEventListener("change", () => showTemplate(box, runId, templateId, select.value).catch((e) => clear(box).append(errorBox(e))));
+  select.addEventListener("change", () => showTemplate(box, runId, templateId, select.value).catch((e) => fill(box, errorBox(e))));
   const chart = h("div", { class: "chart", id: "chart-trades" });
   const members = t.member_ids.slice(0, 200);
-  clear(box).append(panel(`Template ${t.template_id}`, h("div", { class: "grid" },
+  fill(box, panel(`Template ${t.template_id}`, h("div", { class: "grid" },
     h("div", {}, h("h3", {}, "Oracle statistics"), facts([
       ["Direction", t.direction > 0 ? "long" : "short"], ["Members", int(t.members)],
       ["Oracle win rate", pct(t.oracle_win_rate)], ["Oracle direction share", pct(t.oracle_direction_share)],
@@ -83,7 +83,7 @@ export async function render(root, { id }) {
   const space = h("div", { class: "chart", id: "chart-templates" });
   const detail = h("div", { id: "template-detail" }, panel(null, empty("Click a template to see its members, statistics and trades.")));
   const pick = (templateId) => showTemplate(detail, encodeURIComponent(runId), templateId)
-    .catch((e) => clear(detail).append(errorBox(e)));
+    .catch((e) => fill(detail, errorBox(e)));
   const list = table([
     { label: "Template", get: (t) => t.template_id }, { label: "Side", get: (t) => (t.direction > 0 ? "long" : "short") },
     { label: "Members", get: (t) => int(t.members), class: "num" }, { label: "|z|", get: (t) => num(t.abs_z, 3), class: "num" },

@@ -1,7 +1,7 @@
 // Training: training runs, and one run's days (daily and cumulative PnL, win rate and
 // Sharpe, regret efficiency and early/late exits, the strongest states), live while it runs.
 import { get, openDocument } from "../api.js";
-import { clear, empty, h, int, link, num, panel, pct, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { clear, empty, fill, h, int, link, num, panel, pct, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
 import { layout, plot } from "../charts.js";
 
 function runLink(id) { return link(`#/training/${encodeURIComponent(id)}`, id); }
@@ -17,26 +17,33 @@ async function renderList(root) {
 
 export function cumulative(values) { let s = 0; return values.map((v) => (s += Number(v) || 0)); }
 
+const DAY_AXIS = { type: "category", title: { text: "day" }, gridcolor: "#2a3441", automargin: true };
+const RIGHT = (title) => ({ overlaying: "y", side: "right", title: { text: title }, showgrid: false, automargin: true });
+
 async function drawDays(charts, days) {
   const x = days.map((d) => d.day);
+  const wide = { margin: { l: 56, r: 64, t: 64, b: 44 }, xaxis: DAY_AXIS };
   await Promise.all([
     plot(charts.pnl, [{ type: "bar", name: "daily PnL", x, y: days.map((d) => d.pnl), marker: { color: days.map((d) => (d.pnl >= 0 ? "#3fb950" : "#f85149")) } },
-      { type: "scatter", mode: "lines+markers", name: "cumulative PnL", x, y: cumulative(days.map((d) => d.pnl)), yaxis: "y2", line: { color: "#5aa9ff" } }],
-    layout("Daily and cumulative PnL", "day", "daily PnL", { yaxis2: { overlaying: "y", side: "right", title: { text: "cumulative" }, gridcolor: "#2a3441" } })),
+      { type: "scatter", mode: "lines+markers", name: "cumulative PnL", x, y: cumulative(days.map((d) => d.pnl)), line: { color: "#5aa9ff" } }],
+    layout("Daily and cumulative PnL", "day", "PnL", { xaxis: DAY_AXIS })),
     plot(charts.win, [{ type: "scatter", mode: "lines+markers", name: "win rate", x, y: days.map((d) => d.win_rate) },
       { type: "bar", name: "Sharpe", x, y: days.map((d) => d.sharpe), yaxis: "y2", opacity: 0.6 }],
-    layout("Win rate and Sharpe per day", "day", "win rate", { yaxis2: { overlaying: "y", side: "right", title: { text: "Sharpe" } } })),
+    layout("Win rate and Sharpe per day", "day", "win rate", { ...wide, yaxis2: RIGHT("Sharpe") })),
     plot(charts.regret, ["mean_efficiency", "share_early", "share_late"].map((k) => ({ type: "scatter", mode: "lines+markers", name: k.replace("_", " "), x, y: days.map((d) => d[k]) })),
-      layout("Regret: exit efficiency and early/late exits per day", "day", "share")),
+      layout("Regret: exit efficiency and early/late exits per day", "day", "share", { xaxis: DAY_AXIS })),
   ]);
 }
 
 function strongestTable(states) {
   if (states === null) return empty("The strongest states are listed once the run has finished.");
   if (!states.length) return empty("No state has enough samples yet.");
-  const keys = Object.keys(states[0]).slice(0, 8);
-  return table(keys.map((k) => ({ label: k, get: (r) => (typeof r[k] === "number" ? num(r[k], 3) : String(r[k] ?? "")), class: typeof states[0][k] === "number" ? "num" : null })),
-    states, { id: "strongest-table" });
+  return table([
+    { label: "State", get: (r) => r.state, class: "wrap" }, { label: "Samples", get: (r) => int(r.samples), class: "num" },
+    { label: "Wins", get: (r) => int(r.wins), class: "num" }, { label: "Posterior win rate", get: (r) => pct(r.posterior_mean), class: "num" },
+    { label: "90% interval", get: (r) => `${pct(r.lo)} – ${pct(r.hi)}`, class: "num" },
+    { label: "Avg PnL", get: (r) => num(r.avg_pnl), class: "num" }, { label: "Trades", get: (r) => int(r.trades), class: "num" },
+    { label: "Avg bars", get: (r) => num(r.avg_duration_bars, 1), class: "num" }], states, { id: "strongest-table" });
 }
 
 async function renderRun(root, id, feed) {
@@ -59,20 +66,23 @@ async function renderRun(root, id, feed) {
     const data = await get(`/training/runs/${encodeURIComponent(id)}/days`);
     op = (await get(`/operations/${encodeURIComponent(id)}`));
     setProgress(bar, op.progress.percent);
-    clear(statusBox).append(statusBadge(op.status));
+    fill(statusBox, statusBadge(op.status));
     summary.textContent = `${data.days.length} days trained, ${int(data.days.reduce((a, d) => a + (d.trades || 0), 0))} trades, ` +
       `PnL ${num(data.days.reduce((a, d) => a + (Number(d.pnl) || 0), 0))}`;
     if (data.days.length !== count) {
       count = data.days.length;
       await drawDays(charts, data.days);
-      clear(daysBox).append(data.days.length ? table([
+      fill(daysBox, data.days.length ? table([
         { label: "Day", get: (d) => d.day }, { label: "Trades", get: (d) => int(d.trades), class: "num" },
         { label: "Win rate", get: (d) => pct(d.win_rate), class: "num" }, { label: "PnL", get: (d) => num(d.pnl), class: "num" },
         { label: "Sharpe", get: (d) => num(d.sharpe), class: "num" }, { label: "Efficiency", get: (d) => pct(d.mean_efficiency), class: "num" },
         { label: "Early", get: (d) => pct(d.share_early), class: "num" }, { label: "Late", get: (d) => pct(d.share_late), class: "num" },
         { label: "States", get: (d) => int(d.states_learned), class: "num" }], data.days, { id: "days-table" }) : empty("No day trained yet."));
     }
-    clear(states).append(strongestTable(data.strongest_states));
+    fill(states, strongestTable(data.strongest_states));
+    if (report.disabled && !["pending", "running"].includes(op.status)) {
+      report.disabled = !(await get(`/training/runs/${encodeURIComponent(id)}`)).report;
+    }
   };
   await refresh();
   let timer = null;
