@@ -23,6 +23,7 @@ from db_helpers import require_service
 from research_helpers import SMALL, make_market
 from stratforge.ops.db import Database
 from stratforge.ops.operations import create_operation
+from test_api_support import parse_sse
 
 pytestmark = pytest.mark.slow
 TOKEN = "browser-token"
@@ -391,3 +392,39 @@ def test_evolution_page_with_runs_generations_lineage_and_promoted(tab, server):
     edges, nodes = tab.points("chart-lineage")
     assert nodes == len(LINEAGE["ancestors"]) and edges == 3 * (len(LINEAGE["ancestors"]) - 1)
     tab.shot("evolution-runs")
+
+
+def test_the_pages_event_parser_reads_the_servers_stream_in_any_chunks(tab, server):
+    body = server.api("GET", "/events", params={"after": 0, "max_events": 200,
+                                                "timeout": 5}).text
+    expected, _ = parse_sse(body)
+    expected = [m for m in expected if "data" in m]
+    assert len(expected) >= 20  # the earlier tests left plenty of events
+    page = tab.open("overview")
+    for size in (1, 7, 64, 4096):  # the stream arrives in arbitrary pieces
+        got = page.evaluate(
+            """async ([text, size]) => {
+                 const { parseBlocks } = await import('./js/api.js');
+                 const out = []; let buffer = '';
+                 for (let i = 0; i < text.length; i += size) {
+                   buffer = parseBlocks(buffer + text.slice(i, i + size), (m) => out.push(
+                     { id: m.id, event: m.event, data: JSON.parse(m.data.join('\\n')) }));
+                 }
+                 return out; }""", [body, size])
+        assert [(m["id"], m["event"], m["data"]) for m in got] == \
+            [(int(m["id"]), m["event"], m["data"]) for m in expected]
+
+
+ROUTES = ("overview", "research", "templates", "training", "evolution", "agent", "operations")
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_no_page_is_wider_than_the_window(browser, server, state, width):
+    tab = Tab(browser, server, width=width, height=800)
+    routes = [*ROUTES, *([f"research/{state['run_id']}"] if "run_id" in state else [])]
+    for route in routes:
+        page = tab.open(route)
+        page.wait_for_timeout(300)  # charts settle to their container
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (route, width, overflow)
+    tab.close()
