@@ -53,7 +53,8 @@ class Promotion:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            _number(f"promotion.{f.name}", getattr(self, f.name), low=0.0,
+            _number(f"promotion.{f.name}", getattr(self, f.name),
+                    low=None if f.name.startswith("sqn") else 0.0,
                     integer=f.name.startswith("trades"))
         for lo, hi in (("sqn_min", "sqn_max"), ("profit_factor_min", "profit_factor_max"),
                        ("trades_min", "trades_max")):
