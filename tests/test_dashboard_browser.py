@@ -119,14 +119,23 @@ def tab(browser, server):
     opened.close()
 
 
-def _wait(condition, timeout: float, what: str):
+def _wait(condition, timeout: float, what: str, explain=None):
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out waiting for {what}" + (f": {explain()}" if explain else ""))
         time.sleep(0.2)
+
+
+def _situation(server, op_id: str) -> str:
+    """The operation as the API sees it and the end of the server's log (for a failure)."""
+    op = server.api("GET", f"/operations/{op_id}").json()
+    return (f"operation {op.get('status')} at {op.get('progress')}, error {op.get('error')}; "
+            f"workers {server.api('GET', '/workers').json()}; log: "
+            f"{server.log.read_text()[-2000:]}")
 
 
 def test_the_token_is_asked_once_and_kept(browser, server):
@@ -160,7 +169,8 @@ def test_overview_shows_live_progress_of_an_active_operation(tab, server):
         seen.add(float(page.get_attribute(f"{row} [role=progressbar]", "aria-valuenow")))
         return page.inner_text(f"{row} .status") == "completed"
 
-    _wait(finished, 40, "the sleep operation to complete on the page")
+    _wait(finished, 40, "the sleep operation to complete on the page",
+          lambda: _situation(server, op.id))
     assert any(0 < v < 100 for v in seen), seen  # the bar moved while it ran
     assert 100.0 in seen or float(page.get_attribute(f"{row} [role=progressbar]",
                                                      "aria-valuenow")) == 100.0
@@ -184,7 +194,7 @@ def test_a_research_run_started_from_the_page(tab, server, state):
                   page.get_attribute("#run-progress", "aria-valuenow")))
         return page.locator("#run-results[data-state=ready]").count() == 1
 
-    _wait(done, 300, "the research run's results")
+    _wait(done, 300, "the research run's results", lambda: _situation(server, op_id))
     op = server.api("GET", f"/operations/{op_id}").json()
     assert op["status"] == "completed", op["error"]
     steps = {step.split(" ")[0] for step, _ in seen if step}
@@ -264,7 +274,7 @@ def test_a_training_run_updates_live(tab, server):
     op_id = started.json()["id"]
     page = tab.open(f"training/{op_id}")
     _wait(lambda: page.inner_text("#training-status") == "completed", 180,
-          "the training run to complete on the page")
+          "the training run to complete on the page", lambda: _situation(server, op_id))
     frame = pd.read_parquet(server.home / "training" / op_id / "days.parquet")
     page.wait_for_function("(n) => document.querySelectorAll('#days-table tbody tr').length"
                            " === n", arg=len(frame))

@@ -29,6 +29,7 @@ async function show() {
   }
   const root = clear(document.getElementById("page"));
   root.dataset.page = name;
+  document.title = `${name[0].toUpperCase()}${name.slice(1)}${id ? ` ${id}` : ""} · stratforge`;
   root.dataset.state = "loading";
   const started = performance.now();
   try {

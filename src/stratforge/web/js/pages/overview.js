@@ -4,13 +4,20 @@ import { get } from "../api.js";
 import { ago, clear, empty, fill, h, int, link, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
 
 const ACTIVE_LIMIT = 200;
+const LINGER_MS = 15000;
 const ACTIVE = new Set(["pending", "running"]);
 
 function card(label, value, id) {
   return h("div", { class: "card" }, h("div", { class: "value", id }, value), h("div", { class: "label" }, label));
 }
 
-function opLink(id) { return link(`#/operations/${encodeURIComponent(id)}`, id); }
+const VIEWS = { research_run: "research", training_run: "training" };
+// An operation's own view where it has one (research and training runs), else its detail.
+function opLink(id, type) {
+  const view = type === "agent_cycle" ? "#/agent" : VIEWS[type] ? `#/${VIEWS[type]}/${encodeURIComponent(id)}`
+    : `#/operations/${encodeURIComponent(id)}`;
+  return link(view, id);
+}
 
 // One row of the active list, with handles to update it in place.
 function activeRow(op) {
@@ -19,7 +26,7 @@ function activeRow(op) {
   const step = h("td", {}, op.progress?.step ?? op.step ?? "");
   const percent = h("td", { class: "num" }, `${(op.progress?.percent ?? 0).toFixed(1)}%`);
   const message = h("td", { class: "wrap muted" }, op.progress?.message ?? "");
-  const tr = h("tr", { dataset: { id: op.id } }, h("td", {}, opLink(op.id)), h("td", {}, op.type),
+  const tr = h("tr", { dataset: { id: op.id } }, h("td", {}, opLink(op.id, op.type)), h("td", {}, op.type),
     status, step, h("td", {}, bar), percent, message);
   return { tr, bar, status, step, percent, message };
 }
@@ -38,7 +45,7 @@ function workersTable(workers) {
 function recentTable(ops) {
   if (!ops.length) return empty("No operations yet.");
   return table([
-    { label: "Operation", get: (o) => opLink(o.id) }, { label: "Type", get: (o) => o.type },
+    { label: "Operation", get: (o) => opLink(o.id, o.type) }, { label: "Type", get: (o) => o.type },
     { label: "Status", get: (o) => statusBadge(o.status) },
     { label: "Progress", get: (o) => `${(o.progress?.percent ?? 0).toFixed(0)}%`, class: "num" },
     { label: "Created", get: (o) => when(o.created_at) },
@@ -89,6 +96,7 @@ export async function render(root, { feed }) {
   countActive();
 
   let refreshTimer = null;
+  const timers = [];
   const refresh = () => {
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(async () => {
@@ -119,6 +127,10 @@ export async function render(root, { feed }) {
       if (row) {
         fill(row.status, statusBadge(p.status));
         if (p.status === "completed") { setProgress(row.bar, 100); row.percent.textContent = "100.0%"; }
+        if (!ACTIVE.has(p.status)) {  // a finished operation leaves the list after a while
+          const gone = row;
+          timers.push(setTimeout(() => { if (rows.get(id) === gone) { gone.tr.remove(); rows.delete(id); countActive(); } }, LINGER_MS));
+        }
       }
       countActive();
       refresh();
@@ -131,5 +143,5 @@ export async function render(root, { feed }) {
       root.querySelector("#workers-alive").textContent = String(alive());
     } catch (error) { console.warn("workers refresh failed", error); }
   }, 5000);
-  return () => { unsubscribe(); clearInterval(poll); clearTimeout(refreshTimer); };
+  return () => { unsubscribe(); clearInterval(poll); clearTimeout(refreshTimer); timers.forEach(clearTimeout); };
 }
