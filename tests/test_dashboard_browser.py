@@ -192,6 +192,9 @@ def test_a_research_run_started_from_the_page(tab, server, state):
     def done() -> bool:
         seen.add((page.inner_text("#run-step"),
                   page.get_attribute("#run-progress", "aria-valuenow")))
+        if "live" not in state and page.locator("#phase-timeline .phase.done").count() >= 1 \
+                and page.locator("#phase-timeline .phase.current").count() == 1:
+            state["live"] = tab.shot("research-run-live")
         return page.locator("#run-results[data-state=ready]").count() == 1
 
     _wait(done, 300, "the research run's results", lambda: _situation(server, op_id))
@@ -250,6 +253,17 @@ def test_templates_page_and_a_templates_trades(tab, server, state):
     page = tab.open(f"templates/{state['run_id']}")
     library = pd.read_parquet(state["folder"] / "library" / "templates.parquet")
     assert tab.points("chart-templates") == [len(library)]
+    api_templates = server.api("GET", f"/research/runs/{state['run_id']}/templates"
+                               ).json()["templates"]
+    marker = "document.getElementById('chart-templates').data[0].marker"
+    sizes = page.evaluate(f"{marker}.size")
+    members = [t["members"] for t in api_templates]
+    assert sorted(range(len(sizes)), key=lambda i: (sizes[i], i)) == \
+        sorted(range(len(members)), key=lambda i: (members[i], i))  # bigger = more members
+    page.select_option("#templates-colour", "risk")
+    page.wait_for_function(f"{marker}.colorbar.title.text === 'median MAE'")
+    assert page.evaluate(f"{marker}.color") == pytest.approx(
+        [t["mae_median"] for t in api_templates])
     assert page.locator("#templates-table tbody tr").count() == len(library)
     validated = pd.read_parquet(state["folder"] / "validation.parquet").iloc[0]
     page.click(f"#templates-table tr[data-key='{validated['template_id']}']")

@@ -99,6 +99,7 @@ async function renderRun(root, id, feed) {
     if (event.kind === "progress") {
       op.progress = { ...op.progress, percent: event.payload.percent, step: event.payload.step, message: event.payload.message,
         items_done: event.payload.done, items_total: event.payload.total };
+      if (op.status === "pending") op.status = "running";  // progress comes from a running job
       paint();
       if (event.payload.step === lastStep) return;
       lastStep = event.payload.step;

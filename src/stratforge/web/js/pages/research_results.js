@@ -6,8 +6,12 @@ import { esc, layout, plot } from "../charts.js";
 
 export const PHASES = ["data", "discovery", "matching", "sweep", "anova", "refine", "validation", "report"];
 
+// Progress steps that belong to a phase of another name.
+const STEP_PHASE = { discover: "discovery", templates: "discovery", optimize: "discovery" };
+
 // The phases in order: done (with their seconds), the current one, the ones to come.
-export function timeline(done, current, seconds = {}) {
+export function timeline(done, step, seconds = {}) {
+  const current = STEP_PHASE[step] || step;
   return h("div", { class: "timeline", id: "phase-timeline" }, PHASES.map((p) => h("div", {
     class: `phase${done.includes(p) ? " done" : ""}${p === current && !done.includes(p) ? " current" : ""}`,
     dataset: { phase: p } }, p, seconds[p] !== undefined ? h("span", { class: "muted" }, ` ${Number(seconds[p]).toFixed(2)} s`) : null)));
