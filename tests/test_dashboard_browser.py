@@ -362,60 +362,42 @@ def test_values_from_the_api_are_shown_as_text(tab, server):
     assert "<b id='bold'>x</b>" in page.inner_text("#page")
 
 
-# The evolution routes belong to another part of the platform; until this server has them,
-# this checks the page against the shapes the evolution API is specified to answer
-# (docs/dashboard.md), served by the browser's request interception.
-EVOLUTION_RUNS = {"total": 2, "items": [
-    {"operation_id": f"op_evolution_run_2026120{i}_000000_0000000{i}", "status": "completed",
-     "symbol": "MNQ", "timeframe": "5m", "algorithm": "gradient_boosting", "generations": 3,
-     "best_sqn": 1.5 + i, "best_profit_factor": 1.2 + i / 10, "promoted": i,
-     "created_at": "2026-12-01T10:00:00Z"} for i in (1, 2)]}
-GENERATIONS = [{"generation": g, "model_fingerprint": f"fp{g}", "parent_fingerprint":
-                f"fp{g - 1}" if g else None, "features": ["rsi", "z"][: g + 1],
-                "jobs_total": 4, "jobs_done": 4, "best_sqn": 0.5 * g,
-                "best_profit_factor": 1 + g / 10, "top_results": []} for g in range(3)]
-LINEAGE = {"fingerprint": "fp2", "ancestors": [
-    {"fingerprint": f"fp{g}", "generation": g, "parent_fingerprint": f"fp{g - 1}" if g
-     else None, "n_features": g + 1, "best_sqn": 0.5 * g, "best_profit_factor": 1 + g / 10,
-     "promoted": g == 2} for g in range(3)]}
-PROMOTED = {"items": [{"fingerprint": "fp2", "run_operation_id":
-                       EVOLUTION_RUNS["items"][0]["operation_id"], "generation": 2,
-                       "algorithm": "gradient_boosting", "features": ["rsi", "z"],
-                       "metrics": {"sqn": 1.0, "profit_factor": 1.2}}]}
+EVOLUTION_RUN = {"symbol": "MNQ", "timeframe": "1m", "algorithm": "random_forest",
+                 "hyperparameters": {"n_estimators": 5}, "max_generations": 2, "horizon": 3,
+                 "thresholds": [0.5, 1.0], "importance_repeats": 1, "importance_rows": 1000,
+                 "promotion": {"sqn_min": -1000, "sqn_max": 1000, "profit_factor_min": 0,
+                               "profit_factor_max": 1e6, "trades_min": 0,
+                               "trades_max": 10**9, "weekly_consistency_max": 1e6}}
+"""A small evolution run with promotion bounds loose enough that a model is promoted."""
 
 
-def test_evolution_page_with_runs_generations_lineage_and_promoted(tab, server):
-    page = tab.page
-    run = EVOLUTION_RUNS["items"][0]
-    answers = {
-        "/api/v1/openapi.json": {"paths": {"/api/v1/evolution/runs": {}}},
-        "/api/v1/evolution/runs": EVOLUTION_RUNS,
-        f"/api/v1/evolution/runs/{run['operation_id']}": {**run, "stop_reason": "patience",
-                                                          "generations": GENERATIONS},
-        "/api/v1/evolution/models/fp2/lineage": LINEAGE,
-        "/api/v1/evolution/promoted": PROMOTED}
-
-    def answer(route) -> None:
-        path = "/" + route.request.url.split("/", 3)[3].split("?")[0]
-        if path not in answers:
-            route.continue_()
-            return
-        assert route.request.headers.get("authorization") == f"Bearer {TOKEN}"
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(answers[path]))
-
-    page.route("**/api/v1/**", answer)
-    tab.open("evolution")
-    assert page.locator("#evolution-runs tbody tr").count() == len(EVOLUTION_RUNS["items"])
-    assert page.locator("#promoted-table tbody tr").count() == len(PROMOTED["items"])
+def test_evolution_page_with_a_real_run(tab, server):
+    started = server.api("POST", "/evolution/runs", json=EVOLUTION_RUN)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["operation_id"]
+    _wait(lambda: server.api("GET", f"/operations/{run_id}").json()["status"]
+          not in ("pending", "running"), 300, "the evolution run",
+          lambda: _situation(server, run_id))
+    runs = server.api("GET", "/evolution/runs").json()
+    detail = server.api("GET", f"/evolution/runs/{run_id}").json()
+    promoted = server.api("GET", "/evolution/promoted").json()["items"]
+    assert detail["status"] == "completed" and detail["generations"]
+    page = tab.open("evolution")
+    assert page.locator("#evolution-runs tbody tr").count() == runs["total"] == 1
+    assert page.locator("#promoted-table tbody tr").count() == len(promoted) >= 1
     page.click("#evolution-runs tbody tr >> nth=0")
     page.wait_for_selector("#chart-generations .main-svg")
-    assert tab.points("chart-generations") == [len(GENERATIONS)] * 2
-    assert page.locator("#generations-table tbody tr").count() == len(GENERATIONS)
-    page.click("#generations-table tbody tr >> nth=2")
+    generations = detail["generations"]
+    assert tab.points("chart-generations") == [len(generations)] * 2
+    assert page.locator("#generations-table tbody tr").count() == len(generations)
+    page.click(f"#generations-table tbody tr >> nth={len(generations) - 1}")
     page.wait_for_selector("#chart-lineage .main-svg")
+    lineage = server.api("GET", f"/evolution/models/"
+                                f"{generations[-1]['model_fingerprint']}/lineage").json()
     edges, nodes = tab.points("chart-lineage")
-    assert nodes == len(LINEAGE["ancestors"]) and edges == 3 * (len(LINEAGE["ancestors"]) - 1)
-    tab.shot("evolution-runs")
+    assert nodes == len(lineage["ancestors"])
+    assert edges == 3 * sum(1 for a in lineage["ancestors"] if a["parent_fingerprint"])
+    tab.shot("evolution-run")
 
 
 def test_the_pages_event_parser_reads_the_servers_stream_in_any_chunks(tab, server):

@@ -25,7 +25,7 @@ async function lineage(box, fingerprint) {
       text: nodes.map((n) => esc(String(n.fingerprint).slice(0, 8))), textposition: "top center",
       marker: { size: nodes.map((n) => 8 + Math.min(20, n.n_features || 0)), color: nodes.map((n) => (n.promoted ? "#3fb950" : "#5aa9ff")) },
       hovertemplate: "generation %{x}<br>best SQN %{y:.3f}<br>%{text}<extra></extra>" }],
-  layout("Model lineage (green: promoted)", "generation", "best SQN"));
+  layout("Model lineage (green: promoted)", "generation", "best SQN", { xaxis: { dtick: 1, title: { text: "generation" }, gridcolor: "#2a3441" } }));
 }
 
 async function showRun(box, lineageBox, id) {
@@ -40,9 +40,11 @@ async function showRun(box, lineageBox, id) {
       { label: "Best SQN", get: (g) => num(g.best_sqn, 3), class: "num" }, { label: "Best PF", get: (g) => num(g.best_profit_factor, 3), class: "num" }],
     gens, { id: "generations-table", onRow: (g) => lineage(lineageBox, g.model_fingerprint).catch((e) => fill(lineageBox, errorBox(e))) }) : null));
   if (gens.length) {
-    await plot(el, [{ type: "scatter", mode: "lines+markers", name: "best SQN", x: gens.map((g) => g.generation), y: gens.map((g) => g.best_sqn) },
+    await plot(el, [{ type: "bar", name: "best SQN", x: gens.map((g) => g.generation), y: gens.map((g) => g.best_sqn), opacity: 0.7 },
       { type: "scatter", mode: "lines+markers", name: "best profit factor", x: gens.map((g) => g.generation), y: gens.map((g) => g.best_profit_factor), yaxis: "y2" }],
-    layout("Best SQN and profit factor per generation", "generation", "SQN", { yaxis2: { overlaying: "y", side: "right", title: { text: "profit factor" } } }));
+    layout("Best SQN (bars) and profit factor (line) per generation", "generation", "SQN", {
+      margin: { l: 56, r: 64, t: 64, b: 44 }, xaxis: { type: "category", title: { text: "generation" } },
+      yaxis2: { overlaying: "y", side: "right", title: { text: "profit factor" }, showgrid: false, automargin: true } }));
   }
 }
 
@@ -69,8 +71,13 @@ export async function render(root) {
   root.append(detail, lineageBox, panel("Promoted models", promoted.items.length ? table([
     { label: "Model", get: (m) => m.fingerprint }, { label: "Run", get: (m) => m.run_operation_id },
     { label: "Generation", get: (m) => m.generation, class: "num" }, { label: "Algorithm", get: (m) => m.algorithm },
-    { label: "Features", get: (m) => (m.features || []).join(", "), class: "wrap" },
-    { label: "Metrics", get: (m) => json(m.metrics), class: "wrap" }], promoted.items, { id: "promoted-table" })
+    { label: "SQN", get: (m) => num(m.metrics?.sqn, 3), class: "num" },
+    { label: "Profit factor", get: (m) => num(m.metrics?.profit_factor, 3), class: "num" },
+    { label: "Trades", get: (m) => int(m.metrics?.trades), class: "num" },
+    { label: "Features", get: (m) => h("details", {}, h("summary", {}, `${(m.features || []).length} features`),
+      h("p", { class: "mono" }, (m.features || []).join(", "))), class: "wrap" },
+    { label: "Metrics", get: (m) => h("details", {}, h("summary", {}, "all metrics"), json(m.metrics)), class: "wrap" }],
+  promoted.items, { id: "promoted-table" })
     : empty("No model has been promoted yet.")));
   return null;
 }
