@@ -317,6 +317,10 @@ def test_cancel_from_the_operations_page(tab, server):
     page.wait_for_function("document.querySelector('#op-status').innerText === 'cancelled'")
     assert server.api("GET", f"/operations/{op.id}").json()["status"] == "cancelled"
     assert "cancelled from the dashboard" in page.inner_text("#op-error")
+    completed = server.api("GET", f"/operations/{op.id}").json()["completed_at"]
+    shown = completed.replace("T", " ")[:19]
+    page.wait_for_function("(t) => document.querySelector('#op-details').innerText.includes(t)",
+                           arg=shown)  # the details follow the cancel too
     tab.shot("operation-detail")
     tab.open("operations")
     page.select_option("#filter-status", "cancelled")

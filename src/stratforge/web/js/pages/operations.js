@@ -62,7 +62,16 @@ async function renderDetail(root, id, feed) {
   const resultBox = h("div", {});
   const childrenBox = h("div", {});
   const note = h("p", { class: "muted" });
+  const detailsBox = h("div", { id: "op-details" });
+  const links = [];
+  if (op.type === "research_run") links.push(link(`#/research/${encodeURIComponent(op.id)}`, "research run view"));
+  if (op.type === "training_run") links.push(link(`#/training/${encodeURIComponent(op.id)}`, "training run view"));
+  if (op.type === "agent_cycle") links.push(link("#/agent", "agent view"));
   const paint = () => {
+    fill(detailsBox, facts([["Type", op.type], ["Parent", op.parent_id ? opLink(op.parent_id) : null],
+      ["Created", when(op.created_at)], ["Started", when(op.started_at)],
+      ["Completed", when(op.completed_at)], ["Worker", op.worker_id], ["Heartbeat", when(op.heartbeat_at)],
+      ["Views", links.length ? links : null]]));
     setProgress(bar, op.progress.percent);
     percent.textContent = `${op.progress.percent.toFixed(1)}%`;
     step.textContent = op.progress.step || "";
@@ -89,17 +98,10 @@ async function renderDetail(root, id, feed) {
     try { const next = await post(`/operations/${encodeURIComponent(id)}/retry`); location.hash = `#/operations/${next.id}`; }
     catch (error) { note.textContent = error.message; }
   }
-  const links = [];
-  if (op.type === "research_run") links.push(link(`#/research/${encodeURIComponent(op.id)}`, "research run view"));
-  if (op.type === "training_run") links.push(link(`#/training/${encodeURIComponent(op.id)}`, "training run view"));
-  if (op.type === "agent_cycle") links.push(link("#/agent", "agent view"));
   root.append(h("h1", {}, `Operation ${op.id}`),
     h("div", { class: "grid" },
       panel("Progress", h("div", { class: "toolbar" }, statusBox, step, percent), bar, h("p", {}, message), actions),
-      panel("Details", facts([["Type", op.type], ["Parent", op.parent_id ? opLink(op.parent_id) : null],
-        ["Created", when(op.created_at)], ["Started", when(op.started_at)],
-        ["Completed", when(op.completed_at)], ["Worker", op.worker_id], ["Heartbeat", when(op.heartbeat_at)],
-        ["Views", links.length ? links : null]]))),
+      panel("Details", detailsBox)),
     panel("Metadata", json(op.metadata)), panel(null, resultBox), panel("Children", childrenBox));
   await reload();
   const unsubscribe = feed.subscribe((event) => {
