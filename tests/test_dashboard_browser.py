@@ -425,6 +425,30 @@ def test_the_pages_event_parser_reads_the_servers_stream_in_any_chunks(tab, serv
             [(int(m["id"]), m["event"], m["data"]) for m in expected]
 
 
+def test_the_event_feed_resumes_after_the_last_id_it_saw(tab, server):
+    page = tab.page
+    asked: list[str] = []
+    event = {"id": 41, "ts": "2026-12-01T00:00:00Z", "kind": "job_ran",
+             "operation_id": None, "payload": {}}
+
+    def answer(route) -> None:
+        asked.append(route.request.url)
+        assert route.request.headers.get("authorization") == f"Bearer {TOKEN}"
+        if len(asked) == 1:  # a stream that ends after one event, as a dropped one would
+            route.fulfill(status=200, content_type="text/event-stream",
+                          body=f"retry: 2000\n\nid: 41\nevent: job_ran\ndata: "
+                               f"{json.dumps(event)}\n\n")
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/events*", answer)
+    tab.open("overview")
+    # page.wait_for_timeout hands control to Playwright, which runs the route handler
+    _wait(lambda: page.wait_for_timeout(100) or len(asked) >= 2, 20, "the feed to reconnect")
+    assert "after=" not in asked[0] and asked[1].endswith("/api/v1/events?after=41")
+    page.wait_for_function("document.getElementById('live').innerText === 'live'")
+
+
 ROUTES = ("overview", "research", "templates", "training", "evolution", "agent", "operations")
 
 
