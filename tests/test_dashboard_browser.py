@@ -343,6 +343,13 @@ def test_agent_trigger_and_cancel_from_the_page(tab, server):
     assert status["active"] is False
     assert server.api("GET", f"/operations/{cycle}").json()["status"] == "cancelled"
     assert page.is_enabled("#agent-trigger")
+    children = server.api("GET", f"/operations/{cycle}/children").json()["operations"]
+    shown = page.locator("#agent-children tbody tr")
+    if children:  # whether the cycle got to start its child before the cancel is a race
+        page.wait_for_function("(n) => document.querySelectorAll('#agent-children tbody tr')"
+                               ".length === n", arg=len(children))
+    else:
+        assert shown.count() == 0 and "no child operation" in page.inner_text("#page")
     tab.shot("agent")
 
 

@@ -16,10 +16,17 @@ export async function render(root, { feed }) {
   const trigger = h("button", { id: "agent-trigger" }, "Trigger a cycle");
   const cancel = h("button", { id: "agent-cancel", class: "danger" }, "Cancel the cycle");
   const history = h("div", {});
+  const childrenBox = h("div", {});
   let status = null;
   const refresh = async () => {
     const [s, ex] = await Promise.all([get("/agent/status"), get("/agent/experiments?limit=100")]);
     status = s;
+    const kids = s.operation ? (await get(`/operations/${encodeURIComponent(s.operation.id)}/children`)).operations : [];
+    fill(childrenBox, kids.length ? table([
+      { label: "Operation", get: (o) => opLink(o.id) }, { label: "Type", get: (o) => o.type },
+      { label: "Status", get: (o) => statusBadge(o.status) },
+      { label: "Progress", get: (o) => `${o.progress.percent.toFixed(0)}%`, class: "num" },
+      { label: "Step", get: (o) => o.progress.step }], kids, { id: "agent-children" }) : empty("The cycle has no child operation yet."));
     phase.textContent = s.phase;
     phase.dataset.active = String(Boolean(s.active));
     setProgress(bar, s.progress ? s.progress.percent : 0);
@@ -54,7 +61,7 @@ export async function render(root, { feed }) {
   root.append(h("h1", {}, "Agent"),
     h("div", { class: "grid" }, panel("Current cycle", h("div", { class: "toolbar" }, h("strong", {}, "phase"), phase), bar, details),
       panel("Control", h("div", { class: "toolbar" }, trigger, h("label", {}, bypass, "bypass gates"), cancel), note)),
-    panel("Experiments", history));
+    panel("Child operations of the cycle", childrenBox), panel("Experiments", history));
   await refresh();
   let timer = null;
   const unsubscribe = feed.subscribe((event) => {
