@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import select
 
+from stratforge.api.dashboard_models import QueueOut, WorkerList
 from stratforge.api.deps import DbDep, run_db
 from stratforge.ops.db import Database
 from stratforge.ops.models import Worker
@@ -16,9 +17,6 @@ from stratforge.ops.queue import queue_depth
 from stratforge.ops.records import JOB_STATUSES
 
 router = APIRouter(tags=["platform"])
-OBJECT: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/json": {"schema": {"type": "object"}}},
-          "description": "A JSON object."}}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -40,14 +38,14 @@ def list_workers(db: Database) -> list[dict[str, Any]]:
              if r.heartbeat_at else None} for r in rows]
 
 
-@router.get("/workers", responses=OBJECT)
+@router.get("/workers", response_model=WorkerList)
 async def workers(db: DbDep) -> Any:
     """The worker processes (`stratforge worker`, the pool of `stratforge serve`): status,
     job types, slots, jobs done and the last heartbeat with its age in seconds."""
     return {"workers": await run_db(db, list_workers, db)}
 
 
-@router.get("/queue", responses=OBJECT)
+@router.get("/queue", response_model=QueueOut)
 async def queue(db: DbDep) -> Any:
     """Jobs per status in the queue (`queued` is the depth waiting for a worker)."""
     depth = await run_db(db, queue_depth, db)

@@ -19,6 +19,14 @@ import pandas as pd
 from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 
+from stratforge.api.dashboard_models import (
+    CurvesOut,
+    PhasesOut,
+    RunTemplatesOut,
+    SweepOut,
+    TemplateTradesOut,
+    TiersOut,
+)
 from stratforge.api.deps import NAME_PATTERN, DbDep, HomeDep
 from stratforge.api.errors import NOT_FOUND
 from stratforge.api.files import read_document
@@ -63,7 +71,7 @@ def _config(path: Path) -> dict[str, Any]:
     return read_document(path / CONFIG_FILE, f"research run {path.name}").get("config") or {}
 
 
-@router.get("/runs/{run_id}/phases", responses=RESPONSES)
+@router.get("/runs/{run_id}/phases", response_model=PhasesOut, responses=NOT_FOUND)
 def get_phases(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
     """The phases finished so far (`state.json`, written as each phase ends, so it is
     readable while the run goes): their figures and `seconds` per phase, in order."""
@@ -128,7 +136,7 @@ def heatmap(rows: pd.DataFrame) -> dict[str, Any]:
             "counts": counts.tolist(), "rows": len(data)}
 
 
-@router.get("/runs/{run_id}/sweep", responses=RESPONSES)
+@router.get("/runs/{run_id}/sweep", response_model=SweepOut, responses=NOT_FOUND)
 def get_sweep(run_id: RunId, db: DbDep, home: HomeDep, template_id: Name = None,
               timeframe: Name = None) -> Any:
     """The combos of the sweep (rows, best PnL per trade) and the stop x target heatmap of
@@ -158,7 +166,7 @@ def tier_table(frame: pd.DataFrame) -> pd.DataFrame:
                              na_position="last")
 
 
-@router.get("/runs/{run_id}/tiers", responses=RESPONSES)
+@router.get("/runs/{run_id}/tiers", response_model=TiersOut, responses=NOT_FOUND)
 def get_tiers(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
     """Every validated strategy (`validation.parquet`), best tiers first; `params` and
     `wf_fold_pnl` parsed."""
@@ -172,7 +180,7 @@ def get_tiers(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
     return {"strategies": rows, "count": len(rows)}
 
 
-@router.get("/runs/{run_id}/curves", responses=RESPONSES)
+@router.get("/runs/{run_id}/curves", response_model=CurvesOut, responses=NOT_FOUND)
 def get_curves(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
     """The equity curves of the best strategies (`curves.parquet`): per strategy, its trades
     in order with their exit time, PnL, cumulative PnL and segment (in or out of sample)."""
@@ -223,7 +231,7 @@ def _best_params(path: Path, template_id: str, timeframe: str
     return {c: float(best[c]) for c in names}, "best sweep row"
 
 
-@router.get("/runs/{run_id}/templates", responses=RESPONSES)
+@router.get("/runs/{run_id}/templates", response_model=RunTemplatesOut, responses=NOT_FOUND)
 def get_templates(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
     """The run's templates: centroid |z| and |momentum strength|, members, oracle statistics,
     the best in-sample PnL of the template in the validation table (`null` if none)."""
@@ -255,7 +263,8 @@ def _candles(bars: pd.DataFrame, trades: pd.DataFrame) -> tuple[pd.DataFrame, pd
     return bars.iloc[lo:hi], trades[trades["entry_bar"] >= lo]
 
 
-@router.get("/runs/{run_id}/templates/{template_id}", responses=RESPONSES)
+@router.get("/runs/{run_id}/templates/{template_id}", response_model=TemplateTradesOut,
+            responses=NOT_FOUND)
 def get_template(run_id: RunId, template_id: TemplateId, db: DbDep, home: HomeDep,
                  timeframe: Name = None) -> Any:
     """One template: statistics, member ids, and its matches replayed on the bars of

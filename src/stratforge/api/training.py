@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body
 from fastapi.responses import FileResponse, Response
 
 from stratforge.api.common_models import OperationOut
+from stratforge.api.dashboard_models import TrainingDaysOut
 from stratforge.api.deps import DbDep, HomeDep, OperationId
 from stratforge.api.errors import NOT_FOUND
 from stratforge.api.files import (
@@ -82,12 +83,7 @@ def get_report(operation_id: OperationId, db: DbDep, home: HomeDep) -> FileRespo
     return html_file_response(folder / REPORT_NAME, f"the training report of {op.id}")
 
 
-DAYS_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/json": {"schema": {"type": "object"}}},
-          "description": "The days trained so far."}}
-
-
-@router.get("/runs/{operation_id}/days", responses={**DAYS_RESPONSE, **NOT_FOUND})
+@router.get("/runs/{operation_id}/days", response_model=TrainingDaysOut, responses=NOT_FOUND)
 def get_days(operation_id: OperationId, db: DbDep, home: HomeDep) -> Any:
     """The days trained so far (the per-day checkpoint, `days.parquet`, so it grows while
     the run goes), the operation's status, and the strongest states once the log is
