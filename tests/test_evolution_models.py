@@ -10,6 +10,7 @@ from sklearn.model_selection import TimeSeriesSplit
 from stratforge.data.demo import synthesize_into_store
 from stratforge.evolution import pipeline
 from stratforge.evolution.config import GridPoint, make_evolution_config
+from stratforge.evolution.loop import LocalBackend, evolve
 from stratforge.evolution.modelstore import MODEL_FILE, load_estimator, load_signals, model_folder
 from stratforge.evolution.simulation import simulate_point, wanted_sides, weekly_consistency
 from stratforge.evolution.training import fit_model
@@ -144,3 +145,26 @@ def test_the_z_cutoff_and_the_regime_filter_are_applied(prepared, market):
     assert f"{int(outside.sum()):,}" in steps["Regime filter"][0]
     assert "T+4" in steps["Execution"][0]
     assert str(regime["test"]["trades"]) in " ".join(steps["Execution"])
+
+
+@pytest.mark.parametrize(("settings", "reason", "generations"), [
+    ({"algorithm": "random_forest", "hyperparameters": {"max_features": "bogus"}},
+     "training_error", 0),
+    ({"hyperparameters": {"alphas": [10.0]}}, "importance_unavailable", 1),
+    ({"algorithm": "random_forest", "hyperparameters": {"n_estimators": 4},
+      "min_features": 200}, "min_features_reached", 1),
+    ({"algorithm": "random_forest", "hyperparameters": {"n_estimators": 4},
+      "prune_fraction": 0.9, "max_generations": 2}, "max_generations", 2),
+])
+def test_stop_reasons_are_recorded(market, settings, reason, generations):
+    config = make_evolution_config(**{**SETTINGS, "thresholds": [1.0], **settings})
+    prepared = pipeline.prepare_data(config, market)
+    outcome = evolve(prepared, LocalBackend(config, market), home=market)
+    assert outcome.stop_reason == reason, outcome.stop_detail
+    assert len(outcome.generations) == generations
+    if reason == "training_error":
+        assert "generation 0" in outcome.stop_detail and "max_features" in outcome.stop_detail
+    if reason == "max_generations":
+        first, second = outcome.generations
+        assert second.parent == first.model and len(second.features) >= 5
+        assert set(second.features) < set(first.features)

@@ -124,7 +124,7 @@ class EvolutionConfig:
     stop_ticks: float = 0.0
     target_ticks: float = 0.0
     importance_repeats: int = 3
-    importance_rows: int = 50_000
+    importance_rows: int = 20_000
     seed: int = 7
     promotion: Promotion = field(default_factory=Promotion)
 

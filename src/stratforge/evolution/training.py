@@ -72,7 +72,7 @@ class TrainedModel:
 def fit_model(algorithm: str, hyperparameters: dict[str, Any], features: list[str],
               x_train: np.ndarray, y_train: np.ndarray, x_validation: np.ndarray,
               y_validation: np.ndarray, *, seed: int, importance_repeats: int = 3,
-              importance_rows: int = 50_000) -> TrainedModel:
+              importance_rows: int = 20_000) -> TrainedModel:
     """Fit on the training rows, then measure signed permutation importance on (at most
     ``importance_rows`` seeded rows of) the validation span: the rise of the mean squared
     error when one feature's column is shuffled (> 0 helps, <= 0 does not)."""
