@@ -160,10 +160,13 @@ def evolution_list(limit: Annotated[int, typer.Option(help="At most this many.")
     """Evolution runs, newest first."""
     body = ApiClient(api).get("/evolution/runs", limit=limit)
     table = Table(title=f"{body['total']} evolution run(s)")
-    for column in ("run", "status", "symbol", "tf", "algorithm", "gens", "best SQN",
-                   "best PF", "promoted", "stop", "created"):
+    runs = items(body, "items")
+    table.add_column("run", no_wrap=True,
+                     min_width=max((len(r["operation_id"]) for r in runs), default=3))
+    for column in ("status", "symbol", "tf", "algorithm", "gens", "best SQN", "best PF",
+                   "promoted", "stop", "created"):
         table.add_column(column)
-    for run in items(body, "items"):
+    for run in runs:
         table.add_row(run["operation_id"], run["status"], run["symbol"], run["timeframe"],
                       run["algorithm"], str(run["generations"]), _fmt(run["best_sqn"]),
                       _fmt(run["best_profit_factor"]), str(run["promoted"]),
