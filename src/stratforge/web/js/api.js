@@ -3,10 +3,20 @@
 export const API = "/api/v1";
 const TOKEN_KEY = "stratforge.token";
 
+// A readable message from an error body: FastAPI's 422 list becomes "field: message; ...".
+export function describe(detail) {
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail.map((e) => `${(e.loc || []).filter((p) => p !== "body").join(".") || "request"}: ${e.msg}`).join("; ");
+  }
+  return JSON.stringify(detail);
+}
+
 export class ApiError extends Error {
   constructor(status, detail) {
-    super(typeof detail === "string" ? detail : JSON.stringify(detail));
+    super(describe(detail));
     this.status = status;
+    this.detail = detail;
   }
 }
 
