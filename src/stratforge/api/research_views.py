@@ -37,7 +37,7 @@ from stratforge.discovery.library import LIBRARY_FILE, TemplateLibrary
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.instruments import get_instrument
 from stratforge.ops.operations import NotFoundError
-from stratforge.research.report_charts import MAX_BINS, equal_width_bins
+from stratforge.research.report_charts import heatmap_grid
 from stratforge.research.runs import CONFIG_FILE, PHASES, STATE_FILE
 from stratforge.search.validation import split_params
 from stratforge.sim import simulate
@@ -47,8 +47,6 @@ OBJECT: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {"schema": {"type": "object"}}},
           "description": "A JSON object read from the run's artifacts."}}
 RESPONSES = {**OBJECT, **NOT_FOUND}
-HEATMAP_COLUMNS = ("template_id", "timeframe", "stop_ticks", "target_ticks", "trades",
-                   "pnl_per_trade")
 MAX_CANDLES = 4000
 """Bars sent with a template's trades (the span of the trades, newest kept)."""
 CANDLE_MARGIN = 20
@@ -117,23 +115,15 @@ def param_rows(path: Path) -> pd.DataFrame:
 
 
 def heatmap(rows: pd.DataFrame) -> dict[str, Any]:
-    """Mean ``pnl_per_trade`` per (target bin, stop bin) over rows with trades > 0: the grid
-    of the report's heatmaps (up to ``MAX_BINS`` equal-width bins per axis)."""
-    data = pd.DataFrame({c: pd.to_numeric(rows[c], errors="coerce") for c in HEATMAP_COLUMNS[2:]})
-    data = data[(data["trades"] > 0) & np.isfinite(data).all(axis=1)]
-    if data.empty:
+    """The report's stop x target grid of ``rows`` (``report_charts.heatmap_grid``) as JSON:
+    labels, ``z[target][stop]`` (null for an empty cell), rows per cell."""
+    grid = heatmap_grid(rows)
+    if grid is None:
         return {"stop_labels": [], "target_labels": [], "z": [], "counts": [], "rows": 0}
-    stop_codes, stop_labels = equal_width_bins(data["stop_ticks"].to_numpy(), MAX_BINS)
-    target_codes, target_labels = equal_width_bins(data["target_ticks"].to_numpy(), MAX_BINS)
-    shape = (len(target_labels), len(stop_labels))
-    counts = np.zeros(shape, dtype=np.int64)
-    sums = np.zeros(shape)
-    np.add.at(counts, (target_codes, stop_codes), 1)
-    np.add.at(sums, (target_codes, stop_codes), data["pnl_per_trade"].to_numpy())
-    z = [[float(sums[i, j] / counts[i, j]) if counts[i, j] else None for j in range(shape[1])]
-         for i in range(shape[0])]
-    return {"stop_labels": stop_labels, "target_labels": target_labels, "z": z,
-            "counts": counts.tolist(), "rows": len(data)}
+    stop_labels, target_labels, z, counts, used = grid
+    return {"stop_labels": stop_labels, "target_labels": target_labels,
+            "z": [[float(v) if np.isfinite(v) else None for v in row] for row in z],
+            "counts": counts.tolist(), "rows": used}
 
 
 @router.get("/runs/{run_id}/sweep", response_model=SweepOut, responses=NOT_FOUND)

@@ -202,12 +202,20 @@ def equal_width_bins(values: np.ndarray, max_bins: int = MAX_BINS
     return codes.astype(np.int64), [f"{_g(edges[i])}–{_g(edges[i + 1])}" for i in range(n)]
 
 
-def heatmap_figure(rows: pd.DataFrame, title: str) -> go.Figure | None:
-    """Mean ``pnl_per_trade`` per (stop bin, target bin) over rows with trades > 0."""
-    needed = ("stop_ticks", "target_ticks", "trades", "pnl_per_trade")
-    if rows is None or rows.empty or not set(needed) <= set(rows.columns):
+HEATMAP_COLUMNS: tuple[str, ...] = ("stop_ticks", "target_ticks", "trades", "pnl_per_trade")
+
+
+def heatmap_grid(rows: pd.DataFrame | None
+                 ) -> tuple[list[str], list[str], np.ndarray, np.ndarray, int] | None:
+    """Mean ``pnl_per_trade`` per (target bin, stop bin) over rows with trades > 0.
+
+    Returns the stop labels, the target labels, the means ``z[target, stop]`` (NaN where a
+    cell has no row), the rows per cell and the rows used; None when no row qualifies. Each
+    axis has up to :data:`MAX_BINS` equal-width bins (:func:`equal_width_bins`).
+    """
+    if rows is None or rows.empty or not set(HEATMAP_COLUMNS) <= set(rows.columns):
         return None
-    data = pd.DataFrame({c: pd.to_numeric(rows[c], errors="coerce") for c in needed})
+    data = pd.DataFrame({c: pd.to_numeric(rows[c], errors="coerce") for c in HEATMAP_COLUMNS})
     data = data[(data["trades"] > 0) & np.isfinite(data).all(axis=1)]
     if data.empty:
         return None
@@ -221,6 +229,15 @@ def heatmap_figure(rows: pd.DataFrame, title: str) -> go.Figure | None:
     np.add.at(sums, (target_codes, stop_codes), pnl)
     filled = counts > 0
     z[filled] = sums[filled] / counts[filled]
+    return stop_labels, target_labels, z, counts, len(data)
+
+
+def heatmap_figure(rows: pd.DataFrame, title: str) -> go.Figure | None:
+    """Mean ``pnl_per_trade`` per (stop bin, target bin) over rows with trades > 0."""
+    grid = heatmap_grid(rows)
+    if grid is None:
+        return None
+    stop_labels, target_labels, z, counts, _ = grid
     fig = go.Figure(go.Heatmap(
         x=stop_labels, y=target_labels, z=[[v if math.isfinite(v) else None for v in r]
                                            for r in z.tolist()],
