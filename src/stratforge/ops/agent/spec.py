@@ -145,7 +145,9 @@ class SignalSource(BaseModel):
     template library whose digest is ``library`` (``match_bars="patterns"`` matches only bars
     whose state is a cascade or a confirmed structure, ``"all"`` every bar; a bar matches
     when its scaled feature vector is within ``match_threshold`` of the template's centre).
-    ``kind="model"``: an ML model of the evolution factory (``model_id``), not available yet.
+    ``kind="model"``: an ML model of the evolution factory (``model_id`` = its fingerprint,
+    ``match_threshold`` = the signal threshold in standard deviations of its training-span
+    predictions); spans must start at or after the first bar of the model's test span.
     """
 
     model_config = _STRICT

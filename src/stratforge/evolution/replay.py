@@ -1,0 +1,77 @@
+"""A stored model's signal over its whole series, for other workflows (the agent loop).
+
+The model's settings are rebuilt from its stored identity, the data prepared again and the
+fingerprint recomputed: if the bars changed since the model was trained, the fingerprints
+differ and the replay is refused. Signal bars are those where ``(prediction - centre) /
+scale`` is beyond the threshold, side = its sign. ``test_start`` is the first bar of the
+model's test span: bars before it were used to fit, scale, select or prune the model, so a
+caller that wants honest results only uses bars from ``test_start`` on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stratforge.errors import DataError
+from stratforge.evolution.config import EvolutionConfig, make_evolution_config
+from stratforge.evolution.fingerprint import check_fingerprint
+from stratforge.evolution.modelstore import load_estimator, load_meta
+from stratforge.evolution.pipeline import fingerprint_of, prepare_data
+
+
+@dataclass(frozen=True)
+class ModelSignal:
+    """Bars of the model's series, its signal bars (positions) and sides, and the first bar
+    of its test span."""
+
+    bars: pd.DataFrame
+    entries: np.ndarray
+    sides: np.ndarray
+    test_start: pd.Timestamp
+    symbol: str
+    timeframe: str
+
+
+def config_from_identity(identity: dict[str, Any]) -> EvolutionConfig:
+    """The settings that reproduce a model's data, split and training."""
+    spans = identity["spans"]
+    return make_evolution_config(
+        symbol=identity["symbol"], timeframe=identity["timeframe"],
+        reference_symbols=list(identity["reference_symbols"]),
+        algorithm=identity["algorithm"], hyperparameters=dict(identity["hyperparameters"]),
+        target=identity["target"]["kind"], horizon=int(identity["target"]["horizon"]),
+        train_fraction=spans["train_fraction"],
+        validation_fraction=spans["validation_fraction"], purge_bars=int(spans["gap"]),
+        segments=int(spans["segments"]), start=spans.get("start"), end=spans.get("end"),
+        seed=int(identity["seed"]))
+
+
+def model_signal(fingerprint: str, *, threshold: float, home: Path | str | None = None,
+                 long_only: bool = False) -> ModelSignal:
+    """See the module docstring; DataError when the data no longer matches the model."""
+    check_fingerprint(fingerprint)
+    meta = load_meta(fingerprint, home)
+    prepared = prepare_data(config_from_identity(meta["identity"]), home)
+    features = list(meta["features"])
+    if fingerprint_of(prepared, features) != fingerprint:
+        raise DataError(f"model {fingerprint[:16]}...: the {prepared.config.symbol} data "
+                        "changed since it was trained (its fingerprint no longer matches); "
+                        "train a new model with `stratforge evolve`")
+    x = prepared.features[features].to_numpy(dtype=np.float64)
+    finite = np.flatnonzero(np.isfinite(x).all(axis=1))
+    z = np.zeros(len(x))
+    scale = float(meta["prediction_scale"]) or 1.0
+    z[finite] = (load_estimator(fingerprint, home).predict(x[finite])
+                 - float(meta["prediction_centre"])) / scale
+    side = np.where(z > threshold, 1, np.where(z < -threshold, -1, 0))
+    if long_only:
+        side[side < 0] = 0
+    entries = np.flatnonzero(side != 0).astype(np.int64)
+    test_start = prepared.bars["ts"].iloc[int(prepared.split.test[0])]
+    return ModelSignal(prepared.bars, entries, side[entries].astype(np.int64), test_start,
+                       prepared.config.symbol, prepared.config.timeframe)
