@@ -6,6 +6,7 @@ token while ``/api/v1`` still needs it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -145,6 +146,19 @@ def test_training_days_and_platform_routes(finished):
     assert [d["day"] for d in days["days"]] == [d["day"] for d in log["days"]]
     assert [d["pnl"] for d in days["days"]] == pytest.approx([d["pnl"] for d in log["days"]])
     assert days["strongest_states"] == log["strongest_states"] and days["status"] == "completed"
+    assert days["strongest_from"] == "log"
+    # without the log (as while the run goes) the states come from the checkpoint: the
+    # finished checkpoint gives what the trainer wrote into the log
+    folder = api.get(f"/training/runs/{training}").json()["folder"]
+    log_path = Path(folder) / "training_log.json"
+    kept = log_path.read_bytes()
+    log_path.unlink()
+    try:
+        live = api.get(f"/training/runs/{training}/days").json()
+    finally:
+        log_path.write_bytes(kept)
+    assert live["strongest_from"] == "checkpoint"
+    assert live["strongest_states"] == pytest.approx(log["strongest_states"])
     workers = api.get("/workers").json()["workers"]
     assert len(workers) == 1 and workers[0]["status"] == "stopped"
     assert workers[0]["jobs_done"] >= 2 and workers[0]["heartbeat_age_seconds"] >= 0

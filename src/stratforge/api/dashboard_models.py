@@ -157,4 +157,8 @@ class TrainingDaysOut(BaseModel):
     operation_id: str
     status: str
     days: list[Row] = Field(description="`days.parquet` rows, in order.")
-    strongest_states: list[Row] | None = Field(description="Once the log is written.")
+    strongest_states: list[Row] | None = Field(description="The states with the highest "
+                                                "posterior win rate (trainer.analysis).")
+    strongest_from: str | None = Field(description="`log` (the finished run's), "
+                                       "`checkpoint` (computed from the day's brain and "
+                                       "trades while the run goes) or null.")

@@ -27,8 +27,10 @@ from stratforge.data.atomic import json_ready
 from stratforge.ops.db import Database
 from stratforge.ops.operations import NotFoundError, create_operation, get_operation
 from stratforge.ops.records import OperationRecord
+from stratforge.search.brain import BayesianBrain
+from stratforge.trainer.analysis import strongest_states
 from stratforge.trainer.config import make_train_config
-from stratforge.trainer.loop import DAYS_FILE
+from stratforge.trainer.loop import BRAIN_FILE, DAYS_FILE, TRADES_FILE
 from stratforge.trainer.report import REPORT_NAME
 from stratforge.trainer.summary import LOG_FILE
 
@@ -86,15 +88,23 @@ def get_report(operation_id: OperationId, db: DbDep, home: HomeDep) -> FileRespo
 @router.get("/runs/{operation_id}/days", response_model=TrainingDaysOut, responses=NOT_FOUND)
 def get_days(operation_id: OperationId, db: DbDep, home: HomeDep) -> Any:
     """The days trained so far (the per-day checkpoint, `days.parquet`, so it grows while
-    the run goes), the operation's status, and the strongest states once the log is
-    written (`null` before)."""
+    the run goes), the operation's status, and the strongest states: from the log once it
+    is written, before that from the checkpoint's brain and trades (`strongest_from` says
+    which; `null` before the first day)."""
     op, folder = training_operation(db, home, operation_id)
     days: list[dict[str, Any]] = []
     if (folder / DAYS_FILE).is_file():
         frame = pd.read_parquet(folder / DAYS_FILE)
         days = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    log = folder / LOG_FILE
-    strongest = read_document(log, "training log").get("strongest_states") \
-        if log.is_file() else None
+    strongest, source = None, None
+    if (folder / LOG_FILE).is_file():
+        strongest = read_document(folder / LOG_FILE, "training log").get("strongest_states")
+        source = "log"
+    elif (folder / BRAIN_FILE).is_file():
+        trades = pd.read_parquet(folder / TRADES_FILE) if (folder / TRADES_FILE).is_file() \
+            else pd.DataFrame()
+        states = strongest_states(BayesianBrain.load(folder / BRAIN_FILE), trades)
+        strongest = states.astype(object).where(states.notna(), None).to_dict("records")
+        source = "checkpoint"
     return json_ready({"operation_id": op.id, "status": op.status, "days": days,
-                       "strongest_states": strongest})
+                       "strongest_states": strongest, "strongest_from": source})

@@ -36,7 +36,7 @@ async function drawDays(charts, days) {
 }
 
 function strongestTable(states) {
-  if (states === null) return empty("The strongest states are listed once the run has finished.");
+  if (states === null) return empty("No day trained yet.");
   if (!states.length) return empty("No state has enough samples yet.");
   return table([
     { label: "State", get: (r) => r.state, class: "wrap" }, { label: "Samples", get: (r) => int(r.samples), class: "num" },
