@@ -168,3 +168,21 @@ def test_stop_reasons_are_recorded(market, settings, reason, generations):
         first, second = outcome.generations
         assert second.parent == first.model and len(second.features) >= 5
         assert set(second.features) < set(first.features)
+
+
+def test_a_second_run_reuses_every_model_and_simulation(market):
+    config = make_evolution_config(**{**SETTINGS, "algorithm": "random_forest",
+                                      "hyperparameters": {"n_estimators": 3},
+                                      "z_cutoffs": [0.0, 4.0]})  # models no other test has
+    runs = []
+    for _ in range(2):
+        prepared = pipeline.prepare_data(config, market)
+        backend = LocalBackend(config, market)
+        outcome = evolve(prepared, backend, home=market)
+        runs.append((outcome, backend))
+    (first, b1), (second, b2) = runs
+    assert [m.reused for m in b2.models] == [True] * len(b2.models)
+    assert [m.fingerprint for m in b2.models] == [m.fingerprint for m in b1.models]
+    assert all(r["cached"] for results in b2.results.values() for r in results)
+    assert not any(r["cached"] for r in b1.results[0])
+    assert [g.best for g in second.generations] == [g.best for g in first.generations]
