@@ -2,7 +2,7 @@
 points. Issue target: under 3 minutes on 2 cores.
 
     python benchmarks/bench_evolution.py [--days 250] [--mode local|queue] [--workers 2]
-                                         [--algorithm elasticnet] [--home DIR]
+                                         [--algorithm elasticnet] [--jobs 1] [--home DIR]
 
 The market is the synthetic ``realistic`` MNQ at one-minute resolution (built once into
 ``--home``, default a folder under /tmp, and reused). Timed: preparing the data (field-engine
@@ -46,7 +46,7 @@ def _market(home: Path, days: int) -> None:
 def _settings(args: argparse.Namespace) -> dict:
     return {"symbol": "MNQ", "timeframe": "1m", "algorithm": args.algorithm,
             "max_generations": 1, "thresholds": THRESHOLDS, "z_cutoffs": Z_CUTOFFS,
-            "regimes": REGIMES}
+            "regimes": REGIMES, "n_jobs": args.jobs}
 
 
 def _local(args: argparse.Namespace, home: Path) -> None:
@@ -109,6 +109,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=("local", "queue"), default="local")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--algorithm", default="elasticnet")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="Processes for the permutation importance (n_jobs setting).")
     parser.add_argument("--home", default=str(Path(tempfile.gettempdir()) /
                                               "stratforge_bench_evolution"))
     parser.add_argument("--fresh-models", action="store_true", default=True,

@@ -97,6 +97,9 @@ def test_permutation_importance_is_signed_and_finds_the_real_feature():
     forest = fit_model("random_forest", {"n_estimators": 10}, ["signal", "noise_a", "noise_b"],
                        x[:2000], y[:2000], x[2000:], y[2000:], seed=1)
     assert max(forest.importance, key=forest.importance.get) == "signal"
+    shared = fit_model("random_forest", {"n_estimators": 10}, ["signal", "noise_a", "noise_b"],
+                       x[:2000], y[:2000], x[2000:], y[2000:], seed=1, n_jobs=2)
+    assert shared.importance == forest.importance  # n_jobs never changes the result
 
 
 def test_skipped_bars_keep_the_previous_side():

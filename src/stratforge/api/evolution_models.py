@@ -57,6 +57,7 @@ class EvolutionRunRequest(BaseModel):
     importance_repeats: int | None = Field(None, ge=1, le=50)
     importance_rows: int | None = Field(None, ge=100, le=10_000_000)
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    n_jobs: int | None = Field(None, ge=1, le=64)
     promotion: PromotionCriteria | None = None
 
 

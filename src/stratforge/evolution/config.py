@@ -125,6 +125,7 @@ class EvolutionConfig:
     target_ticks: float = 0.0
     importance_repeats: int = 3
     importance_rows: int = 20_000
+    n_jobs: int = 1
     seed: int = 7
     promotion: Promotion = field(default_factory=Promotion)
 
@@ -149,7 +150,8 @@ class EvolutionConfig:
                               f"{', '.join(TARGET_KINDS)}, got {self.target!r}")
         for name, low in (("max_generations", 1), ("min_features", 1), ("horizon", 1),
                           ("purge_bars", 0), ("segments", 1), ("delay_bars", 1),
-                          ("importance_repeats", 1), ("importance_rows", 100), ("seed", 0)):
+                          ("importance_repeats", 1), ("importance_rows", 100), ("seed", 0),
+                          ("n_jobs", 1)):
             set_(self, name, int(_number(name, getattr(self, name), low=low, integer=True)))
         _number("prune_fraction", self.prune_fraction, low=0.0, high=0.95)
         _number("train_fraction", self.train_fraction, low=0.05, high=0.9)

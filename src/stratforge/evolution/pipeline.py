@@ -188,7 +188,7 @@ def train_model(prepared: PreparedData, features: list[str], *,
     trained = fit_model(c.algorithm, c.hyperparameters, names, x[train], y[train],
                         x[validation], y[validation], seed=c.seed,
                         importance_repeats=c.importance_repeats,
-                        importance_rows=c.importance_rows)
+                        importance_rows=c.importance_rows, n_jobs=c.n_jobs)
     mean = x[train].mean(axis=0)
     std = x[train].std(axis=0)
     std[std == 0] = 1.0

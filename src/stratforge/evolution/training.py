@@ -72,10 +72,11 @@ class TrainedModel:
 def fit_model(algorithm: str, hyperparameters: dict[str, Any], features: list[str],
               x_train: np.ndarray, y_train: np.ndarray, x_validation: np.ndarray,
               y_validation: np.ndarray, *, seed: int, importance_repeats: int = 3,
-              importance_rows: int = 20_000) -> TrainedModel:
+              importance_rows: int = 20_000, n_jobs: int = 1) -> TrainedModel:
     """Fit on the training rows, then measure signed permutation importance on (at most
     ``importance_rows`` seeded rows of) the validation span: the rise of the mean squared
-    error when one feature's column is shuffled (> 0 helps, <= 0 does not)."""
+    error when one feature's column is shuffled (> 0 helps, <= 0 does not). ``n_jobs``
+    processes share the importance work; the result does not depend on it."""
     params = normalise_hyperparameters(algorithm, hyperparameters)
     started = time.perf_counter()
     model = TransformedTargetRegressor(
@@ -93,7 +94,8 @@ def fit_model(algorithm: str, hyperparameters: dict[str, Any], features: list[st
     started = time.perf_counter()
     result = permutation_importance(model, x_validation[rows], y_validation[rows],
                                     scoring="neg_mean_squared_error",
-                                    n_repeats=importance_repeats, random_state=seed, n_jobs=1)
+                                    n_repeats=importance_repeats, random_state=seed,
+                                    n_jobs=n_jobs)
     importance = {name: float(v) for name, v in zip(features, result.importances_mean,
                                                     strict=True)}
     info: dict[str, Any] = {"fit_seconds": round(fit_seconds, 3),
