@@ -4,6 +4,14 @@ import { get } from "../api.js";
 import { clear, empty, errorBox, facts, fill, h, int, num, panel, pct, table, when } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
 
+// A member id "<tf>:<bar time in ns since the epoch>" as "<tf> <UTC time>" (others as given).
+export function memberLabel(id) {
+  const [tf, ns] = String(id).split(":");
+  if (!/^[0-9]{12,20}$/.test(ns || "")) return String(id);
+  const stamp = new Date(Number(BigInt(ns) / 1000000n)).toISOString().slice(0, 16).replace("T", " ");
+  return `${tf} ${stamp}`;
+}
+
 export function markerSizes(members) {
   const roots = members.map((m) => Math.sqrt(Math.max(0, m)));
   const top = Math.max(...roots, 0) || 1;
@@ -47,7 +55,7 @@ async function showTemplate(box, runId, templateId, timeframe) {
   select.value = data.timeframe;
   select.addEventListener("change", () => showTemplate(box, runId, templateId, select.value).catch((e) => fill(box, errorBox(e))));
   const chart = h("div", { class: "chart", id: "chart-trades" });
-  const members = t.member_ids.slice(0, 200);
+  const members = t.member_ids.slice(0, 200).map(memberLabel);
   fill(box, panel(`Template ${t.template_id}`, h("div", { class: "grid" },
     h("div", {}, h("h3", {}, "Oracle statistics"), facts([
       ["Direction", t.direction > 0 ? "long" : "short"], ["Members", int(t.members)],
