@@ -102,6 +102,20 @@ def test_permutation_importance_is_signed_and_finds_the_real_feature():
     assert shared.importance == forest.importance  # n_jobs never changes the result
 
 
+def test_a_forest_fitted_on_every_core_equals_the_one_thread_forest():
+    from sklearn.base import clone
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3000, 4))
+    y = 0.5 * x[:, 1] - 0.3 * x[:, 2] + rng.normal(size=3000)
+    model = fit_model("random_forest", {"n_estimators": 12}, ["a", "b", "c", "d"],
+                      x[:2000], y[:2000], x[2000:], y[2000:], seed=3)
+    assert model.estimator.get_params()["regressor__model__n_jobs"] == -1  # fitted on all cores
+    one_thread = clone(model.estimator).set_params(regressor__model__n_jobs=1)
+    one_thread.fit(x[:2000], y[:2000])
+    np.testing.assert_array_equal(one_thread.predict(x[2000:]), model.predict(x[2000:]))
+
+
 def test_skipped_bars_keep_the_previous_side():
     z = np.array([2.0, 0.0, 3.0, -3.0, -3.0, 0.0, 3.0])
     skip = np.array([False, False, True, True, False, True, False])

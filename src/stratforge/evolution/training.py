@@ -40,7 +40,10 @@ def _estimator(algorithm: str, params: dict[str, Any], seed: int) -> Any:
                             max_iter=int(p["max_iter"]), random_state=seed, n_jobs=1)
     if algorithm == "random_forest":
         from sklearn.ensemble import RandomForestRegressor
-        return RandomForestRegressor(random_state=seed, n_jobs=1, **p)
+        # Trees are fitted on every core (threads); each tree's seed comes from random_state,
+        # so the forest does not depend on it. ``fit_model`` predicts on one thread after the
+        # fit: threads would add the trees' predictions in any order (last-bit differences).
+        return RandomForestRegressor(random_state=seed, n_jobs=-1, **p)
     if algorithm == "hist_gradient_boosting":
         from sklearn.ensemble import HistGradientBoostingRegressor
         return HistGradientBoostingRegressor(random_state=seed, early_stopping=False, **p)
@@ -86,6 +89,8 @@ def fit_model(algorithm: str, hyperparameters: dict[str, Any], features: list[st
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x_train, y_train)
+    if algorithm == "random_forest":
+        model.regressor_.named_steps["model"].set_params(n_jobs=1)
     fit_seconds = time.perf_counter() - started
     rng = np.random.default_rng(seed)
     rows = np.arange(len(y_validation))
