@@ -156,7 +156,7 @@ def record_promotion(db: Database, values: dict[str, Any]) -> None:
             if exists is None:
                 connection.execute(insert(PROMOTIONS).values(**json_ready(values),
                                                              created_at=utcnow()))
-    except IntegrityError:
+    except IntegrityError:  # a concurrent writer recorded the same promotion first
         pass
 
 
