@@ -76,11 +76,10 @@ def start_run(db: DbDep, home: HomeDep,
     parameters = given_values(body)
     quick = bool(parameters.get("quick", False))
     settings = {k: v for k, v in parameters.items() if k not in ("quick", "space_path")}
-    validate_settings(make_config, settings, quick=quick)
+    config = validate_settings(make_config, settings, quick=quick)
     if "space_path" in parameters:
-        timeframes = make_config(quick=quick, **settings).timeframes
         parameters["space_path"] = resolve_space_name(home, str(parameters["space_path"]),
-                                                      timeframes)
+                                                      config.timeframes)
     return create_operation(db, RESEARCH_TYPE, parameters).to_json()
 
 

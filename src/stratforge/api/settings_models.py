@@ -12,12 +12,14 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, create_model
 
 from stratforge.errors import StratforgeError
+
+T = TypeVar("T")
 
 
 def _describe(default: Any) -> str:
@@ -73,15 +75,14 @@ def require_finite(values: Mapping[str, Any]) -> None:
         raise RequestValidationError(errors)
 
 
-def validate_settings(make: Callable[..., Any], values: Mapping[str, Any],
-                      **options: Any) -> None:
-    """Call ``make(**options, **values)``; when it refuses, raise a 422 naming each field
-    that is bad on its own (or the whole body for a bad combination). Non-finite numbers
-    are refused first (JSON cannot store them)."""
+def validate_settings(make: Callable[..., T], values: Mapping[str, Any],
+                      **options: Any) -> T:
+    """``make(**options, **values)``, the settings; when it refuses, raise a 422 naming each
+    field that is bad on its own (or the whole body for a bad combination). Non-finite
+    numbers are refused first (JSON cannot store them)."""
     require_finite(values)
     try:
-        make(**options, **values)
-        return
+        return make(**options, **values)
     except StratforgeError as exc:
         whole = str(exc)
     errors = []
