@@ -37,6 +37,7 @@ from stratforge.discovery.library import LIBRARY_FILE, TemplateLibrary
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.instruments import get_instrument
 from stratforge.ops.operations import NotFoundError
+from stratforge.research.report import tier_table
 from stratforge.research.report_charts import heatmap_grid
 from stratforge.research.runs import CONFIG_FILE, PHASES, STATE_FILE
 from stratforge.search.validation import split_params
@@ -147,13 +148,6 @@ def get_sweep(run_id: RunId, db: DbDep, home: HomeDep, template_id: Name = None,
     return json_ready({"total_rows": len(rows), "combos": combos,
                        "heatmap": {"template_id": template_id, "timeframe": timeframe,
                                    **heatmap(chosen)}})
-
-
-def tier_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The validation table, best tiers first, then by out-of-sample PnL (as the report)."""
-    keys = [c for c in ("tier", "oos_pnl", "strategy_id") if c in frame.columns]
-    return frame.sort_values(keys, ascending=[c != "oos_pnl" for c in keys], kind="stable",
-                             na_position="last")
 
 
 @router.get("/runs/{run_id}/tiers", response_model=TiersOut, responses=NOT_FOUND)

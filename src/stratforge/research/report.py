@@ -295,14 +295,18 @@ TIER_COLUMNS: tuple[Column, ...] = (
 )
 
 
+def tier_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The validation table, best tiers first, then by out-of-sample PnL (highest first)."""
+    keys = [c for c in ("tier", "oos_pnl", "strategy_id") if c in frame.columns]
+    return frame.sort_values(keys, ascending=[c != "oos_pnl" for c in keys], kind="stable",
+                             na_position="last")
+
+
 def _tiers(run: RunArtifacts) -> str:
     frame = run.validation
     if frame is None or frame.empty:
         return _note("no validation in this run")
-    keys = [c for c in ("tier", "oos_pnl", "strategy_id") if c in frame.columns]
-    ascending = [c != "oos_pnl" for c in keys]
-    ordered = frame.sort_values(keys, ascending=ascending, kind="stable", na_position="last")
-    shown = ordered.head(TIER_TABLE_ROWS).to_dict(orient="records")
+    shown = tier_table(frame).head(TIER_TABLE_ROWS).to_dict(orient="records")
     note = _note(f"showing the first {len(shown)} of {len(frame)} strategies, best tiers first, "
                  "then by out-of-sample PnL")
     return note + _table(TIER_COLUMNS, shown, with_tier=True)
