@@ -38,7 +38,7 @@ from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.instruments import get_instrument
 from stratforge.ops.operations import NotFoundError
 from stratforge.research.report import tier_table
-from stratforge.research.report_charts import heatmap_grid
+from stratforge.research.report_charts import best_is_pnl, heatmap_grid
 from stratforge.research.runs import CONFIG_FILE, PHASES, STATE_FILE
 from stratforge.search.validation import split_params
 from stratforge.sim import simulate
@@ -221,11 +221,8 @@ def get_templates(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
     the best in-sample PnL of the template in the validation table (`null` if none)."""
     path = run_folder(db, home, run_id)
     library = _library(path)
-    best: dict[str, float] = {}
-    if (path / "validation.parquet").is_file():
-        frame = pd.read_parquet(path / "validation.parquet")
-        pnl = pd.to_numeric(frame["is_pnl"], errors="coerce")
-        best = pnl.groupby(frame["template_id"].astype(str)).max().dropna().to_dict()
+    validation = path / "validation.parquet"
+    best = best_is_pnl(pd.read_parquet(validation) if validation.is_file() else None)
     ix, iy = FEATURE_NAMES.index("abs_z"), FEATURE_NAMES.index("abs_momentum_strength")
     templates = [{"template_id": t.template_id, "timeframes": t.timeframes,
                   "abs_z": t.centroid_raw[ix], "abs_momentum_strength": t.centroid_raw[iy],

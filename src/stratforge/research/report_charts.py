@@ -356,15 +356,20 @@ def templates_figure(library: TemplateLibrary | None,
     return fig
 
 
+def best_is_pnl(validation: pd.DataFrame | None) -> dict[str, float]:
+    """Each template's best in-sample PnL in the validation table (templates without one are
+    left out)."""
+    if validation is None or not {"template_id", "is_pnl"} <= set(validation.columns):
+        return {}
+    pnl = pd.to_numeric(validation["is_pnl"], errors="coerce")
+    return pnl.groupby(validation["template_id"].astype(str)).max().dropna().to_dict()
+
+
 def templates_html(library: TemplateLibrary | None, validation: pd.DataFrame | None) -> str:
     """The template section body, coloured by each template's best in-sample PnL."""
     if library is None:
         return note("no template library in this run")
-    best_pnl: dict[str, float] = {}
-    if validation is not None and {"template_id", "is_pnl"} <= set(validation.columns):
-        pnl = pd.to_numeric(validation["is_pnl"], errors="coerce")
-        best_pnl = pnl.groupby(validation["template_id"].astype(str)).max().dropna().to_dict()
-    return _figure_or_note(templates_figure(library, best_pnl), "fig-templates",
+    return _figure_or_note(templates_figure(library, best_is_pnl(validation)), "fig-templates",
                            "the template library is empty")
 
 
