@@ -171,8 +171,7 @@ def get_curves(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
     path = run_folder(db, home, run_id)
     curves = _frame(path / "curves.parquet", f"the equity curves of run {path.name}")
     strategies = []
-    for sid in pd.unique(curves["strategy_id"].astype(str)):
-        group = curves[curves["strategy_id"].astype(str) == sid]
+    for sid, group in curves.groupby(curves["strategy_id"].astype(str), sort=False):
         pnl = group["pnl"].astype("float64").fillna(0.0)
         times = pd.to_datetime(group["exit_time"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         strategies.append({"strategy_id": sid, "exit_time": times.tolist(),
