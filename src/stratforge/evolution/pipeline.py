@@ -114,12 +114,7 @@ def prepare_data(config: EvolutionConfig, home: Path | str | None = None,
 
 def identity_of(prepared: PreparedData, features: list[str]) -> dict[str, Any]:
     """The model identity of a feature subset (what its fingerprint hashes)."""
-    c = prepared.config
-    return model_identity(features=features, algorithm=c.algorithm,
-                          hyperparameters=c.hyperparameters, symbol=c.symbol,
-                          reference_symbols=c.reference_symbols, timeframe=c.timeframe,
-                          target={"kind": c.target, "horizon": c.horizon},
-                          spans=prepared.spans, seed=c.seed)
+    return model_identity(**_identity_args(prepared, features))
 
 
 def fingerprint_of(prepared: PreparedData, features: list[str]) -> str:
