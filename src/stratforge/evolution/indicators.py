@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stratforge.features.kernels import true_range
+
 
 def rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
     """Mean of the last ``window`` values."""
@@ -53,14 +55,8 @@ def parkinson(high: np.ndarray, low: np.ndarray, window: int) -> np.ndarray:
     return np.sqrt(rolling_mean(log_range, window) / (4.0 * np.log(2.0)))
 
 
-def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
-    """max(high, previous close) - min(low, previous close); high - low on the first bar."""
-    previous = np.concatenate(([close[0]], close[:-1]))
-    return np.maximum(high, previous) - np.minimum(low, previous)
-
-
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
-    """Wilder's average true range (alpha 1 / period)."""
+    """Wilder's average true range (alpha 1 / period) of the field engine's true range."""
     tr = true_range(high, low, close)
     return pd.Series(tr).ewm(alpha=1.0 / period, adjust=False,
                              min_periods=period).mean().to_numpy()
