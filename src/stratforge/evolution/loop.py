@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
+from stratforge.config import resolve_home
 from stratforge.evolution.config import EvolutionConfig, GridPoint
 from stratforge.evolution.fingerprint import simulation_fingerprint
 from stratforge.evolution.modelstore import load_meta, load_signals
@@ -107,6 +111,18 @@ def priority_of(sqn: float | None) -> int:
     return round(max(-1e6, min(1e6, sqn)) * PRIORITY_SCALE)
 
 
+@lru_cache(maxsize=4)
+def _model_inputs(model: str, home: str) -> tuple[dict[str, np.ndarray], float, float]:
+    """A stored model's signal arrays (read-only), prediction scale and centre, read once per
+    process for all its grid points: a model folder never changes once renamed into place."""
+    meta = load_meta(model, home)
+    signals = load_signals(model, home)
+    for values in signals.values():
+        values.flags.writeable = False
+    return (signals, float(meta["prediction_scale"]),
+            float(meta.get("prediction_centre", 0.0)))
+
+
 def run_simulation(model: str, point: GridPoint, config: EvolutionConfig,
                    home: Path | str | None = None) -> dict[str, Any]:
     """One grid point of a stored model (from the simulation cache when done before)."""
@@ -114,10 +130,9 @@ def run_simulation(model: str, point: GridPoint, config: EvolutionConfig,
     cached = cached_simulation(model, fingerprint, home)
     if cached is not None:
         return {**cached, "cached": True}
-    meta = load_meta(model, home)
-    result = simulate_point(load_signals(model, home), float(meta["prediction_scale"]),
-                            point, config, get_instrument(config.symbol, home),
-                            prediction_centre=float(meta.get("prediction_centre", 0.0)))
+    signals, scale, centre = _model_inputs(model, str(resolve_home(home)))
+    result = simulate_point(signals, scale, point, config, get_instrument(config.symbol, home),
+                            prediction_centre=centre)
     result = {"fingerprint": fingerprint, "model": model, **result}
     store_simulation(model, fingerprint, result, home)
     return {**result, "cached": False}
