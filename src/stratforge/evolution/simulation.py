@@ -58,9 +58,15 @@ def wanted_sides(prediction_z: np.ndarray, threshold: float, *, long_only: bool 
     raw = np.where(prediction_z > threshold, 1, np.where(prediction_z < -threshold, -1, 0))
     if long_only:
         raw[raw < 0] = 0
+    return hold_skipped(raw, skip)
+
+
+def hold_skipped(sides: np.ndarray, skip: np.ndarray | None) -> np.ndarray:
+    """``sides`` (int64) with every skipped bar keeping the previous kept bar's side (0 before
+    the first kept bar)."""
     if skip is None or not skip.any():
-        return raw.astype(np.int64)
-    kept = pd.Series(np.where(skip, np.nan, raw.astype(np.float64)))
+        return sides.astype(np.int64)
+    kept = pd.Series(np.where(skip, np.nan, sides.astype(np.float64)))
     return kept.ffill().fillna(0.0).to_numpy().astype(np.int64)
 
 
@@ -133,8 +139,7 @@ def simulate_point(signals: dict[str, np.ndarray], prediction_scale: float, poin
                       gmm_p=signals["regime_gmm_p"])
     keep = regime_mask(regimes, point.regime)
     outside = np.zeros(len(raw), dtype=bool) if keep is None else ~keep
-    wanted = wanted_sides(pred_z, point.threshold, long_only=config.long_only,
-                          skip=outlier | outside)
+    wanted = hold_skipped(raw, outlier | outside)
     result: dict[str, Any] = {"point": point.to_json()}
     for name, code in SPANS.items():
         rows = np.flatnonzero(signals["span"] == code)
