@@ -83,6 +83,9 @@ export function facts(pairs) {
 export function json(value) { return h("pre", { class: "json" }, JSON.stringify(value, null, 2)); }
 
 export function link(href, text) { return h("a", { href }, text); }
+// A link to one item's view (#/<view>/<id>), or null without an id.
+export function viewLink(view, id) { return id ? link(`#/${view}/${encodeURIComponent(id)}`, id) : null; }
+export function opLink(id) { return viewLink("operations", id); }
 
 // Replace an element's children (null, undefined and false are left out, unlike Node.append).
 export function fill(el, ...children) { return append(clear(el), children); }

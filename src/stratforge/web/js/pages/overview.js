@@ -1,7 +1,7 @@
 // Overview: active operations with live progress bars, recent operations and runs, workers
 // with their heartbeats, and the queue depth.
 import { get } from "../api.js";
-import { ago, clear, empty, fill, h, int, link, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { ago, clear, empty, fill, h, int, link, panel, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
 
 const ACTIVE_LIMIT = 200;
 const LINGER_MS = 15000;
@@ -14,9 +14,7 @@ function card(label, value, id) {
 const VIEWS = { research_run: "research", training_run: "training" };
 // An operation's own view where it has one (research and training runs), else its detail.
 function opLink(id, type) {
-  const view = type === "agent_cycle" ? "#/agent" : VIEWS[type] ? `#/${VIEWS[type]}/${encodeURIComponent(id)}`
-    : `#/operations/${encodeURIComponent(id)}`;
-  return link(view, id);
+  return type === "agent_cycle" ? link("#/agent", id) : viewLink(VIEWS[type] || "operations", id);
 }
 
 // One row of the active list, with handles to update it in place.
@@ -55,7 +53,7 @@ function recentTable(ops) {
 function runsTable(runs) {
   if (!runs.length) return empty("No research runs yet.");
   return table([
-    { label: "Run", get: (r) => link(`#/research/${encodeURIComponent(r.run_id)}`, r.run_id) },
+    { label: "Run", get: (r) => viewLink("research", r.run_id) },
     { label: "Symbol", get: (r) => r.symbol }, { label: "Created", get: (r) => when(r.created) },
     { label: "Phases", get: (r) => `${r.phases_done.length}/8`, class: "num" },
     { label: "Complete", get: (r) => (r.complete ? "yes" : "no") },

@@ -1,10 +1,10 @@
 // Research: start a run, list runs; one run's live progress (phase timeline, sweep progress)
 // and, once its phases are done, its results.
 import { ApiError, get, post } from "../api.js";
-import { clear, empty, errorBox, fill, h, link, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { clear, empty, errorBox, fill, h, link, panel, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
 import { PHASES, renderResults, timeline } from "./research_results.js";
 
-function runLink(id) { return link(`#/research/${encodeURIComponent(id)}`, id); }
+function runLink(id) { return viewLink("research", id); }
 
 function startForm() {
   const quick = h("input", { type: "checkbox", id: "run-quick", checked: true });

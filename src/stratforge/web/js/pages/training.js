@@ -1,10 +1,10 @@
 // Training: training runs, and one run's days (daily and cumulative PnL, win rate and
 // Sharpe, regret efficiency and early/late exits, the strongest states), live while it runs.
 import { get, openDocument } from "../api.js";
-import { clear, empty, fill, h, int, link, num, panel, pct, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { clear, empty, fill, h, int, num, panel, pct, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
 import { layout, plot } from "../charts.js";
 
-function runLink(id) { return link(`#/training/${encodeURIComponent(id)}`, id); }
+function runLink(id) { return viewLink("training", id); }
 
 async function renderList(root) {
   const ops = await get("/operations?type=training_run&limit=50");
