@@ -1,7 +1,7 @@
 // Agent: the current cycle's phase and child operation, trigger and cancel, and the
 // experiment history with verdicts.
 import { ApiError, del, get, post } from "../api.js";
-import { clear, empty, facts, fill, h, json, num, opLink, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { empty, facts, fill, h, json, num, opLink, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
 
 function metric(m, key) { return m && m[key] !== undefined ? num(m[key]) : "–"; }
 

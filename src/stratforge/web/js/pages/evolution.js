@@ -2,7 +2,7 @@
 // promoted models with their metrics and features. Empty states when the factory has no
 // runs, or when this build has no evolution routes.
 import { get } from "../api.js";
-import { clear, empty, errorBox, fill, h, int, json, num, panel, statusBadge, table, when } from "../dom.js";
+import { empty, errorBox, fill, h, int, json, num, panel, statusBadge, table, when } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
 
 async function available() {

@@ -1,7 +1,7 @@
 // Operations: a filterable list, and one operation's detail (metadata, progress, result,
 // error, children) with cancel and retry.
 import { del, get, post } from "../api.js";
-import { clear, empty, errorBox, facts, fill, h, json, link, opLink, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { empty, errorBox, facts, fill, h, json, link, opLink, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
 
 const STATUSES = ["", "pending", "running", "completed", "failed", "cancelled"];
 const PAGE = 100;

@@ -1,7 +1,7 @@
 // Overview: active operations with live progress bars, recent operations and runs, workers
 // with their heartbeats, and the queue depth.
 import { get } from "../api.js";
-import { ago, clear, empty, fill, h, int, link, panel, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
+import { ago, empty, fill, h, int, link, panel, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
 
 const ACTIVE_LIMIT = 200;
 const LINGER_MS = 15000;

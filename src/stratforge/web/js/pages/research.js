@@ -1,7 +1,7 @@
 // Research: start a run, list runs; one run's live progress (phase timeline, sweep progress)
 // and, once its phases are done, its results.
 import { ApiError, get, post } from "../api.js";
-import { clear, empty, errorBox, fill, h, link, panel, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
+import { empty, errorBox, fill, h, link, panel, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
 import { PHASES, renderResults, timeline } from "./research_results.js";
 
 function runLink(id) { return viewLink("research", id); }

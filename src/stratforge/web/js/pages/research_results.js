@@ -1,7 +1,7 @@
 // The results of a research run: phase timings, ANOVA effects, the stop x target heatmap of
 // a chosen combo, the Thompson allocation over rounds, tiers, playbook and equity curves.
 import { get, openDocument } from "../api.js";
-import { clear, empty, errorBox, fill, h, int, num, panel, pct, table } from "../dom.js";
+import { empty, errorBox, fill, h, int, num, panel, pct, table } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
 
 export const PHASES = ["data", "discovery", "matching", "sweep", "anova", "refine", "validation", "report"];

@@ -1,7 +1,7 @@
 // Templates: a run's templates in z-momentum space (colour: PnL or risk, size: members);
 // a click shows the template's members, oracle statistics and its trades on a price chart.
 import { get } from "../api.js";
-import { clear, empty, errorBox, facts, fill, h, int, num, panel, pct, table, when } from "../dom.js";
+import { empty, errorBox, facts, fill, h, int, num, panel, pct, table, when } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
 
 // A member id "<tf>:<bar time in ns since the epoch>" as "<tf> <UTC time>" (others as given).

@@ -1,7 +1,7 @@
 // Training: training runs, and one run's days (daily and cumulative PnL, win rate and
 // Sharpe, regret efficiency and early/late exits, the strongest states), live while it runs.
 import { get, openDocument } from "../api.js";
-import { clear, empty, fill, h, int, num, panel, pct, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
+import { empty, fill, h, int, num, panel, pct, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
 import { layout, plot } from "../charts.js";
 
 function runLink(id) { return viewLink("training", id); }
