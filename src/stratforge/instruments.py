@@ -76,7 +76,7 @@ class _SessionModel(BaseModel):
     timezone: str
     open: time
     close: time
-    flat: time
+    flat: time | None
     weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 

@@ -19,6 +19,8 @@ from stratforge.errors import ConfigError
 
 NS_PER_SECOND = 1_000_000_000
 NS_PER_DAY = 86_400 * NS_PER_SECOND
+NO_FLAT = np.iinfo(np.int64).max
+"""The ``TradeDays.flat`` value of a session with no daily flat (never reached)."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class TradeDays:
     day_start: np.ndarray      # int64 ns: first instant booked to the trade date
     session_open: np.ndarray   # int64 ns
     session_close: np.ndarray  # int64 ns
-    flat: np.ndarray           # int64 ns: time by which positions are flat
+    flat: np.ndarray           # int64 ns: time by which positions are flat (int64 max: none)
     is_trading_day: np.ndarray  # bool
 
     def index_of(self, ts_ns: np.ndarray) -> np.ndarray:
@@ -43,12 +45,16 @@ class TradeDays:
 
 @dataclass(frozen=True)
 class Session:
-    """When an instrument trades, in its exchange's time zone."""
+    """When an instrument trades, in its exchange's time zone.
+
+    ``flat`` is the time by which positions are closed each trade date; ``None`` means the
+    market has no daily flat (24/7 crypto): positions are held across trade dates.
+    """
 
     timezone: str
     open: time
     close: time
-    flat: time
+    flat: time | None
     weekdays: tuple[int, ...] = field(default=(0, 1, 2, 3, 4))  # trade dates Mon..Fri
 
     def __post_init__(self) -> None:
@@ -62,9 +68,19 @@ class Session:
             raise ConfigError(f"session weekdays {self.weekdays!r} must be numbers 0 (Mon) to 6")
 
     @property
+    def has_flat(self) -> bool:
+        """True when positions must be flat at a daily time."""
+        return self.flat is not None
+
+    @property
     def overnight(self) -> bool:
-        """True when the session opens on the calendar day before its trade date."""
-        return self.open >= self.close
+        """True when the session opens on the calendar day before its trade date.
+
+        A session that opens and closes at local midnight (24/7 crypto in UTC) is a whole-day
+        session, not an overnight one: trade date D runs from D 00:00 to D+1 00:00."""
+        if self.open == self.close:
+            return self.open != time(0)
+        return self.open > self.close
 
     def trade_days(self, first: date, last: date) -> TradeDays:
         """Boundaries of every trade date from ``first`` to ``last`` inclusive."""
@@ -74,9 +90,13 @@ class Session:
         before = -1 if self.overnight else 0
         day_start = self._local_to_utc(days, before, self.open if self.overnight else time(0))
         session_open = self._local_to_utc(days, before, self.open)
-        session_close = self._local_to_utc(days, 0, self.close)
-        flat_day = before if (self.overnight and self.flat >= self.open) else 0
-        flat = self._local_to_utc(days, flat_day, self.flat)
+        close_day = 1 if (not self.overnight and self.close <= self.open) else 0
+        session_close = self._local_to_utc(days, close_day, self.close)
+        if self.flat is None:
+            flat = np.full(len(days), NO_FLAT, dtype=np.int64)
+        else:
+            flat_day = before if (self.overnight and self.flat >= self.open) else 0
+            flat = self._local_to_utc(days, flat_day, self.flat)
         dates = days.values.astype("datetime64[D]")
         weekday = days.day_of_week.to_numpy()
         return TradeDays(dates=dates, day_start=day_start, session_open=session_open,
@@ -99,16 +119,21 @@ class Session:
     def describe(self) -> str:
         """One line such as '17:00-16:00 America/Chicago (overnight), flat 15:55'."""
         kind = " (overnight)" if self.overnight else ""
-        return (f"{self.open:%H:%M}-{self.close:%H:%M} {self.timezone}{kind}, "
-                f"flat {self.flat:%H:%M}")
+        days = "" if tuple(self.weekdays) == (0, 1, 2, 3, 4) else (
+            ", every day" if len(set(self.weekdays)) == 7 else
+            f", weekdays {','.join(str(d) for d in self.weekdays)}")
+        flat = f"flat {self.flat:%H:%M}" if self.flat is not None else "no daily flat"
+        return f"{self.open:%H:%M}-{self.close:%H:%M} {self.timezone}{kind}{days}, {flat}"
 
 
 CME_GLOBEX = Session("America/Chicago", time(17, 0), time(16, 0), time(15, 55))
 US_EQUITY_RTH = Session("America/New_York", time(9, 30), time(16, 0), time(15, 55))
 FX_24X5 = Session("America/New_York", time(17, 0), time(17, 0), time(16, 55))
+CRYPTO_24X7 = Session("UTC", time(0, 0), time(0, 0), None, (0, 1, 2, 3, 4, 5, 6))
 
 SESSION_PRESETS: dict[str, Session] = {
     "cme_globex": CME_GLOBEX,
     "us_equity_rth": US_EQUITY_RTH,
     "fx_24x5": FX_24X5,
+    "crypto_24x7": CRYPTO_24X7,
 }
