@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 OFF_IS_ZERO = ("stop_ticks", "target_ticks", "trail_tight_ticks", "trail_wide_ticks",
                "trail_widen_points", "trail_activation_ticks", "max_hold_bars",
-               "cost_points", "slippage_ticks", "commission")
+               "spread_ticks", "slippage_ticks", "commission", "fee_bps", "velocity_slippage",
+               "velocity_cap_ticks")
 
 
 def _value(settings, name, default=0.0):
@@ -74,11 +75,23 @@ def reference_simulate(bars, entries, sides, params, *, tick, point_value, sessi
     widen = _value(params, "trail_widen_points")
     activation = _value(params, "trail_activation_ticks")
     max_hold = _value(params, "max_hold_bars")
-    cost_points = _value(costs, "cost_points")
+    spread = _value(costs, "spread_ticks")
+    fee_bps = _value(costs, "fee_bps")
     slippage = _value(costs, "slippage_ticks")
+    velocity = _value(costs, "velocity_slippage")
+    cap = _value(costs, "velocity_cap_ticks")
     commission = _value(costs, "commission")
     quantity = float(costs.get("quantity", 1.0))
-    slip = slippage * tick
+
+    def slip_on(j):
+        # a market fill on bar j: the slippage ticks plus velocity slippage from the move of
+        # the last bar completed before bar j opened (bar j-1 against bar j-2)
+        extra = 0.0
+        if velocity > 0 and j >= 2:
+            extra = velocity * abs(closes[j - 1] - closes[j - 2]) / tick
+            if cap > 0:
+                extra = min(extra, cap)
+        return (slippage + extra) * tick
 
     def check_prices(j):
         if price_path == "close":
@@ -113,9 +126,9 @@ def reference_simulate(bars, entries, sides, params, *, tick, point_value, sessi
                         why = "trail"
             # 2. stop: gap at the open, else touched
             if stop is not None and o <= stop:
-                return j, o - slip, why
+                return j, o - slip_on(j), why
             if stop is not None and low <= stop:
-                return j, stop - slip, why
+                return j, stop - slip_on(j), why
             # 3. target: gap at the open, else touched (a limit: no slippage)
             if target_ticks > 0 and o >= target:
                 return j, o, "target"
@@ -123,12 +136,12 @@ def reference_simulate(bars, entries, sides, params, *, tick, point_value, sessi
                 return j, target, "target"
             # 4. timeout
             if max_hold > 0 and j - e >= max_hold:
-                return j, c - slip, "timeout"
+                return j, c - slip_on(j), "timeout"
             # 5. session flat or end of data
             if flags[j]:
-                return j, c - slip, "session"
+                return j, c - slip_on(j), "session"
             if j == n - 1:
-                return j, c - slip, "end"
+                return j, c - slip_on(j), "end"
             # 6. only then is mfe updated with this bar's high
             best_high = h if best_high is None else max(best_high, h)
         raise AssertionError("a position outlived the data")
@@ -149,19 +162,19 @@ def reference_simulate(bars, entries, sides, params, *, tick, point_value, sessi
                         stop = level
                         why = "trail"
             if stop is not None and o >= stop:
-                return j, o + slip, why
+                return j, o + slip_on(j), why
             if stop is not None and h >= stop:
-                return j, stop + slip, why
+                return j, stop + slip_on(j), why
             if target_ticks > 0 and o <= target:
                 return j, o, "target"
             if target_ticks > 0 and low <= target:
                 return j, target, "target"
             if max_hold > 0 and j - e >= max_hold:
-                return j, c + slip, "timeout"
+                return j, c + slip_on(j), "timeout"
             if flags[j]:
-                return j, c + slip, "session"
+                return j, c + slip_on(j), "session"
             if j == n - 1:
-                return j, c + slip, "end"
+                return j, c + slip_on(j), "end"
             best_low = low if best_low is None else min(best_low, low)
         raise AssertionError("a position outlived the data")
 
@@ -185,10 +198,10 @@ def reference_simulate(bars, entries, sides, params, *, tick, point_value, sessi
         else:
             raw = (opens[e] + closes[e]) / 2
         if side == 1:
-            entry = raw + slip
+            entry = raw + slip_on(e)
             x, exit_price, why = run_long(e, entry)
         else:
-            entry = raw - slip
+            entry = raw - slip_on(e)
             x, exit_price, why = run_short(e, entry)
         held = [check_prices(k) for k in range(e + 1, x + 1)]
         best = max(p[1] for p in held)
@@ -197,7 +210,9 @@ def reference_simulate(bars, entries, sides, params, *, tick, point_value, sessi
             mfe, mae = max(0.0, best - entry), max(0.0, entry - worst)
         else:
             mfe, mae = max(0.0, entry - worst), max(0.0, best - entry)
-        pnl_points = (exit_price - entry) * side - cost_points
+        # one spread per round trip, the notional fee on both fills
+        pnl_points = ((exit_price - entry) * side - spread * tick
+                      - fee_bps / 10_000 * (entry + exit_price))
         fees = commission * 2 * quantity
         trades.append({
             "entry_bar": e, "exit_bar": x, "entry_time": ts[e], "exit_time": ts[x],

@@ -130,7 +130,8 @@ def test_kernel_matches_the_plain_python_rules(seed):
     delay = int(rng.integers(1, 6))
     stop_ticks = float(rng.choice([0, 4, 12]))
     target_ticks = float(rng.choice([0, 6, 20]))
-    costs = Costs(slippage_ticks=float(rng.choice([0, 1])), commission=0.25, cost_points=0.5)
+    costs = Costs(slippage_ticks=float(rng.choice([0, 1])), commission=0.25, spread_ticks=2,
+                  fee_bps=0.5)
     trades = follow_signal(bars, wanted, instrument=MNQ, costs=costs, delay_bars=delay,
                            stop_ticks=stop_ticks, target_ticks=target_ticks)
     o, h, lo, c = (bars[k].to_numpy() for k in ("open", "high", "low", "close"))
@@ -147,6 +148,7 @@ def test_kernel_matches_the_plain_python_rules(seed):
         assert mine[4] == pytest.approx(theirs[4], abs=1e-9)
         assert mine[6] == pytest.approx(theirs[6], abs=1e-9)
         assert mine[7] == pytest.approx(theirs[7], abs=1e-9)
-    points = (trades["exit_price"] - trades["entry_price"]) * trades["side"] - 0.5
+    points = ((trades["exit_price"] - trades["entry_price"]) * trades["side"] - 2 * 0.25
+              - 0.5e-4 * (trades["entry_price"] + trades["exit_price"]))
     assert np.allclose(trades["pnl"], points * 2.0 - 0.5)
     assert set(trades["reason"]) <= set(REASONS)

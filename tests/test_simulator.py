@@ -129,8 +129,11 @@ def exit_params(draw) -> dict:
 
 
 COSTS = st.builds(
-    dict, cost_points=st.sampled_from([0.0, 0.25, 1.1]),
+    dict, spread_ticks=st.sampled_from([0.0, 1.0, 4.4]),
     slippage_ticks=st.sampled_from([0.0, 0.5, 1.0, 2.0]),
+    fee_bps=st.sampled_from([0.0, 0.0, 2.5]),
+    velocity_slippage=st.sampled_from([0.0, 0.0, 0.1, 0.5]),
+    velocity_cap_ticks=st.sampled_from([0.0, 3.0]),
     commission=st.sampled_from([0.0, 0.62]), quantity=st.sampled_from([1.0, 2.0, 3.5]))
 FILLS = st.one_of(st.tuples(st.sampled_from(["close", "next_open"]), st.just(1)),
                   st.tuples(st.just("delayed_mid"), st.integers(1, 5)))
@@ -197,7 +200,9 @@ def test_shorts_mirror_longs(case):
     mirrored["close"] = top - bars["close"]
     mirrored["high"] = top - bars["low"]
     mirrored["low"] = top - bars["high"]
-    args = {"instrument": MNQ, "costs": Costs(**case["costs"]), "fill": case["fill"],
+    # a notional fee depends on the price level, which the reflection changes
+    costs = Costs(**{**case["costs"], "fee_bps": 0.0})
+    args = {"instrument": MNQ, "costs": costs, "fill": case["fill"],
             "delay_bars": case["delay_bars"], "price_path": case["price_path"]}
     straight = simulate(bars, case["entries"], case["sides"], case["params"], **args)
     flipped = simulate(mirrored, case["entries"], -case["sides"], case["params"], **args)
@@ -369,10 +374,10 @@ def test_sparse_data_flattens_at_the_last_price_before_the_flat_time():
 def test_costs_and_money():
     bars = make_bars([*FLAT, (100, 102, 100, 101.5), (101.5, 101.5, 101.5, 101.5)])
     row = one(bars, [0], [1], params=ExitParams(max_hold_bars=1),
-              costs=Costs(cost_points=0.5, commission=1.25, quantity=3)).iloc[0]
-    assert row["pnl_points"] == 1.0
+              costs=Costs(spread_ticks=2, commission=1.25, quantity=3)).iloc[0]
+    assert row["pnl_points"] == 1.5 - 2 * ALWAYS_OPEN.tick_size
     assert row["fees"] == 7.5 and row["quantity"] == 3.0
-    assert row["pnl"] == 1.0 * 2.0 * 3 - 7.5
+    assert row["pnl"] == row["pnl_points"] * ALWAYS_OPEN.point_value * 3 - 7.5
     assert (row["mfe_points"], row["mae_points"]) == (2.0, 0.0)
 
 

@@ -17,7 +17,7 @@ Users add or override instruments in ``<home>/instruments.yaml``::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stratforge.config import resolve_home
+from stratforge.costs import BUILTIN_COSTS, DEFAULT_COSTS, Costs
 from stratforge.errors import ConfigError
 from stratforge.sessions import CME_GLOBEX, FX_24X5, SESSION_PRESETS, US_EQUITY_RTH, Session
 
@@ -43,6 +44,16 @@ class Instrument:
     reference_price: float = 100.0   # typical price level (used by the synthetic market)
     daily_volatility: float = 0.01   # typical daily return std (used by the synthetic market)
     trading_days_per_year: int = 252
+    costs: Costs = field(default=Costs())  # the cost model every run charges
+
+    @property
+    def price_decimals(self) -> int:
+        """Decimals that show every tick (0.25 -> 2, 0.00001 -> 5, 1 -> 0)."""
+        return tick_decimals(self.tick_size)
+
+    def format_price(self, value: float) -> str:
+        """A price or price distance with the decimals of the tick size."""
+        return f"{value:,.{self.price_decimals}f}"
 
     def round_to_tick(self, price: float) -> float:
         """``price`` rounded to the nearest tick."""
@@ -68,7 +79,28 @@ BUILTIN_INSTRUMENTS: dict[str, Instrument] = {
     )
 }
 
+BUILTIN_INSTRUMENTS = {symbol: replace(spec, costs=BUILTIN_COSTS.get(symbol, spec.costs))
+                       for symbol, spec in BUILTIN_INSTRUMENTS.items()}
+
 USER_FILE_NAME = "instruments.yaml"
+
+
+def tick_decimals(tick_size: float) -> int:
+    """Decimals needed to write a multiple of ``tick_size`` exactly (at most 10)."""
+    for decimals in range(11):
+        if abs(round(tick_size, decimals) - tick_size) <= 1e-12 * max(1.0, tick_size):
+            return decimals
+    return 10
+
+
+class _CostsModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    commission: float = Field(default=0.0, ge=0)
+    spread_ticks: float = Field(default=0.0, ge=0)
+    slippage_ticks: float = Field(default=0.0, ge=0)
+    fee_bps: float = Field(default=0.0, ge=0)
+    velocity_slippage: float = Field(default=0.0, ge=0)
+    velocity_cap_ticks: float = Field(default=0.0, ge=0)
 
 
 class _SessionModel(BaseModel):
@@ -90,6 +122,7 @@ class _InstrumentModel(BaseModel):
     reference_price: float = Field(default=100.0, gt=0)
     daily_volatility: float = Field(default=0.01, gt=0)
     trading_days_per_year: int = Field(default=252, gt=0)
+    costs: _CostsModel | None = None
 
 
 def _session_from(value: str | _SessionModel, where: str) -> Session:
@@ -125,7 +158,9 @@ def load_user_instruments(path: Path) -> dict[str, Instrument]:
             currency=model.currency, session=_session_from(model.session, where),
             description=model.description, reference_price=model.reference_price,
             daily_volatility=model.daily_volatility,
-            trading_days_per_year=model.trading_days_per_year)
+            trading_days_per_year=model.trading_days_per_year,
+            costs=(DEFAULT_COSTS if model.costs is None
+                   else Costs(**model.costs.model_dump())))
     return found
 
 

@@ -49,12 +49,10 @@ from stratforge.errors import ConfigError
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.instruments import Instrument, get_instrument
 from stratforge.progress import ProgressCallback, no_progress
-from stratforge.sim.fills import fill_offset
+from stratforge.sim.fills import fill_offset, velocity_slip_ticks
 from stratforge.sim.params import Costs
 from stratforge.sim.session_flags import session_last_flags
 
-DEFAULT_COSTS = Costs(cost_points=0.5, slippage_ticks=1.0)
-"""Round-trip cost 0.5 points plus one tick of slippage per fill (MNQ-like)."""
 SILHOUETTE_MIN = 0.45
 FISSION_KS: tuple[int, ...] = (2, 3, 4, 5)
 MEMBERS_PER_CLUSTER = 5
@@ -139,8 +137,10 @@ class _Context:
             prices = [np.ascontiguousarray(frame[c].to_numpy(dtype=np.float64))
                       for c in ("open", "high", "low", "close")]
             flags = session_last_flags(stamps, self.instrument.session)
+            extra = velocity_slip_ticks(prices[3], self.tick, self.costs.velocity_slippage,
+                                        self.costs.velocity_cap_ticks)
             self._markets[timeframe] = (MarketArrays(*prices, flags, self.tick,
-                                                     float(self.instrument.point_value)),
+                                                     float(self.instrument.point_value), extra),
                                         stamps)
         return self._markets[timeframe]
 
@@ -379,7 +379,7 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
             with ``fission_iterations`` evaluations; a template splits when the best
             silhouette reaches ``min_silhouette``; templates with ``max_fission_depth`` dots
             in their id are not split again).
-        costs: trading costs (default ``DEFAULT_COSTS``); ``fill``: entry fill mode;
+        costs: the cost model (default: the instrument's own); ``fill``: entry fill mode;
             ``min_trades``: trades below which the objective shrinks (see the worker).
         random_state: seed of every random choice.
         checkpoint_dir, resume: checkpoint folder; ``resume=False`` starts afresh.
@@ -397,7 +397,8 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
     if fission:
         phase_sizes(fission_iterations)
     fill_offset(fill, 1)
-    cost = costs if costs is not None else DEFAULT_COSTS
+    spec = instrument if instrument is not None else get_instrument(symbol, home)
+    cost = costs if costs is not None else spec.costs
     settings = {"symbol": symbol.upper(), "members_per_template": int(members_per_template),
                 "iterations": int(iterations), "fission": bool(fission),
                 "fission_members": int(fission_members),
@@ -405,7 +406,6 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
                 "max_fission_depth": int(max_fission_depth), "costs": cost.to_dict(),
                 "fill": fill, "min_trades": int(min_trades), "random_state": int(random_state),
                 "min_silhouette": float(min_silhouette), "costs_object": cost}
-    spec = instrument if instrument is not None else get_instrument(symbol, home)
     ctx = _Context(library, patterns, symbol, home, spec, bars, settings)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else (
         resolve_home(home) / "discovery" / symbol.upper() / "optimization")

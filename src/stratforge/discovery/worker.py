@@ -12,7 +12,7 @@ members, so overlapping members never block each other. Entries follow the simul
 rules (``fill`` mode, slippage, signals on or across the session flat are dropped).
 
 PnL is measured in **points after every cost**: ``pnl / (point_value * quantity)``, i.e. the
-simulator's ``pnl_points`` (which includes slippage and ``cost_points``) less the commission
+simulator's ``pnl_points`` (which includes slippage, the spread and notional fees) less the commission
 expressed in points. The objective is the mean of that per trade, with a shrinkage for too
 few trades (see :func:`score_points`).
 """
@@ -25,8 +25,8 @@ import numba
 import numpy as np
 
 from stratforge.sim.fills import plan_entries
-from stratforge.sim.kernels import trade_pnl, walk_position
-from stratforge.sim.params import EXIT_PARAM_NAMES, MATRIX_COLUMNS, P_QUANTITY, P_SLIP, Costs
+from stratforge.sim.kernels import entry_fill, trade_pnl, walk_position
+from stratforge.sim.params import COST_NAMES, EXIT_PARAM_NAMES, MATRIX_COLUMNS, P_QUANTITY, Costs
 
 SHARPE_NOISE = 1e-9
 DEFAULT_MIN_TRADES = 5
@@ -38,8 +38,8 @@ def kernel_matrix(exit_params: np.ndarray, costs: Costs) -> np.ndarray:
     exits = np.asarray(exit_params, dtype=np.float64).reshape(-1, len(EXIT_PARAM_NAMES))
     if not np.isfinite(exits).all() or (exits < 0).any():
         raise ValueError("exit parameters must be finite and >= 0")
-    cost_row = np.asarray([costs.cost_points, costs.slippage_ticks, costs.commission,
-                           costs.quantity], dtype=np.float64)
+    cost_row = np.asarray([float(getattr(costs, name)) for name in COST_NAMES],
+                          dtype=np.float64)
     matrix = np.empty((len(exits), len(MATRIX_COLUMNS)), dtype=np.float64)
     matrix[:, :len(EXIT_PARAM_NAMES)] = exits
     matrix[:, len(EXIT_PARAM_NAMES):] = cost_row
@@ -47,18 +47,18 @@ def kernel_matrix(exit_params: np.ndarray, costs: Costs) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _pair_points(open_, high, low, close, session_last, fill_bar, raw_price, side, params,
-                 row_param, row_entry, tick, point_value):
+def _pair_points(open_, high, low, close, session_last, extra_slip, fill_bar, raw_price, side,
+                 params, row_param, row_entry, tick, point_value):
     """PnL points after costs of each (parameter row, entry) pair, one position each."""
     out = np.empty(row_param.shape[0], np.float64)
     for i in range(row_param.shape[0]):
         p = params[row_param[i]]
         k = row_entry[i]
         s = side[k]
-        entry = raw_price[k] + s * p[P_SLIP] * tick
+        entry = entry_fill(raw_price[k], s, p, extra_slip, fill_bar[k], tick)
         _x, px, _why, _best, _worst = walk_position(open_, high, low, close, session_last,
-                                                    fill_bar[k], s, entry, p, tick)
-        _points, _fees, pnl = trade_pnl(entry, px, s, p, point_value)
+                                                    extra_slip, fill_bar[k], s, entry, p, tick)
+        _points, _fees, pnl = trade_pnl(entry, px, s, p, tick, point_value)
         out[i] = pnl / (point_value * p[P_QUANTITY])
     return out
 
@@ -67,7 +67,9 @@ def _pair_points(open_, high, low, close, session_last, fill_bar, raw_price, sid
 class MarketArrays:
     """The arrays of one timeframe's bars the worker reads (float64 prices, bool flags).
 
-    ``session_last`` is ``stratforge.sim.session_flags.session_last_flags`` of the bars.
+    ``session_last`` is ``stratforge.sim.session_flags.session_last_flags`` of the bars;
+    ``extra_slip`` the cost model's velocity slippage per bar
+    (``stratforge.sim.fills.velocity_slip_ticks``), None for none.
     """
 
     open: np.ndarray
@@ -77,6 +79,7 @@ class MarketArrays:
     session_last: np.ndarray
     tick: float
     point_value: float
+    extra_slip: np.ndarray | None = None
 
 
 def member_points(market: MarketArrays, entries: np.ndarray, sides: np.ndarray,
@@ -120,6 +123,7 @@ def member_points(market: MarketArrays, entries: np.ndarray, sides: np.ndarray,
     if live.any():
         out[live] = _pair_points(
             market.open, market.high, market.low, market.close, market.session_last,
+            (np.zeros(len(market.close)) if market.extra_slip is None else market.extra_slip),
             plan.fill_bar, plan.raw_price, plan.side, rows, row_param[live],
             slot[row_member[live]], float(market.tick), float(market.point_value))
     return out if member_of_row is not None else out.reshape(len(rows), len(bars_at))

@@ -14,9 +14,10 @@ t + d (``delay_bars = d``; d = 4 fills at T+4). On every bar k >= d, with w = wa
    flag lies on bars k - d .. k (as for the simulator's entries). After a stop, target or
    session exit the same side is not re-entered until the wanted side changes.
 
-Entry and every exit but the target move the fill ``slippage_ticks`` against the trade;
-PnL in points = (exit - entry) * side - ``cost_points``; in currency = points * point value *
-quantity - 2 * commission * quantity, as for the simulator.
+Entry and every exit but the target move the fill against the trade by the cost model's
+slippage ticks plus the fill bar's velocity slippage; PnL in points = (exit - entry) * side -
+one spread - the notional fee of both fills; in currency = points * point value * quantity -
+2 * commission * quantity, as for the simulator (see ``stratforge.costs``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pandas as pd
 
 from stratforge.instruments import Instrument
 from stratforge.sim.backtest import TRADE_COLUMNS
-from stratforge.sim.fills import fill_offset
+from stratforge.sim.fills import fill_offset, velocity_slip_ticks
 from stratforge.sim.params import Costs
 from stratforge.sim.session_flags import session_last_flags
 
@@ -37,9 +38,10 @@ R_SIGNAL, R_STOP, R_TARGET, R_SESSION, R_END = range(5)
 
 @numba.njit(cache=True, nogil=True)
 def follow_kernel(open_, high, low, close, session_last, wanted, delay, stop_pts, target_pts,
-                  slip):
+                  slip_at):
     """Trades of the rules in the module docstring: (entry_bar, exit_bar, side,
-    entry_price, exit_price, reason, mfe_points, mae_points) arrays."""
+    entry_price, exit_price, reason, mfe_points, mae_points) arrays. ``slip_at[k]`` is the
+    slippage in price units of a market fill on bar k."""
     n = close.shape[0]
     flagged = np.zeros(n + 1, dtype=np.int64)
     for i in range(n):
@@ -71,6 +73,7 @@ def follow_kernel(open_, high, low, close, session_last, wanted, delay, stop_pts
             else:
                 o, fav, adv, c = -open_[k], -low[k], -high[k], -close[k]
             mid = (o + c) / 2.0
+            slip = slip_at[k]
             reason = -1
             px = 0.0
             if stop_pts > 0.0 and o <= e - stop_pts:
@@ -107,7 +110,7 @@ def follow_kernel(open_, high, low, close, session_last, wanted, delay, stop_pts
                 flagged[k + 1] - flagged[k - delay] == 0:
             pos = w
             start = k
-            entry = (open_[k] + close[k]) / 2.0 + w * slip
+            entry = (open_[k] + close[k]) / 2.0 + w * slip_at[k]
             mfe = 0.0
             mae = 0.0
     return (entry_bar[:count], exit_bar[:count], sides[:count], entry_px[:count],
@@ -125,10 +128,13 @@ def follow_signal(bars: pd.DataFrame, wanted: np.ndarray, *, instrument: Instrum
                    for k in ("open", "high", "low", "close"))
     flags = session_last_flags(stamps, instrument.session)
     tick = float(instrument.tick_size)
+    slip_at = (costs.slippage_ticks + velocity_slip_ticks(
+        c, tick, costs.velocity_slippage, costs.velocity_cap_ticks)) * tick
     (entry_bar, exit_bar, side, entry_px, exit_px, reason, mfe, mae) = follow_kernel(
         o, h, lo, c, flags, np.ascontiguousarray(wanted, dtype=np.int64), delay,
-        stop_ticks * tick, target_ticks * tick, costs.slippage_ticks * tick)
-    points = (exit_px - entry_px) * side - costs.cost_points
+        stop_ticks * tick, target_ticks * tick, slip_at)
+    points = ((exit_px - entry_px) * side - costs.spread_ticks * tick
+              - costs.fee_bps * 1e-4 * (entry_px + exit_px))
     fees = np.full(len(side), 2.0 * costs.commission * costs.quantity)
     pnl = points * instrument.point_value * costs.quantity - fees
     times = pd.DatetimeIndex(stamps.view("datetime64[ns]"), tz="UTC")

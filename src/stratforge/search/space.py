@@ -1,10 +1,15 @@
-"""Parameter spaces: the range and type of every exit / cost parameter a sweep samples.
+"""Parameter spaces: the range and type of every exit parameter a sweep samples.
 
-A :class:`ParameterSpace` is an ordered tuple of :class:`Parameter` (name, low, high, kind).
-:func:`default_space` builds the house defaults for a timeframe; :meth:`ParameterSpace.from_yaml`
-reads a user file. The space maps parameter sets to and from the unit cube (what the samplers
-draw in) and repairs invalid combinations with one rule (:meth:`ParameterSpace.repair`).
-The rules are written down in docs/search.md ("Parameter space and sampling").
+A :class:`ParameterSpace` is an ordered tuple of :class:`Parameter` (name, low, high, kind) in
+the simulator's units (ticks, points, bars). Distances are chosen in volatility units: the
+house defaults (:data:`YARDSTICK_RANGES`) are multiples of a timeframe's *yardstick*, the
+median true range of its in-sample bars (:func:`measure_yardstick`), resolved to ticks for
+that timeframe by :func:`default_space`; ``max_hold_bars`` is in bars (:func:`hold_range`).
+:meth:`ParameterSpace.from_yaml` reads a user file, in ticks or (``unit: yardstick``) in
+yardsticks. Costs are never parameters: a space naming one is refused. The space maps
+parameter sets to and from the unit cube (what the samplers draw in) and repairs invalid
+combinations with one rule (:meth:`ParameterSpace.repair`). The rules are written down in
+docs/search.md ("Parameter space and sampling").
 """
 
 from __future__ import annotations
@@ -19,25 +24,34 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from stratforge.costs import refuse_cost_names
 from stratforge.errors import ConfigError
-from stratforge.sim.params import MATRIX_COLUMNS
+from stratforge.sim.params import EXIT_PARAM_NAMES
 from stratforge.timeframes import parse_timeframe
 
 KINDS: tuple[str, ...] = ("int", "float")
 
-# The issue's ranges (inclusive). max_hold_bars depends on the timeframe, see HOLD_BARS.
-DEFAULT_RANGES: dict[str, tuple[float, float, str]] = {
-    "stop_ticks": (10, 25, "int"),
-    "target_ticks": (30, 60, "int"),
-    "trail_tight_ticks": (5, 15, "int"),
-    "trail_wide_ticks": (20, 40, "int"),
-    "trail_activation_ticks": (0, 20, "int"),
-    "cost_points": (0.25, 1.0, "float"),
+# The default ranges (inclusive) in yardsticks: multiples of the timeframe's median true range
+# on in-sample bars. Ticks parameters resolve to whole ticks, trail_widen_points to price
+# units. max_hold_bars depends on the timeframe, see HOLD_BARS.
+YARDSTICK_RANGES: dict[str, tuple[float, float]] = {
+    "stop_ticks": (0.5, 3.0),
+    "target_ticks": (1.0, 6.0),
+    "trail_tight_ticks": (0.25, 1.5),
+    "trail_wide_ticks": (1.0, 4.0),
+    "trail_widen_points": (0.5, 3.0),
+    "trail_activation_ticks": (0.0, 2.0),
 }
+DEFAULT_ORDER: tuple[str, ...] = (
+    "stop_ticks", "target_ticks", "trail_tight_ticks", "trail_wide_ticks", "trail_widen_points",
+    "trail_activation_ticks", "max_hold_bars",
+)
+UNITS: tuple[str, ...] = ("ticks", "yardstick")
 # max_hold_bars (inclusive) per listed timeframe; other timeframes take the nearest listed one
 # (see hold_range).
 HOLD_BARS: dict[str, tuple[int, int]] = {
     "1m": (10, 120), "5m": (5, 60), "15m": (4, 30), "1h": (2, 12), "4h": (1, 6),
+    "1D": (2, 20),
 }
 
 
@@ -46,8 +60,7 @@ class Parameter:
     """One dimension of a parameter space.
 
     Attributes:
-        name: a parameter table column (an exit parameter or a cost, see
-            ``stratforge.sim.params.MATRIX_COLUMNS``).
+        name: an exit parameter (``stratforge.sim.params.EXIT_PARAM_NAMES``); never a cost.
         low, high: inclusive bounds, finite, ``0 <= low <= high``; whole numbers for ints.
         kind: ``"int"`` (whole ticks / bars) or ``"float"``.
     """
@@ -108,10 +121,11 @@ class ParameterSpace:
             if not isinstance(p, Parameter):
                 raise ConfigError(f"a parameter space holds Parameter objects, got {p!r}")
         names = [p.name for p in params]
-        unknown = [n for n in names if n not in MATRIX_COLUMNS]
+        refuse_cost_names(names, "parameter space")
+        unknown = [n for n in names if n not in EXIT_PARAM_NAMES]
         if unknown:
             raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; known: "
-                              f"{', '.join(MATRIX_COLUMNS)}")
+                              f"{', '.join(EXIT_PARAM_NAMES)}")
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ConfigError(f"parameter(s) {', '.join(dupes)} given more than once")
@@ -130,14 +144,21 @@ class ParameterSpace:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_yaml(cls, path: str | Path, timeframe: str) -> ParameterSpace:
+    def from_yaml(cls, path: str | Path, timeframe: str, *,
+                  yardstick_ticks: float | None = None,
+                  tick_size: float | None = None) -> ParameterSpace:
         """Read a space from a YAML file, for one timeframe.
 
-        The file is a mapping from parameter name to ``{low, high, kind}`` (``kind`` optional:
-        ``int`` when both bounds are written as integers, else ``float``). ``max_hold_bars``
-        may instead give ``timeframes: {1m: {low: 10, high: 120}, ...}``; a timeframe not
-        listed takes the nearest listed one (the rule of :func:`hold_range`). Parameters keep
-        the file's order. Any problem raises a ConfigError naming the file and the key.
+        The file is a mapping from parameter name to ``{low, high, kind, unit}`` (``kind``
+        optional: ``int`` when both bounds are written as integers, else ``float``; ``unit``
+        optional: ``ticks`` (the simulator's unit: ticks, points for
+        ``trail_widen_points``, bars for ``max_hold_bars``; the default) or ``yardstick``
+        (multiples of the timeframe's yardstick, resolved like :func:`default_space`, which
+        needs ``yardstick_ticks`` and ``tick_size``). ``max_hold_bars`` may instead give
+        ``timeframes: {1m: {low: 10, high: 120}, ...}``; a timeframe not listed takes the
+        nearest listed one (the rule of :func:`hold_range`). Parameters keep the file's order.
+        A cost is refused (costs are set per instrument, never searched). Any problem raises
+        a ConfigError naming the file and the key.
         """
         file = Path(path)
         try:
@@ -152,9 +173,10 @@ class ParameterSpace:
         params = []
         for key, raw_spec in raw.items():
             where = f"{file}: key {key!r}"
-            if key not in MATRIX_COLUMNS:
+            refuse_cost_names([key], where)
+            if key not in EXIT_PARAM_NAMES:
                 raise ConfigError(f"{where}: unknown parameter; known: "
-                                  f"{', '.join(MATRIX_COLUMNS)}")
+                                  f"{', '.join(EXIT_PARAM_NAMES)}")
             if not isinstance(raw_spec, Mapping):
                 raise ConfigError(f"{where}: expected a mapping with low, high and kind")
             spec = dict(raw_spec)
@@ -173,13 +195,31 @@ class ParameterSpace:
                 except ConfigError as exc:
                     raise ConfigError(f"{where}: {exc}") from None
                 spec.setdefault("kind", "int")
-            extra = sorted(set(spec) - {"low", "high", "kind"})
+            extra = sorted(set(spec) - {"low", "high", "kind", "unit"})
             if extra:
                 raise ConfigError(f"{where}: unexpected field(s) {', '.join(map(str, extra))}; "
-                                  "write low, high and kind")
+                                  "write low, high, kind and unit")
             missing = [f for f in ("low", "high") if f not in spec]
             if missing:
                 raise ConfigError(f"{where}: missing {' and '.join(missing)}")
+            unit = spec.pop("unit", "ticks")
+            if unit not in UNITS:
+                raise ConfigError(f"{where}: unit must be one of {', '.join(UNITS)}, got "
+                                  f"{unit!r}")
+            if unit == "yardstick":
+                if key == "max_hold_bars":
+                    raise ConfigError(f"{where}: max_hold_bars is in bars; unit: yardstick "
+                                      "applies to distances only")
+                if yardstick_ticks is None or tick_size is None:
+                    raise ConfigError(f"{where}: unit: yardstick needs the timeframe's "
+                                      "yardstick (measured by the run on in-sample bars)")
+                try:
+                    param = resolve_parameter(str(key), float(spec["low"]), float(spec["high"]),
+                                              yardstick_ticks, tick_size)
+                except (TypeError, ValueError):
+                    raise ConfigError(f"{where}: low and high must be numbers") from None
+                params.append(param)
+                continue
             kind = spec.get("kind")
             if kind is None:
                 whole = all(isinstance(spec[f], int) and not isinstance(spec[f], bool)
@@ -350,9 +390,9 @@ def hold_range(timeframe: str,
     """``max_hold_bars`` (low, high) for a timeframe.
 
     ``anchors`` defaults to :data:`HOLD_BARS` (1m 10-120, 5m 5-60, 15m 4-30, 1h 2-12,
-    4h 1-6). A listed timeframe gets its own range; any other takes the range of the listed
+    4h 1-6, 1D 2-20). A listed timeframe gets its own range; any other takes the range of the listed
     timeframe nearest in duration on a log scale (smallest ``max(a/b, b/a)``), a tie going to
-    the shorter one: 1s-30s -> 1m, 2m -> 1m, 30m -> 15m, 2h -> 1h, 1D and 1W -> 4h.
+    the shorter one: 1s-30s -> 1m, 2m -> 1m, 30m -> 15m, 2h -> 1h, 1W -> 1D.
     """
     table = HOLD_BARS if anchors is None else anchors
     target = parse_timeframe(timeframe)
@@ -369,22 +409,82 @@ def hold_range(timeframe: str,
     return low, high  # type: ignore[return-value]
 
 
-def default_space(timeframe: str, *, names: Iterable[str] | None = None) -> ParameterSpace:
-    """The house default space for a timeframe (ranges inclusive).
-
-    stop_ticks 10-25, target_ticks 30-60, trail_tight_ticks 5-15, trail_wide_ticks 20-40,
-    trail_activation_ticks 0-20 (0 = trail from the start), max_hold_bars per
-    :func:`hold_range` (1m 10-120, 5m 5-60, 15m 4-30, 1h 2-12, 4h 1-6, other timeframes the
-    nearest listed), all int; cost_points 0.25-1.0 (float). ``names`` keeps only those
-    parameters (in this order). ``trail_widen_points`` is not in the default space.
+def measure_yardstick(bars: pd.DataFrame, tick_size: float) -> float:
+    """A timeframe's yardstick in ticks: the median true range of ``bars`` (pass the
+    in-sample bars only). True range of bar t: ``max(high_t, close_{t-1}) - min(low_t,
+    close_{t-1})`` (the first bar: high - low). At least one tick; a ConfigError without bars.
     """
-    low, high = hold_range(timeframe)
-    ranges = dict(DEFAULT_RANGES)
-    ranges = {**{k: v for k, v in ranges.items() if k != "cost_points"},
-              "max_hold_bars": (low, high, "int"), "cost_points": ranges["cost_points"]}
-    order = list(ranges) if names is None else list(names)
-    unknown = [n for n in order if n not in ranges]
+    if len(bars) == 0:
+        raise ConfigError("cannot measure a yardstick on no bars")
+    high = bars["high"].to_numpy(dtype=np.float64)
+    low = bars["low"].to_numpy(dtype=np.float64)
+    close = bars["close"].to_numpy(dtype=np.float64)
+    prev = np.concatenate(([close[0]], close[:-1]))
+    true_range = np.maximum(high, prev) - np.minimum(low, prev)
+    true_range[0] = high[0] - low[0]
+    ticks = np.round(true_range / tick_size)  # prices lie on the tick grid
+    return float(max(1.0, np.median(ticks)))
+
+
+def resolve_parameter(name: str, low: float, high: float, yardstick_ticks: float,
+                      tick_size: float) -> Parameter:
+    """One distance parameter given in yardsticks, in the simulator's units.
+
+    Ticks parameters: whole ticks, ``round(low * Y)`` to ``round(high * Y)`` (stop, target
+    and trails at least 1 tick; the high bound at least one tick above the low one).
+    ``trail_widen_points``: price units, ``low * Y * tick`` to ``high * Y * tick``.
+    """
+    if name not in YARDSTICK_RANGES:
+        raise ConfigError(f"{name} is not a distance; only {', '.join(YARDSTICK_RANGES)} "
+                          "can be given in yardsticks")
+    if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high < low:
+        raise ConfigError(f"{name}: yardstick range must satisfy 0 <= low <= high, got "
+                          f"{low}..{high}")
+    y = float(yardstick_ticks)
+    if name == "trail_widen_points":
+        return Parameter(name, low * y * tick_size, high * y * tick_size, "float")
+    floor = 0 if name == "trail_activation_ticks" else 1
+    lo = max(floor, round(low * y))
+    hi = max(lo + 1, round(high * y))
+    return Parameter(name, lo, hi, "int")
+
+
+def default_space(timeframe: str, *, yardstick_ticks: float, tick_size: float,
+                  names: Iterable[str] | None = None) -> ParameterSpace:
+    """The house default space for a timeframe, in the simulator's units.
+
+    Distances are :data:`YARDSTICK_RANGES` multiples of ``yardstick_ticks`` (the
+    timeframe's median true range in ticks on in-sample bars, see :func:`measure_yardstick`)
+    resolved by :func:`resolve_parameter`: stop 0.5-3, target 1-6, tight trail 0.25-1.5, wide
+    trail 1-4, widen threshold 0.5-3 (price units) and trail activation 0-2 yardsticks; every
+    sampled factor has an effect (the widen threshold decides when the wide trail takes
+    over). ``max_hold_bars`` per :func:`hold_range`. ``names`` keeps only those parameters
+    (in this order).
+    """
+    order = list(DEFAULT_ORDER) if names is None else list(names)
+    refuse_cost_names(order, "default_space")
+    unknown = [n for n in order if n not in DEFAULT_ORDER]
     if unknown:
         raise ConfigError(f"default_space has no parameter(s) {', '.join(unknown)}; it has "
-                          f"{', '.join(ranges)}")
-    return ParameterSpace(tuple(Parameter(n, *ranges[n]) for n in order))
+                          f"{', '.join(DEFAULT_ORDER)}")
+    if not (math.isfinite(yardstick_ticks) and yardstick_ticks > 0):
+        raise ConfigError(f"yardstick_ticks must be a positive number, got {yardstick_ticks}")
+    params = []
+    for name in order:
+        if name == "max_hold_bars":
+            low, high = hold_range(timeframe)
+            params.append(Parameter(name, low, high, "int"))
+        else:
+            params.append(resolve_parameter(name, *YARDSTICK_RANGES[name], yardstick_ticks,
+                                            tick_size))
+    return ParameterSpace(tuple(params))
+
+
+def space_rows(space: ParameterSpace) -> tuple[tuple[str, float, float, str], ...]:
+    """A space as plain rows ``(name, low, high, kind)`` (what jobs carry)."""
+    return tuple((p.name, p.low, p.high, p.kind) for p in space.parameters)
+
+
+def space_from_rows(rows: Iterable[Iterable]) -> ParameterSpace:
+    """The space of :func:`space_rows`' rows."""
+    return ParameterSpace(tuple(Parameter(str(n), lo, hi, str(k)) for n, lo, hi, k in rows))

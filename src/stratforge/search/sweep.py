@@ -39,7 +39,7 @@ from stratforge.parallel import Executor
 from stratforge.progress import ProgressCallback, no_progress
 from stratforge.search.brain import BayesianBrain, brain_key
 from stratforge.search.samplers import sample
-from stratforge.search.space import ParameterSpace, default_space
+from stratforge.search.space import ParameterSpace, space_from_rows
 from stratforge.sim.backtest import SUMMARY_COLUMNS, sweep
 from stratforge.sim.params import Costs
 
@@ -47,7 +47,7 @@ KEY_COLUMNS: tuple[str, ...] = ("template_id", "timeframe", "set_id")
 """The columns that identify a summary row; parameters and ``SUMMARY_COLUMNS`` follow."""
 MATCH_COLUMNS: tuple[str, ...] = ("template_id", "ts", "side")
 """Columns of a matches file: template, bar start (int64 ns UTC), side (+1 / -1)."""
-SWEEP_VERSION = "1"
+SWEEP_VERSION = "2"
 """Bump when a pair's result changes for the same job (invalidates checkpoints)."""
 STATE_FILE = "state.json"
 SUMMARIES_FILE = "summaries.parquet"
@@ -66,10 +66,12 @@ class PairJob:
         template_id: the template whose matches are the entries.
         n_sets, sampler, seed: draw ``n_sets`` parameter sets with ``sampler`` (``sobol``,
             ``lhs`` or ``uniform``) from ``pair_seed(seed, template_id, timeframe)``.
-        space_path: a parameter-space YAML file, or None for ``default_space(timeframe)``.
+        space: the timeframe's resolved parameter space as rows ``(name, low, high, kind)``
+            (``stratforge.search.space.space_rows``), in the simulator's units.
         params: explicit parameter sets (a dict of columns) instead of sampling; the
             refiner uses it. ``first_set_id`` numbers the sets from there.
-        slippage_ticks, commission, fill: simulator settings (``cost_points`` is sampled).
+        costs: the run's cost model (``Costs`` fields), the same for every set; ``fill``:
+            the entry fill mode.
     """
 
     symbol: str
@@ -82,11 +84,10 @@ class PairJob:
     n_sets: int = 0
     sampler: str = "sobol"
     seed: int = 0
-    space_path: str | None = None
+    space: tuple[tuple[str, float, float, str], ...] = ()
     params: dict[str, list[float]] | None = None
     first_set_id: int = 0
-    slippage_ticks: float = 1.0
-    commission: float = 0.0
+    costs: dict[str, float] = field(default_factory=dict)
     fill: str = "close"
 
     @property
@@ -106,11 +107,12 @@ def pair_seed(seed: int, template_id: str, timeframe: str) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def pair_space(timeframe: str, space_path: str | None) -> ParameterSpace:
-    """The parameter space of a timeframe: the YAML file's, or the defaults."""
-    if space_path:
-        return ParameterSpace.from_yaml(space_path, timeframe)
-    return default_space(timeframe)
+def pair_space(job: PairJob) -> ParameterSpace:
+    """The parameter space the job samples from (its resolved rows)."""
+    if not job.space:
+        raise ConfigError(f"pair {job.template_id} {job.timeframe}: the job carries no "
+                          "parameter space")
+    return space_from_rows(job.space)
 
 
 class _Cache:
@@ -171,7 +173,7 @@ def job_params(job: PairJob) -> pd.DataFrame:
     """The job's parameter sets: its explicit table, or ``n_sets`` sampled from its seed."""
     if job.params is not None:
         return pd.DataFrame(job.params)
-    space = pair_space(job.timeframe, job.space_path)
+    space = pair_space(job)
     return sample(space, job.n_sets, job.sampler,
                   random_state=pair_seed(job.seed, job.template_id, job.timeframe))
 
@@ -185,7 +187,7 @@ def evaluate_pair(job: PairJob) -> pd.DataFrame:
     bars = load_pair_bars(job)
     entries, sides = pair_entries(job, bars)
     table = job_params(job).reset_index(drop=True)
-    costs = Costs(slippage_ticks=job.slippage_ticks, commission=job.commission)
+    costs = Costs(**job.costs)
     instrument = get_instrument(job.symbol, job.home)
     summary = sweep(bars, entries, sides, table, instrument=instrument, costs=costs,
                     fill=job.fill)

@@ -35,7 +35,7 @@ from stratforge.search.sweep import PairJob, load_pair_bars, pair_entries
 from stratforge.sim.backtest import simulate, sweep
 from stratforge.sim.metrics import compute_metrics, daily_pnl
 from stratforge.sim.overfitting import deflated_sharpe_ratio, probability_of_backtest_overfitting
-from stratforge.sim.params import COST_NAMES, EXIT_PARAM_NAMES, Costs
+from stratforge.sim.params import EXIT_PARAM_NAMES, Costs
 
 TIER_NAMES: dict[int, str] = {1: "PRODUCTION", 2: "CANDIDATE", 3: "UNPROVEN", 4: "TOXIC"}
 VALIDATION_COLUMNS: tuple[str, ...] = (
@@ -135,14 +135,9 @@ def assign_tier(trades: int, win_rate: float, pnl: float, sharpe: float, dsr: fl
     return 4, why
 
 
-def split_params(params: Mapping[str, float], slippage_ticks: float, commission: float
-                 ) -> tuple[dict[str, float], Costs]:
-    """Exit parameters and costs of one parameter set (``cost_points`` may be in it)."""
-    exits = {k: float(v) for k, v in params.items() if k in EXIT_PARAM_NAMES}
-    cost = {k: float(v) for k, v in params.items() if k in COST_NAMES}
-    cost.setdefault("slippage_ticks", slippage_ticks)
-    cost.setdefault("commission", commission)
-    return exits, Costs(**cost)
+def exit_params(params: Mapping[str, float]) -> dict[str, float]:
+    """The exit parameters of one parameter set (other columns dropped)."""
+    return {k: float(v) for k, v in params.items() if k in EXIT_PARAM_NAMES}
 
 
 @dataclass
@@ -176,10 +171,10 @@ def _segment(c: Candidate, lo: int, hi: int) -> tuple[pd.DataFrame, np.ndarray, 
 
 
 def _run(c: Candidate, lo: int, hi: int, params: Mapping[str, float], instrument: Instrument,
-         slippage: float, commission: float, fill: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+         costs: Costs, fill: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     bars, entries, sides = _segment(c, lo, hi)
-    exits, costs = split_params(params, slippage, commission)
-    trades = simulate(bars, entries, sides, exits, instrument=instrument, costs=costs,
+    trades = simulate(bars, entries, sides, exit_params(params), instrument=instrument,
+                      costs=costs,
                       fill=fill)
     return trades, bars
 
@@ -212,13 +207,13 @@ def _config_sample(c: Candidate, best: Mapping[str, float], limit: int, seed: in
 
 
 def _pbo(c: Candidate, best: Mapping[str, float], settings: ValidationSettings,
-         instrument: Instrument, slippage: float, commission: float, fill: str) -> float:
+         instrument: Instrument, costs: Costs, fill: str) -> float:
     configs = _config_sample(c, best, settings.pbo_configs, settings.seed)
     if len(configs) < 2:
         return math.nan
     columns = []
     for row in configs.to_dict("records"):
-        trades, bars = _run(c, 0, len(c.bars), row, instrument, slippage, commission, fill)
+        trades, bars = _run(c, 0, len(c.bars), row, instrument, costs, fill)
         columns.append(daily_pnl(trades, instrument=instrument, bars=bars))
     matrix = pd.concat(columns, axis=1).fillna(0.0).to_numpy()
     if matrix.shape[0] < settings.pbo_splits:
@@ -227,8 +222,7 @@ def _pbo(c: Candidate, best: Mapping[str, float], settings: ValidationSettings,
 
 
 def _walk_forward(c: Candidate, best: Mapping[str, float], settings: ValidationSettings,
-                  instrument: Instrument, slippage: float, commission: float, fill: str
-                  ) -> list[float]:
+                  instrument: Instrument, costs: Costs, fill: str) -> list[float]:
     if settings.folds < 1:
         return []
     edges = np.linspace(0, len(c.bars), settings.folds + 2).astype(np.int64)
@@ -237,28 +231,25 @@ def _walk_forward(c: Candidate, best: Mapping[str, float], settings: ValidationS
     fold_pnl = []
     for i in range(1, settings.folds + 1):
         bars, entries, sides = _segment(c, 0, int(edges[i]))
-        _, costs = split_params({}, slippage, commission)
         summary = sweep(bars, entries, sides, configs, instrument=instrument, costs=costs,
                         fill=fill)
         chosen = best_params(summary, names, settings.min_is_trades)
-        trades, _ = _run(c, int(edges[i]), int(edges[i + 1]), chosen, instrument, slippage,
-                         commission, fill)
+        trades, _ = _run(c, int(edges[i]), int(edges[i + 1]), chosen, instrument, costs, fill)
         fold_pnl.append(float(trades["pnl"].sum()))
     return fold_pnl
 
 
 def validate_candidate(c: Candidate, *, instrument: Instrument, settings: ValidationSettings,
-                       slippage_ticks: float = 1.0, commission: float = 0.0,
-                       fill: str = "close") -> CandidateResult:
+                       costs: Costs | None = None, fill: str = "close") -> CandidateResult:
     """Validate one candidate: in-sample and out-of-sample runs with the best in-sample set,
-    DSR, PBO (when every other Tier 1 rule passes), walk-forward folds and the tier."""
+    DSR, PBO (when every other Tier 1 rule passes), walk-forward folds and the tier. Every
+    run charges ``costs`` (default: the instrument's cost model)."""
+    costs = instrument.costs if costs is None else costs
     names = list(c.param_names)
     best = best_params(c.trials, names, settings.min_is_trades)
     best = {n: (int(v) if float(v).is_integer() else float(v)) for n, v in best.items()}
-    is_trades, is_bars = _run(c, 0, c.n_train, best, instrument, slippage_ticks, commission,
-                              fill)
-    oos_trades, oos_bars = _run(c, c.n_train, len(c.bars), best, instrument, slippage_ticks,
-                                commission, fill)
+    is_trades, is_bars = _run(c, 0, c.n_train, best, instrument, costs, fill)
+    oos_trades, oos_bars = _run(c, c.n_train, len(c.bars), best, instrument, costs, fill)
     is_m = compute_metrics(is_trades, instrument=instrument, bars=is_bars)
     oos_m = compute_metrics(oos_trades, instrument=instrument, bars=oos_bars)
     oos_pnl = oos_trades["pnl"].to_numpy(dtype=np.float64)
@@ -268,8 +259,8 @@ def validate_candidate(c: Candidate, *, instrument: Instrument, settings: Valida
     others = production_failures(oos_m.trades, oos_m.win_rate, oos_m.total_pnl, oos_m.sharpe,
                                  dsr, 0.0, rules)
     if not others:
-        pbo = _pbo(c, best, settings, instrument, slippage_ticks, commission, fill)
-    folds = _walk_forward(c, best, settings, instrument, slippage_ticks, commission, fill)
+        pbo = _pbo(c, best, settings, instrument, costs, fill)
+    folds = _walk_forward(c, best, settings, instrument, costs, fill)
     tier, reasons = assign_tier(oos_m.trades, oos_m.win_rate, oos_m.total_pnl, oos_m.sharpe,
                                 dsr, pbo, rules)
     row = {
@@ -331,7 +322,7 @@ def validate_job(job: ValidationJob) -> tuple[dict[str, Any], pd.DataFrame, pd.D
     candidate = Candidate(pair.template_id, pair.timeframe, job.direction, bars, entries,
                           sides, n_train, job.trials, job.param_names)
     result = validate_candidate(candidate, instrument=get_instrument(pair.symbol, pair.home),
-                                settings=job.settings, slippage_ticks=pair.slippage_ticks,
-                                commission=pair.commission, fill=pair.fill)
+                                settings=job.settings, costs=Costs(**pair.costs),
+                                fill=pair.fill)
     keep = ["exit_time", "pnl"]
     return result.row, result.is_trades[keep], result.oos_trades[keep]

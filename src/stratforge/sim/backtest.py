@@ -18,7 +18,7 @@ from stratforge.data.bars import BAR_COLUMNS, PRICE_COLUMNS, TS_DTYPE, ts_ns, va
 from stratforge.errors import ConfigError
 from stratforge.instruments import Instrument, get_instrument
 from stratforge.sim import kernels
-from stratforge.sim.fills import EntryPlan, plan_entries
+from stratforge.sim.fills import EntryPlan, plan_entries, velocity_slip_ticks
 from stratforge.sim.params import (
     P_COMMISSION,
     P_QUANTITY,
@@ -54,13 +54,14 @@ class _Market:
     low: np.ndarray
     close: np.ndarray
     session_last: np.ndarray
+    extra_slip: np.ndarray
     plan: EntryPlan
     tick: float
     point_value: float
 
     def kernel_args(self) -> tuple[Any, ...]:
         plan = self.plan
-        return (self.open, self.high, self.low, self.close, self.session_last,
+        return (self.open, self.high, self.low, self.close, self.session_last, self.extra_slip,
                 plan.signal_bar, plan.fill_bar, plan.raw_price, plan.side)
 
 
@@ -135,7 +136,7 @@ def _bar_arrays(bars: pd.DataFrame) -> tuple[np.ndarray, ...]:
 
 
 def _market(bars: pd.DataFrame, entries: Any, sides: Any, instrument: Instrument | str,
-            fill: str, delay_bars: int, price_path: str) -> _Market:
+            costs: Costs, fill: str, delay_bars: int, price_path: str) -> _Market:
     spec = _instrument(instrument)
     if price_path not in PRICE_PATHS:
         raise ConfigError(f"price_path must be one of {', '.join(PRICE_PATHS)}, got "
@@ -147,8 +148,18 @@ def _market(bars: pd.DataFrame, entries: Any, sides: Any, instrument: Instrument
     signal_bars, directions = _signals(entries, sides, len(close))
     flags = session_last_flags(stamps, spec.session)
     plan = plan_entries(signal_bars, directions, open_, close, flags, fill, delay_bars)
-    return _Market(stamps, check_open, high, low, close, flags, plan, float(spec.tick_size),
-                   float(spec.point_value))
+    extra = velocity_slip_ticks(close, float(spec.tick_size), costs.velocity_slippage,
+                                costs.velocity_cap_ticks)
+    return _Market(stamps, check_open, high, low, close, flags, extra, plan,
+                   float(spec.tick_size), float(spec.point_value))
+
+
+def _costs(costs: Costs | None, spec: Instrument) -> Costs:
+    if costs is None:
+        return spec.costs
+    if not isinstance(costs, Costs):
+        raise ConfigError(f"costs must be a Costs, got {type(costs).__name__}")
+    return costs
 
 
 def _exit_params(params: ExitParams | Mapping[str, float] | None) -> ExitParams:
@@ -183,7 +194,8 @@ def simulate(bars: pd.DataFrame, entries: Any, sides: Any,
         params: exit rules (``ExitParams`` or a mapping of its fields); None = no exit rule
             but the session flat and the end of the data.
         instrument: an ``Instrument`` or a symbol; gives tick size, point value and session.
-        costs: cost points, slippage ticks, commission per contract per side, quantity.
+        costs: the cost model (spread, slippage, velocity slippage, fee, commission,
+            quantity); None charges the instrument's own cost model. ``Costs()`` is free.
         fill: entry fill mode, ``close``, ``next_open`` or ``delayed_mid``.
         delay_bars: bars from signal to fill for ``delayed_mid`` (>= 1).
         price_path: ``ohlc`` (default) or ``close`` (every exit check on closes only).
@@ -193,9 +205,10 @@ def simulate(bars: pd.DataFrame, entries: Any, sides: Any,
         Semantics: docs/simulator.md.
     """
     rules = _exit_params(params)
-    cost = costs if costs is not None else Costs()
+    spec = _instrument(instrument)
+    cost = _costs(costs, spec)
     matrix = single_param_matrix(rules, cost)
-    market = _market(bars, entries, sides, instrument, fill, delay_bars, price_path)
+    market = _market(bars, entries, sides, spec, cost, fill, delay_bars, price_path)
     row = matrix.values[0]
     (taken, exit_bar, entry_price, exit_price, reason, mfe, mae, pnl_points,
      pnl) = kernels.simulate_kernel(*market.kernel_args(), row, market.tick,
@@ -236,18 +249,18 @@ def sweep(bars: pd.DataFrame, entries: Any, sides: Any, param_table: pd.DataFram
     Args:
         bars, entries, sides, instrument, fill, delay_bars, price_path: as for ``simulate``.
         param_table: one row per parameter set; columns are any of the ``ExitParams`` fields
-            (a missing column switches that rule off; 0 or NaN switches it off for one row)
-            and optionally per-row cost columns ``cost_points``, ``slippage_ticks``,
-            ``commission``, ``quantity`` overriding ``costs``.
-        costs: costs for every row (default: none, quantity 1).
+            (a missing column switches that rule off; 0 or NaN switches it off for one row).
+            Cost columns are refused: every row pays the same ``costs``.
+        costs: the cost model of every row; None charges the instrument's own.
 
     Returns:
         ``param_table``'s columns followed by ``SUMMARY_COLUMNS``, same index and row order.
         See docs/simulator.md for the definition of each statistic.
     """
-    cost = costs if costs is not None else Costs()
+    spec = _instrument(instrument)
+    cost = _costs(costs, spec)
     matrix = param_matrix(param_table, cost)
-    market = _market(bars, entries, sides, instrument, fill, delay_bars, price_path)
+    market = _market(bars, entries, sides, spec, cost, fill, delay_bars, price_path)
     cells = len(market.close) * len(matrix)
     kernel = kernels.sweep_kernel if cells >= PARALLEL_MIN_CELLS else kernels.sweep_kernel_serial
     summary = kernel(*market.kernel_args(), matrix.values, market.tick, market.point_value)

@@ -67,3 +67,22 @@ def plan_entries(entries: np.ndarray, sides: np.ndarray, open_: np.ndarray, clos
                      np.ascontiguousarray(fill_bar, dtype=np.int64),
                      np.ascontiguousarray(raw, dtype=np.float64),
                      np.ascontiguousarray(sides[keep], dtype=np.float64))
+
+
+def velocity_slip_ticks(close: np.ndarray, tick_size: float, velocity_slippage: float,
+                        velocity_cap_ticks: float) -> np.ndarray:
+    """Velocity slippage in ticks of a fill on each bar (float64, one value per bar).
+
+    A fill on bar j pays ``velocity_slippage`` extra ticks per tick of the last bar completed
+    before bar j opened (``|close[j-1] - close[j-2]|``), at most ``velocity_cap_ticks``
+    (0 = no cap); the first two bars pay none. All zeros when ``velocity_slippage`` is 0.
+    """
+    n = len(close)
+    extra = np.zeros(n, dtype=np.float64)
+    if velocity_slippage <= 0.0 or n < 3:
+        return extra
+    move_ticks = np.abs(np.diff(np.asarray(close, dtype=np.float64))) / tick_size
+    extra[2:] = velocity_slippage * move_ticks[:-1]
+    if velocity_cap_ticks > 0.0:
+        np.minimum(extra, velocity_cap_ticks, out=extra)
+    return extra

@@ -7,7 +7,8 @@ trade-recording kernel (``simulate_kernel``) and the parallel summary kernel
 
 Price arrays passed in are the ones the exit checks see: with ``price_path="close"`` the
 caller passes ``close`` as open, high and low. Parameters come as one float64 matrix row
-(columns in ``params.MATRIX_COLUMNS`` order, 0 = rule off).
+(columns in ``params.MATRIX_COLUMNS`` order, 0 = rule off). ``extra_slip`` holds the velocity
+slippage in ticks of a fill on each bar (zeros when the cost model has none).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import numpy as np
 from stratforge.sim.params import (
     P_ACTIVATION,
     P_COMMISSION,
-    P_COST,
+    P_FEE,
     P_MAX_HOLD,
     P_QUANTITY,
     P_SLIP,
+    P_SPREAD,
     P_STOP,
     P_TARGET,
     P_TIGHT,
@@ -53,15 +55,23 @@ def trail_distance(mfe, tight, wide, widen):
 
 
 @numba.njit(inline="always", **_NJIT)
-def walk_position(open_, high, low, close, session_last, fill_bar, side, entry, p, tick):
+def entry_fill(raw_price, side, p, extra_slip, fill_bar, tick):
+    """The entry fill price: the raw fill moved against the trade by the slippage ticks plus
+    the fill bar's velocity slippage."""
+    return raw_price + side * (p[P_SLIP] + extra_slip[fill_bar]) * tick
+
+
+@numba.njit(inline="always", **_NJIT)
+def walk_position(open_, high, low, close, session_last, extra_slip, fill_bar, side, entry, p,
+                  tick):
     """Check exits bar by bar from ``fill_bar + 1`` for one position.
 
     ``side`` is +1.0 or -1.0, ``entry`` the entry fill price (slippage included) and ``p``
     one parameter row. Returns (exit_bar, exit_price, reason, mfe_points, mae_points); the
-    exit price includes slippage. Needs ``fill_bar < len(close) - 1``.
+    exit price includes slippage (market exits only). Needs ``fill_bar < len(close) - 1``.
     """
     n = close.shape[0]
-    slip = p[P_SLIP] * tick
+    base_slip = p[P_SLIP]
     max_hold = p[P_MAX_HOLD]
     tight = p[P_TIGHT]
     wide = p[P_WIDE]
@@ -87,6 +97,7 @@ def walk_position(open_, high, low, close, session_last, fill_bar, side, entry, 
                 stop = level
                 reason = REASON_TRAIL
         price = np.nan
+        slip = (base_slip + extra_slip[j]) * tick
         # 2. gap through the stop exits at the open, else a touch exits at the stop
         if o <= stop:
             price = o - slip
@@ -112,6 +123,7 @@ def walk_position(open_, high, low, close, session_last, fill_bar, side, entry, 
         # 6. only then is mfe updated with this bar
         mfe = max(mfe, fav - e)
         mae = max(mae, e - adv)
+    slip = (base_slip + extra_slip[n - 1]) * tick
     return (n - 1, side * (close[n - 1] * side - slip), REASON_END, mfe, mae)
 
 
@@ -125,16 +137,18 @@ def next_entry(signal_bar, k, exit_bar):
 
 
 @numba.njit(inline="always", **_NJIT)
-def trade_pnl(entry, exit_price, side, p, point_value):
-    """(pnl_points, fees, pnl) of one trade."""
-    pnl_points = (exit_price - entry) * side - p[P_COST]
+def trade_pnl(entry, exit_price, side, p, tick, point_value):
+    """(pnl_points, fees, pnl) of one trade: the price move less one spread and the notional
+    fees of both fills (points), then commissions on both sides (currency)."""
+    pnl_points = ((exit_price - entry) * side - p[P_SPREAD] * tick
+                  - p[P_FEE] * 1e-4 * (entry + exit_price))
     fees = p[P_COMMISSION] * 2.0 * p[P_QUANTITY]
     return pnl_points, fees, pnl_points * point_value * p[P_QUANTITY] - fees
 
 
 @numba.njit(**_NJIT)
-def simulate_kernel(open_, high, low, close, session_last, signal_bar, fill_bar, raw_price,
-                    side, p, tick, point_value):
+def simulate_kernel(open_, high, low, close, session_last, extra_slip, signal_bar, fill_bar,
+                    raw_price, side, p, tick, point_value):
     """Trades of one parameter row; returns per-trade arrays and the trade count."""
     m = signal_bar.shape[0]
     entry_idx = np.empty(m, np.int64)
@@ -146,14 +160,13 @@ def simulate_kernel(open_, high, low, close, session_last, signal_bar, fill_bar,
     mae = np.empty(m, np.float64)
     pnl_points = np.empty(m, np.float64)
     pnl = np.empty(m, np.float64)
-    slip = p[P_SLIP] * tick
     count = 0
     k = 0
     while k < m:
         s = side[k]
-        entry = raw_price[k] + s * slip
+        entry = entry_fill(raw_price[k], s, p, extra_slip, fill_bar[k], tick)
         x, px, why, best, worst = walk_position(open_, high, low, close, session_last,
-                                                fill_bar[k], s, entry, p, tick)
+                                                extra_slip, fill_bar[k], s, entry, p, tick)
         entry_idx[count] = k
         exit_bar[count] = x
         entry_price[count] = entry
@@ -161,7 +174,7 @@ def simulate_kernel(open_, high, low, close, session_last, signal_bar, fill_bar,
         reason[count] = why
         mfe[count] = best
         mae[count] = worst
-        points, _fees, money = trade_pnl(entry, px, s, p, point_value)
+        points, _fees, money = trade_pnl(entry, px, s, p, tick, point_value)
         pnl_points[count] = points
         pnl[count] = money
         count += 1
@@ -171,11 +184,10 @@ def simulate_kernel(open_, high, low, close, session_last, signal_bar, fill_bar,
 
 
 @numba.njit(inline="always", **_NJIT)
-def summarize_row(open_, high, low, close, session_last, signal_bar, fill_bar, raw_price, side,
-                  p, tick, point_value, out):
+def summarize_row(open_, high, low, close, session_last, extra_slip, signal_bar, fill_bar,
+                  raw_price, side, p, tick, point_value, out):
     """Walk every trade of one parameter row and write its summary statistics into ``out``."""
     m = signal_bar.shape[0]
-    slip = p[P_SLIP] * tick
     trades = 0
     wins = 0
     losses = 0
@@ -191,10 +203,10 @@ def summarize_row(open_, high, low, close, session_last, signal_bar, fill_bar, r
     k = 0
     while k < m:
         s = side[k]
-        entry = raw_price[k] + s * slip
+        entry = entry_fill(raw_price[k], s, p, extra_slip, fill_bar[k], tick)
         x, px, _why, _best, _worst = walk_position(open_, high, low, close, session_last,
-                                                   fill_bar[k], s, entry, p, tick)
-        _points, _fees, pnl = trade_pnl(entry, px, s, p, point_value)
+                                                   extra_slip, fill_bar[k], s, entry, p, tick)
+        _points, _fees, pnl = trade_pnl(entry, px, s, p, tick, point_value)
         trades += 1
         bars += x - fill_bar[k]
         if pnl > 0.0:
@@ -231,25 +243,25 @@ def summarize_row(open_, high, low, close, session_last, signal_bar, fill_bar, r
 
 
 @numba.njit(parallel=True, **_NJIT)
-def sweep_kernel(open_, high, low, close, session_last, signal_bar, fill_bar, raw_price, side,
-                 params, tick, point_value):
+def sweep_kernel(open_, high, low, close, session_last, extra_slip, signal_bar, fill_bar,
+                 raw_price, side, params, tick, point_value):
     """Summary statistics for every parameter row (one ``prange`` over rows, no trade list)."""
     out = np.empty((params.shape[0], N_SUMMARY), np.float64)
     for row in numba.prange(params.shape[0]):
-        summarize_row(open_, high, low, close, session_last, signal_bar, fill_bar, raw_price,
-                      side, params[row], tick, point_value, out[row])
+        summarize_row(open_, high, low, close, session_last, extra_slip, signal_bar, fill_bar,
+                      raw_price, side, params[row], tick, point_value, out[row])
     return out
 
 
 @numba.njit(**_NJIT)
-def sweep_kernel_serial(open_, high, low, close, session_last, signal_bar, fill_bar, raw_price,
-                        side, params, tick, point_value):
+def sweep_kernel_serial(open_, high, low, close, session_last, extra_slip, signal_bar,
+                        fill_bar, raw_price, side, params, tick, point_value):
     """``sweep_kernel`` on the calling thread (small sweeps, where starting threads costs more
     than it saves)."""
     out = np.empty((params.shape[0], N_SUMMARY), np.float64)
     for row in range(params.shape[0]):
-        summarize_row(open_, high, low, close, session_last, signal_bar, fill_bar, raw_price,
-                      side, params[row], tick, point_value, out[row])
+        summarize_row(open_, high, low, close, session_last, extra_slip, signal_bar, fill_bar,
+                      raw_price, side, params[row], tick, point_value, out[row])
     return out
 
 

@@ -15,18 +15,24 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 
+from stratforge.costs import Costs, refuse_cost_names
 from stratforge.errors import ConfigError
+
+__all__ = ["COST_NAMES", "EXIT_PARAM_NAMES", "MATRIX_COLUMNS", "Costs", "ExitParams",
+           "ParamMatrix", "param_matrix", "single_param_matrix"]
 
 EXIT_PARAM_NAMES: tuple[str, ...] = (
     "stop_ticks", "target_ticks", "trail_tight_ticks", "trail_wide_ticks",
     "trail_widen_points", "trail_activation_ticks", "max_hold_bars",
 )
-COST_NAMES: tuple[str, ...] = ("cost_points", "slippage_ticks", "commission", "quantity")
+COST_NAMES: tuple[str, ...] = ("spread_ticks", "slippage_ticks", "commission", "fee_bps",
+                               "quantity")
+"""The cost columns of the kernels' matrix, filled from one ``Costs`` (never per row)."""
 MATRIX_COLUMNS: tuple[str, ...] = EXIT_PARAM_NAMES + COST_NAMES
 
 # Column positions in the parameter matrix (read by the kernels).
 P_STOP, P_TARGET, P_TIGHT, P_WIDE, P_WIDEN, P_ACTIVATION, P_MAX_HOLD = range(7)
-P_COST, P_SLIP, P_COMMISSION, P_QUANTITY = range(7, 11)
+P_SPREAD, P_SLIP, P_COMMISSION, P_FEE, P_QUANTITY = range(7, 12)
 
 
 @dataclass(frozen=True)
@@ -57,30 +63,6 @@ class ExitParams:
 
     def to_dict(self) -> dict[str, float]:
         """The parameters as a plain dict (one row of a parameter table)."""
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Costs:
-    """Trading costs applied to every trade.
-
-    Attributes:
-        cost_points: extra round-trip cost in points, subtracted from ``pnl_points``.
-        slippage_ticks: ticks each fill moves against the trade (not target/limit fills).
-        commission: currency per contract per side (a round trip pays it twice).
-        quantity: contracts (or shares, lots) per trade; must be > 0.
-    """
-
-    cost_points: float = 0.0
-    slippage_ticks: float = 0.0
-    commission: float = 0.0
-    quantity: float = 1.0
-
-    def __post_init__(self) -> None:
-        _check_row({f.name: getattr(self, f.name) for f in fields(self)}, "Costs")
-
-    def to_dict(self) -> dict[str, float]:
-        """The costs as a plain dict."""
         return asdict(self)
 
 
@@ -130,20 +112,21 @@ def param_matrix(table: pd.DataFrame, costs: Costs) -> ParamMatrix:
     """Validate a parameter table and fill in costs; one matrix row per table row.
 
     ``table`` holds any of the exit parameter columns (a missing column switches that rule off
-    for every row) and may override any cost column (``cost_points``, ``slippage_ticks``,
-    ``commission``, ``quantity``) per row; other costs come from ``costs``. Unknown columns are
-    an error, so a misspelt parameter never silently turns a rule off.
+    for every row); every row pays the same ``costs``. A cost column in the table is refused
+    (a cost is a fact about the market, never a parameter), and so is any other unknown
+    column, so a misspelt parameter never silently turns a rule off.
     """
     if not isinstance(table, pd.DataFrame):
         raise ConfigError(f"param_table must be a pandas DataFrame, got {type(table).__name__}")
-    unknown = [str(c) for c in table.columns if c not in MATRIX_COLUMNS]
+    refuse_cost_names(table.columns, "param_table")
+    unknown = [str(c) for c in table.columns if c not in EXIT_PARAM_NAMES]
     if unknown:
         raise ConfigError(f"param_table has unknown column(s) {', '.join(unknown)}; known: "
-                          f"{', '.join(MATRIX_COLUMNS)}")
+                          f"{', '.join(EXIT_PARAM_NAMES)}")
     if table.columns.duplicated().any():
         raise ConfigError("param_table has duplicated column names")
     n = len(table)
-    defaults = {**{name: 0.0 for name in EXIT_PARAM_NAMES}, **costs.to_dict()}
+    defaults = {**{name: 0.0 for name in EXIT_PARAM_NAMES}, **_cost_columns(costs)}
     matrix = np.empty((n, len(MATRIX_COLUMNS)), dtype=np.float64)
     for col, name in enumerate(MATRIX_COLUMNS):
         if name not in table.columns:
@@ -179,8 +162,14 @@ def _bad_positions(name: str, values: np.ndarray) -> np.ndarray:
     return np.flatnonzero(bad)
 
 
+def _cost_columns(costs: Costs) -> dict[str, float]:
+    if not isinstance(costs, Costs):
+        raise ConfigError(f"costs must be a Costs, got {type(costs).__name__}")
+    return {name: float(getattr(costs, name)) for name in COST_NAMES}
+
+
 def single_param_matrix(params: ExitParams, costs: Costs) -> ParamMatrix:
     """The one-row matrix for ``simulate``."""
-    row = {**params.to_dict(), **costs.to_dict()}
+    row = {**params.to_dict(), **_cost_columns(costs)}
     values = [_check_value(name, row[name], "params") for name in MATRIX_COLUMNS]
     return ParamMatrix(np.asarray([values], dtype=np.float64))
