@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from stratforge.costs import COST_FIELDS, Costs
 from stratforge.data.demo import synthesize_into_store, synthetic_spec
 from stratforge.data.load import load_bars
 from stratforge.search.sweep import read_frame
-from stratforge.search.validation import split_params
+from stratforge.search.validation import exit_params
 from stratforge.sim import simulate
 
 WIDE_SPACE = str(Path(__file__).parent / "data" / "wide_space.yaml")
@@ -43,9 +44,10 @@ def planted_share(home: Path, run: Path, strategy: dict) -> tuple[float, float, 
     at = np.searchsorted(stamps, matches["ts"].to_numpy())
     inside = at < len(stamps)
     inside[inside] = stamps[at[inside]] == matches["ts"].to_numpy()[inside]
-    exits, costs = split_params(strategy["params"], 1.0, 0.0)
-    trades = simulate(bars, at[inside], matches["side"].to_numpy()[inside], exits,
-                      instrument="MNQ", costs=costs)
+    costs = Costs(**{k: v for k, v in strategy["execution"]["cost_model"].items()
+                     if k in COST_FIELDS})
+    trades = simulate(bars, at[inside], matches["side"].to_numpy()[inside],
+                      exit_params(strategy["params"]), instrument="MNQ", costs=costs)
     entry_ns = stamps[trades["entry_bar"].to_numpy()]
     last = np.searchsorted(event_ns, entry_ns, side="right") - 1
     on_event = (last >= 0) & (entry_ns - event_ns[np.maximum(last, 0)]

@@ -86,7 +86,7 @@ def _planted(seed: int = 3, n: int = 400) -> pd.DataFrame:
     return pd.DataFrame({
         "template": rng.choice(["A", "B"], n), "timeframe": rng.choice(["1m", "5m"], n),
         "stop_ticks": stop, "target_ticks": target, "max_hold_bars": rng.integers(5, 50, n),
-        "cost_points": rng.choice([0.5, 1.0], n), "trades": rng.integers(1, 30, n),
+        "trail_widen_yardsticks": rng.uniform(0.5, 3.0, n), "trades": rng.integers(1, 30, n),
         "pnl_per_trade": pnl, "sharpe_per_trade": rng.normal(0, 1, n),
     })
 
@@ -102,7 +102,7 @@ def test_planted_effect_found_one_way_and_multi() -> None:
     assert ow.loc["target_bucket", "eta_squared"] < 0.05
     multi = res.multi.set_index("factor")
     assert set(multi.index) == {"timeframe", "template", "stop_bucket", "target_bucket",
-                                "hold_bucket", "cost_bucket", "Residual"}
+                                "hold_bucket", "trail_regime", "Residual"}
     assert multi.loc["stop_bucket", "p_value"] < 1e-30
     assert multi.loc["target_bucket", "p_value"] > 0.1
     assert multi.loc["stop_bucket", "eta_squared"] > 0.5

@@ -4,6 +4,7 @@ simulator, the optimiser on constructed markets, fission, checkpoints and determ
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ from stratforge.errors import ConfigError
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.instruments import get_instrument
 from stratforge.sim import Costs, simulate
+from stratforge.sim.fills import velocity_slip_ticks
 from stratforge.sim.params import EXIT_PARAM_NAMES
 from stratforge.sim.session_flags import session_last_flags
 
@@ -200,7 +202,9 @@ def test_worker_points_and_scores_equal_simulate_and_pandas():
     sides = rng.choice([-1, 1], len(entries))
     exits = np.array([[8, 16, 0, 0, 0, 0, 0], [4, 40, 3, 8, 2.0, 3, 20],
                       [0, 0, 0, 12, 0, 0, 5], [20, 21, 6, 6, 0, 6, 0]], dtype=float)
-    costs = Costs(cost_points=0.5, slippage_ticks=1, commission=0.62, quantity=2)
+    costs = Costs(spread_ticks=2, slippage_ticks=1, commission=0.62, fee_bps=0.3,
+                  velocity_slippage=0.2, velocity_cap_ticks=4, quantity=2)
+    market = replace(market, extra_slip=velocity_slip_ticks(market.close, market.tick, 0.2, 4))
     points = member_points(market, entries, sides, kernel_matrix(exits, costs))
     assert points.shape == (len(exits), len(entries))
     dropped = np.isnan(points[0])
@@ -338,8 +342,11 @@ def library_for(patterns: pd.DataFrame, groups: dict[str, list[int]]) -> Templat
 
 
 def run(library, patterns, bars, tmp_path, **kwargs):
+    # a 2-tick spread (0.5 points per round trip) and one tick of slippage per fill: the
+    # hand-worked scores below assume these costs
     settings = {"iterations": 20, "fission_iterations": 12, "checkpoint_dir": tmp_path / "ck",
-                "bars": {"1m": bars}, "symbol": "MNQ", **kwargs}
+                "bars": {"1m": bars}, "symbol": "MNQ",
+                "costs": Costs(spread_ticks=2, slippage_ticks=1), **kwargs}
     return optimize_templates(library, patterns, **settings)
 
 
@@ -358,7 +365,7 @@ def test_optimiser_finds_the_known_best_target(tmp_path):
     params = result.library.get("T0001").params
     assert params["target_ticks"] == row["target_ticks"]
     trades = simulate(bars, np.sort(entries[:24]), 1, params, instrument="MNQ",
-                      costs=Costs(cost_points=0.5, slippage_ticks=1))
+                      costs=Costs(spread_ticks=2, slippage_ticks=1))
     assert (trades["reason"] == "target").all()
 
 

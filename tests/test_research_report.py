@@ -57,7 +57,7 @@ def _sweep(rng: np.random.Generator, n_sets: int = 20) -> pd.DataFrame:
                 pnl = float(rng.normal(0.5, 3.0)) if trades else math.nan
                 rows.append({"template_id": template, "timeframe": tf, "set_id": set_id,
                              "stop_ticks": stop, "target_ticks": target,
-                             "max_hold_bars": int(rng.integers(5, 50)), "cost_points": 0.5,
+                             "max_hold_bars": int(rng.integers(5, 50)),
                              "trades": trades, "wins": trades // 2, "losses": trades - trades // 2,
                              "total_pnl": pnl * trades if trades else 0.0,
                              "pnl_per_trade": pnl, "win_rate": 0.5, "profit_factor": 1.1,

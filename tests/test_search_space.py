@@ -25,9 +25,21 @@ from stratforge.search.samplers import (
     unit_latin_hypercube,
     unit_sobol,
 )
-from stratforge.search.space import Parameter, ParameterSpace, default_space, hold_range
+from stratforge.search.space import (
+    Parameter,
+    ParameterSpace,
+    default_space,
+    hold_range,
+    measure_yardstick,
+)
 
-ISSUE_HOLD = {"1m": (10, 120), "5m": (5, 60), "15m": (4, 30), "1h": (2, 12), "4h": (1, 6)}
+ISSUE_HOLD = {"1m": (10, 120), "5m": (5, 60), "15m": (4, 30), "1h": (2, 12), "4h": (1, 6),
+              "1D": (2, 20)}
+
+
+def space_for(tf: str, **kwargs):
+    """The default space of ``tf`` for an MNQ-like market with a 20-tick yardstick."""
+    return default_space(tf, yardstick_ticks=20.0, tick_size=0.25, **kwargs)
 SAMPLER_FUNCS = [sample_uniform, sample_latin_hypercube, sample_sobol]
 FAST = settings(max_examples=30, deadline=None)
 
@@ -47,33 +59,91 @@ def _check_frame(space: ParameterSpace, frame: pd.DataFrame, n: int) -> None:
 
 # ---------------------------------------------------------------- defaults
 @pytest.mark.parametrize("tf", list(ISSUE_HOLD))
-def test_default_space_matches_issue(tf):
-    space = default_space(tf)
+def test_default_space_is_in_yardsticks(tf):
+    # hand-resolved: stop 0.5-3, target 1-6, tight 0.25-1.5, wide 1-4, widen 0.5-3,
+    # activation 0-2 yardsticks; a 20-tick yardstick at tick 0.25 (MNQ-like)
+    space = space_for(tf)
     assert space.bounds == {
-        "stop_ticks": (10, 25), "target_ticks": (30, 60), "trail_tight_ticks": (5, 15),
-        "trail_wide_ticks": (20, 40), "trail_activation_ticks": (0, 20),
-        "max_hold_bars": ISSUE_HOLD[tf], "cost_points": (0.25, 1.0),
+        "stop_ticks": (10, 60), "target_ticks": (20, 120), "trail_tight_ticks": (5, 30),
+        "trail_wide_ticks": (20, 80), "trail_widen_points": (2.5, 15.0),
+        "trail_activation_ticks": (0, 40), "max_hold_bars": ISSUE_HOLD[tf],
     }
     kinds = {p.name: p.kind for p in space.parameters}
-    assert kinds.pop("cost_points") == "float"
+    assert kinds.pop("trail_widen_points") == "float"
     assert set(kinds.values()) == {"int"}
 
 
+def test_default_space_fits_an_fx_market_and_a_daily_equity():
+    # EURUSD-like hourly bars: a 150-tick (15 pip) yardstick at tick 0.00001
+    fx = default_space("1h", yardstick_ticks=150.0, tick_size=0.00001)
+    assert fx.bounds["stop_ticks"] == (75, 450)
+    assert fx.bounds["trail_widen_points"] == pytest.approx((0.00075, 0.0045))
+    # daily equity bars: a 250-cent yardstick
+    daily = default_space("1D", yardstick_ticks=250.0, tick_size=0.01)
+    assert daily.bounds["target_ticks"] == (250, 1500)
+    assert daily.bounds["max_hold_bars"] == (2, 20)
+
+
+def test_a_tiny_yardstick_still_gives_whole_tick_ranges():
+    space = default_space("1m", yardstick_ticks=1.0, tick_size=0.25)
+    for p in space.parameters:
+        if p.kind == "int" and p.name != "max_hold_bars":
+            assert p.high > p.low >= (0 if p.name == "trail_activation_ticks" else 1)
+
+
+def test_yardstick_is_the_median_true_range_in_ticks():
+    bars = pd.DataFrame({"open": [10.0, 10.5, 11.0, 10.0], "high": [10.5, 11.0, 11.25, 10.5],
+                         "low": [9.75, 10.25, 10.75, 9.5], "close": [10.25, 11.0, 10.75, 10.0]})
+    # true ranges: 0.75 (first bar), max(11, 10.25)-min(10.25, 10.25)=0.75,
+    # 11.25-10.75=0.5, max(10.5, 10.75)-min(9.5, 10.75)=1.25 -> ticks 3, 3, 2, 5 -> median 3
+    assert measure_yardstick(bars, 0.25) == 3.0
+    scaled = bars * 1000
+    assert measure_yardstick(scaled, 250.0) == 3.0
+
+
+def test_costs_are_never_parameters(tmp_path):
+    with pytest.raises(ConfigError, match=r"cost_points is a cost.*instruments.yaml"):
+        ParameterSpace((Parameter("cost_points", 0.25, 1.0, "float"),))
+    with pytest.raises(ConfigError, match="slippage_ticks is a cost"):
+        ParameterSpace((Parameter("slippage_ticks", 0, 2, "int"),))
+    path = tmp_path / "space.yaml"
+    path.write_text("stop_ticks: {low: 10, high: 20}\ncost_points: {low: 0.25, high: 1.0}\n")
+    with pytest.raises(ConfigError, match=r"space.yaml: key 'cost_points'.*--commission"):
+        ParameterSpace.from_yaml(path, "5m")
+
+
+def test_a_wide_trail_without_a_widen_threshold_is_refused():
+    # trail_wide_ticks would never act beside a tight trail (it was inert in `stratforge run`)
+    with pytest.raises(ConfigError, match="trail_wide_ticks has no effect"):
+        ParameterSpace((Parameter("trail_tight_ticks", 5, 15, "int"),
+                        Parameter("trail_wide_ticks", 20, 40, "int")))
+
+
+def test_a_yaml_space_in_yardsticks_resolves_per_timeframe(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("stop_ticks: {low: 1, high: 2, unit: yardstick}\n"
+                    "trail_widen_points: {low: 1, high: 2, unit: yardstick}\n")
+    space = ParameterSpace.from_yaml(path, "1h", yardstick_ticks=40.0, tick_size=0.5)
+    assert space.bounds == {"stop_ticks": (40, 80), "trail_widen_points": (20.0, 40.0)}
+    with pytest.raises(ConfigError, match="needs the timeframe's yardstick"):
+        ParameterSpace.from_yaml(path, "1h")
+
+
 @pytest.mark.parametrize(("tf", "like"), [("1s", "1m"), ("30s", "1m"), ("2m", "1m"),
-                                          ("30m", "15m"), ("2h", "1h"), ("1D", "4h"),
-                                          ("1W", "4h"), ("3m", "5m")])
+                                          ("30m", "15m"), ("2h", "1h"), ("8h", "4h"),
+                                          ("1W", "1D"), ("3m", "5m")])
 def test_unlisted_timeframe_takes_nearest_listed(tf, like):
     assert hold_range(tf) == ISSUE_HOLD[like]
-    assert default_space(tf).bounds["max_hold_bars"] == ISSUE_HOLD[like]
+    assert space_for(tf).bounds["max_hold_bars"] == ISSUE_HOLD[like]
 
 
 def test_default_space_subset_and_errors():
-    space = default_space("1h", names=["target_ticks", "stop_ticks"])
+    space = space_for("1h", names=["target_ticks", "stop_ticks"])
     assert space.names == ("target_ticks", "stop_ticks")
     with pytest.raises(ConfigError, match="no parameter"):
-        default_space("1h", names=["bogus"])
+        space_for("1h", names=["bogus"])
     with pytest.raises(ConfigError, match="timeframe"):
-        default_space("7x")
+        space_for("7x")
 
 
 def test_space_validation():
@@ -101,7 +171,7 @@ def test_space_validation():
        tf=st.sampled_from(["1m", "5m", "15m", "1h", "4h", "1D"]),
        which=st.integers(0, len(SAMPLER_FUNCS) - 1))
 def test_samplers_stay_in_bounds_and_types(n, seed, tf, which):
-    space = default_space(tf)
+    space = space_for(tf)
     _check_frame(space, SAMPLER_FUNCS[which](space, n, seed), n)
 
 
@@ -111,14 +181,14 @@ def _mutate_centre(space, n, seed):
 
 @pytest.mark.parametrize("func", [*SAMPLER_FUNCS, _mutate_centre])
 def test_samplers_deterministic(func):
-    space = default_space("5m")
+    space = space_for("5m")
     a, b, c = func(space, 33, 7), func(space, 33, 7), func(space, 33, 8)
     pd.testing.assert_frame_equal(a, b)
     assert not a.equals(c)
 
 
 def test_sample_dispatch():
-    space = default_space("1h")
+    space = space_for("1h")
     pd.testing.assert_frame_equal(sample(space, 10, "lhs", 3),
                                   sample_latin_hypercube(space, 10, 3))
     with pytest.raises(ConfigError, match="unknown sampler"):
@@ -146,7 +216,7 @@ def test_latin_hypercube_stratified(n, d, seed):
 
 
 def test_latin_hypercube_sampler_maps_unit_sample():
-    space = default_space("15m")
+    space = space_for("15m")
     unit = unit_latin_hypercube(space.dimensions, 40, 11)
     pd.testing.assert_frame_equal(sample_latin_hypercube(space, 40, 11),
                                   space.repair(space.from_unit(unit)))
@@ -169,7 +239,7 @@ def test_sobol_lower_discrepancy_than_uniform():
 
 
 def test_sobol_any_n_without_warnings(recwarn):
-    space = default_space("1m")
+    space = space_for("1m")
     for n in (1, 3, 100, 129):
         assert len(sample_sobol(space, n, 0)) == n
     assert not [w for w in recwarn if "balance" in str(w.message)]
@@ -179,7 +249,7 @@ def test_sobol_any_n_without_warnings(recwarn):
 
 # ---------------------------------------------------------------- unit cube
 def test_unit_round_trip():
-    space = default_space("5m")
+    space = space_for("5m")
     frame = sample_uniform(space, 200, 1)
     unit = space.to_unit(frame)
     assert ((unit > 0) & (unit < 1)).all()
@@ -207,10 +277,11 @@ def space_and_frame(draw):
         Parameter("target_ticks", tgt_lo, tgt_hi, target_kind),
         Parameter("trail_tight_ticks", tight_lo, tight_hi, "int"),
         Parameter("trail_wide_ticks", wide_lo, wide_hi, "int"),
+        Parameter("trail_widen_points", 0.0, 10.0, "float"),
     ))
     n = draw(st.integers(1, 20))
     values = st.floats(-20, 120, allow_nan=False)
-    rows = draw(st.lists(st.lists(values, min_size=4, max_size=4), min_size=n, max_size=n))
+    rows = draw(st.lists(st.lists(values, min_size=5, max_size=5), min_size=n, max_size=n))
     return space, pd.DataFrame(rows, columns=list(space.names))
 
 
@@ -227,9 +298,11 @@ def test_repair_rule_worked_examples():
     space = ParameterSpace((Parameter("stop_ticks", 10, 25, "int"),
                             Parameter("target_ticks", 12, 20, "int"),
                             Parameter("trail_tight_ticks", 5, 15, "int"),
-                            Parameter("trail_wide_ticks", 4, 10, "int")))
+                            Parameter("trail_wide_ticks", 4, 10, "int"),
+                            Parameter("trail_widen_points", 1.0, 2.0, "float")))
     frame = pd.DataFrame({"stop_ticks": [14, 22, 30.4], "target_ticks": [13, 15, 1],
-                          "trail_tight_ticks": [8, 12, 5], "trail_wide_ticks": [6, 9, 7.6]})
+                          "trail_tight_ticks": [8, 12, 5], "trail_wide_ticks": [6, 9, 7.6],
+                          "trail_widen_points": [1.5, 1.5, 1.5]})
     out = space.repair(frame)
     assert out["stop_ticks"].tolist() == [14, 19, 19]      # lowered: target hit its high
     assert out["target_ticks"].tolist() == [15, 20, 20]    # stop + 1, capped at 20
@@ -243,7 +316,7 @@ def test_repair_rule_worked_examples():
 
 # ---------------------------------------------------------------- mutation
 def test_mutation_scale_honoured():
-    space = default_space("1m")
+    space = space_for("1m")
     centre = {k: (a + b) / 2 for k, (a, b) in space.bounds.items()}
     span = space.highs - space.lows
     steps = mutation_steps(space, 20_000, 0.15, 3)
@@ -257,10 +330,10 @@ def test_mutation_scale_honoured():
 
 
 def test_mutation_zero_scale_and_errors():
-    space = default_space("1h")
+    space = space_for("1h")
     base = {"stop_ticks": 12, "target_ticks": 40, "trail_tight_ticks": 6,
-            "trail_wide_ticks": 30, "trail_activation_ticks": 4, "max_hold_bars": 5,
-            "cost_points": 0.5}
+            "trail_wide_ticks": 30, "trail_widen_points": 5.0, "trail_activation_ticks": 4,
+            "max_hold_bars": 5}
     out = mutate(space, base, 5, 0.0, 0)
     assert (out == pd.Series(base)).all().all()
     with pytest.raises(ConfigError, match="missing: stop_ticks"):
@@ -275,7 +348,7 @@ def test_mutation_zero_scale_and_errors():
 GOOD_YAML = """\
 stop_ticks: {low: 8, high: 20, kind: int}
 target_ticks: {low: 16, high: 48}
-cost_points: {low: 0.5, high: 0.75, kind: float}
+trail_widen_points: {low: 0.5, high: 0.75, kind: float}
 max_hold_bars:
   kind: int
   timeframes:
@@ -288,7 +361,8 @@ def test_from_yaml(tmp_path):
     path = tmp_path / "space.yaml"
     path.write_text(GOOD_YAML)
     space = ParameterSpace.from_yaml(path, "1m")
-    assert space.names == ("stop_ticks", "target_ticks", "cost_points", "max_hold_bars")
+    assert space.names == ("stop_ticks", "target_ticks", "trail_widen_points",
+                           "max_hold_bars")
     assert space.bounds["max_hold_bars"] == (20, 90)
     assert space["target_ticks"].kind == "int"  # inferred from integer bounds
     assert ParameterSpace.from_yaml(path, "2h").bounds["max_hold_bars"] == (3, 9)
@@ -331,12 +405,12 @@ def test_bad_yaml_file(tmp_path, text, message):
 def test_tpe_without_optuna_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(ConfigError, match="pip install optuna"):
-        tpe_proposer(default_space("1h"), n=2)
+        tpe_proposer(space_for("1h"), n=2)
 
 
 def test_tpe_proposer_with_optuna():
     pytest.importorskip("optuna")
-    space = default_space("1h")
+    space = space_for("1h")
     history = sample_sobol(space, 16, 0)
     scores = -(history["stop_ticks"] - 15.0).abs().to_numpy()
     a = tpe_proposer(space, history, scores, n=4, random_state=1)

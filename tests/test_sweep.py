@@ -20,7 +20,6 @@ from stratforge.errors import ConfigError
 from stratforge.sim import SUMMARY_COLUMNS, Costs, ExitParams, simulate, sweep
 from test_simulator import (
     ALWAYS_OPEN,
-    COSTS,
     DAY_DIME,
     FLAT,
     MNQ,
@@ -52,23 +51,16 @@ def assert_summary_equal(row: pd.Series, expected: dict) -> None:
 
 @st.composite
 def tables(draw) -> pd.DataFrame:
-    """1 to 6 parameter sets; some columns left out (rule off), some costs per row."""
+    """1 to 6 parameter sets; some columns left out (rule off). Costs are the case's, the
+    same for every row (a parameter table never holds a cost)."""
     rows = draw(st.lists(exit_params(), min_size=1, max_size=6))
     frame = pd.DataFrame(rows)
     dropped = draw(st.lists(st.sampled_from(list(frame.columns)), max_size=3, unique=True))
     frame = frame.drop(columns=dropped)
-    if draw(st.booleans()):
-        per_row = draw(st.lists(COSTS, min_size=len(frame), max_size=len(frame)))
-        for name in draw(st.lists(st.sampled_from(list(per_row[0])), min_size=1, unique=True)):
-            frame[name] = [c[name] for c in per_row]
     frame.index = [f"set{k}" for k in range(len(frame))]
     return frame
 
 
-def row_params(table: pd.DataFrame, label: str, costs: dict) -> tuple[dict, dict]:
-    row = table.loc[label].to_dict()
-    row_costs = {k: row.pop(k, v) for k, v in costs.items()}
-    return row, row_costs
 
 
 def check_sweep(case: dict, table: pd.DataFrame, instrument) -> None:
@@ -80,9 +72,8 @@ def check_sweep(case: dict, table: pd.DataFrame, instrument) -> None:
     assert list(result.index) == list(table.index)
     pd.testing.assert_frame_equal(result[list(table.columns)], table)
     for label in table.index:
-        params, costs = row_params(table, label, case["costs"])
-        trades = simulate(case["bars"], case["entries"], case["sides"], params,
-                          costs=Costs(**costs), **options)
+        trades = simulate(case["bars"], case["entries"], case["sides"],
+                          table.loc[label].to_dict(), costs=Costs(**case["costs"]), **options)
         assert_summary_equal(result.loc[label], reference_summary(trades.to_dict("records")))
 
 
@@ -176,19 +167,26 @@ def test_columns_dtypes_and_order():
     assert sweep(bars, np.array([0]), 1, table.iloc[:0], instrument=ALWAYS_OPEN).empty
 
 
-def test_missing_columns_and_per_row_costs_equal_simulate():
+def test_missing_columns_switch_rules_off_and_every_row_pays_the_run_costs():
     bars = trending_bars()
-    table = pd.DataFrame({"target_ticks": [4, 8], "slippage_ticks": [0, 2],
-                          "quantity": [1, 5]})
+    table = pd.DataFrame({"target_ticks": [4, 8]})
+    costs = Costs(commission=1.0, spread_ticks=1, slippage_ticks=2)
     result = sweep(bars, np.array([0, 5]), np.array([1, -1]), table, instrument=MNQ,
-                   costs=Costs(commission=1.0))
+                   costs=costs)
     for k in range(2):
         trades = simulate(bars, np.array([0, 5]), np.array([1, -1]),
                           ExitParams(target_ticks=table["target_ticks"][k]), instrument=MNQ,
-                          costs=Costs(commission=1.0,
-                                      slippage_ticks=table["slippage_ticks"][k],
-                                      quantity=table["quantity"][k]))
+                          costs=costs)
         assert result["total_pnl"][k] == pytest.approx(trades["pnl"].sum())
+
+
+@pytest.mark.parametrize("column", ["cost_points", "slippage_ticks", "commission",
+                                    "spread_ticks", "fee_bps", "quantity"])
+def test_a_cost_column_in_a_parameter_table_is_refused(column):
+    # a cost is a fact about the market: per-row costs would let a search pick the cheapest
+    table = pd.DataFrame({"target_ticks": [4, 8], column: [0.25, 1.0]})
+    with pytest.raises(ConfigError, match=f"{column} is a cost.*instruments.yaml"):
+        sweep(trending_bars(), np.array([0, 5]), 1, table, instrument=MNQ)
 
 
 def test_results_do_not_depend_on_the_thread_count():
@@ -223,8 +221,7 @@ def test_results_do_not_depend_on_the_thread_count():
     ("stop_ticks", [4, -1], "row 'b' (position 1): stop_ticks must be >= 0"),
     ("max_hold_bars", [1.5, 2], "row 'a' (position 0): max_hold_bars must be a whole number"),
     ("target_ticks", [np.inf, 1], "target_ticks must be finite"),
-    ("quantity", [1, 0], "quantity must be > 0"),
-    ("commission", ["x", 1], "commission must be a number"),
+    ("trail_widen_points", ["x", 1], "trail_widen_points must be a number"),
     ("stop_tick", [1, 2], "unknown column(s) stop_tick"),
 ])
 def test_bad_tables_name_the_parameter_and_row(column, values, words):

@@ -31,17 +31,19 @@ from stratforge.api.deps import NAME_PATTERN, DbDep, HomeDep
 from stratforge.api.errors import NOT_FOUND
 from stratforge.api.files import read_document
 from stratforge.api.research import RunId, run_folder
+from stratforge.costs import COST_FIELDS, Costs
 from stratforge.data.atomic import json_ready
 from stratforge.data.load import load_bars
 from stratforge.discovery.library import LIBRARY_FILE, TemplateLibrary
 from stratforge.features.vectors import FEATURE_NAMES
-from stratforge.instruments import get_instrument
+from stratforge.instruments import Instrument, get_instrument
 from stratforge.ops.operations import NotFoundError
 from stratforge.research.report import tier_table
 from stratforge.research.report_charts import best_is_pnl, heatmap_grid
 from stratforge.research.runs import CONFIG_FILE, PHASES, STATE_FILE
-from stratforge.search.validation import split_params
+from stratforge.search.validation import exit_params
 from stratforge.sim import simulate
+from stratforge.sim.params import EXIT_PARAM_NAMES
 
 router = APIRouter(prefix="/research", tags=["research"])
 OBJECT: dict[int | str, dict[str, Any]] = {
@@ -68,6 +70,17 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _config(path: Path) -> dict[str, Any]:
     return read_document(path / CONFIG_FILE, f"research run {path.name}").get("config") or {}
+
+
+def _run_costs(path: Path, instrument: Instrument) -> Costs:
+    """The cost model the run charged (its data phase's market block), else the
+    instrument's."""
+    state = read_document(path / STATE_FILE, f"the state of run {path.name}") \
+        if (path / STATE_FILE).is_file() else {}
+    block = (((state.get("phases") or {}).get("data") or {}).get("market") or {}).get(
+        "cost_model") or {}
+    settings = {k: float(v) for k, v in block.items() if k in COST_FIELDS}
+    return Costs(**settings) if settings else instrument.costs
 
 
 @router.get("/runs/{run_id}/phases", response_model=PhasesOut, responses=NOT_FOUND)
@@ -208,9 +221,7 @@ def _best_params(path: Path, template_id: str, timeframe: str
         return None, "none"
     best = rows.sort_values(["pnl_per_trade", "set_id"], ascending=[False, True],
                             kind="stable").iloc[0]
-    names = [c for c in ("stop_ticks", "target_ticks", "trail_tight_ticks", "trail_wide_ticks",
-                         "trail_activation_ticks", "max_hold_bars", "cost_points")
-             if c in rows.columns]
+    names = [c for c in EXIT_PARAM_NAMES if c in rows.columns]
     return {c: float(best[c]) for c in names}, "best sweep row"
 
 
@@ -279,10 +290,10 @@ def get_template(run_id: RunId, template_id: TemplateId, db: DbDep, home: HomeDe
     inside[inside] = stamps[at[inside]] == matches["ts"].to_numpy(np.int64)[inside]
     trades = pd.DataFrame(columns=["entry_bar", "exit_bar"])
     if params is not None and inside.any():
-        exits, costs = split_params(params, float(config.get("slippage_ticks", 1.0)),
-                                    float(config.get("commission", 0.0)))
-        trades = simulate(bars, at[inside], matches["side"].to_numpy()[inside], exits,
-                          instrument=get_instrument(symbol, home), costs=costs,
+        instrument = get_instrument(symbol, home)
+        trades = simulate(bars, at[inside], matches["side"].to_numpy()[inside],
+                          exit_params(params), instrument=instrument,
+                          costs=_run_costs(path, instrument),
                           fill=str(config.get("fill", "close")))
     shown, trades = _candles(bars, trades)
     out["candles"] = {"ts": shown["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist(),

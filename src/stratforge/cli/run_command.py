@@ -46,16 +46,41 @@ def _print_phases(result: RunResult) -> None:
     console.print(table)
 
 
+def _print_market(result: RunResult) -> None:
+    market = result.summary.get("market") or {}
+    if not market:
+        return
+    cost = market["cost_model"]
+    decimals = int(market.get("price_decimals", 2))
+    currency = market.get("currency", "")
+    console.print(
+        f"market {market['symbol']}: base {market.get('base_timeframe')}, timeframes "
+        f"{', '.join(market['timeframes'])}; session {market.get('session', '')}")
+    console.print(
+        f"costs: {cost['description']}; one round trip "
+        f"{cost['round_trip_price']:,.{decimals}f} price units = "
+        f"{cost['round_trip_currency']:,.2f} {currency} "
+        f"(at {cost['reference_price']:,.{decimals}f})")
+    for tf, block in market.get("per_timeframe", {}).items():
+        stop = block["resolved_space"].get("stop_ticks")
+        stops = (f"; stop {stop['low_price']:,.{decimals}f}-{stop['high_price']:,.{decimals}f}"
+                 if stop else "")
+        console.print(f"  {tf}: yardstick (in-sample median true range) "
+                      f"{block['yardstick_price']:,.{decimals}f}{stops}")
+
+
 def _print_best(result: RunResult) -> None:
     summary = result.summary
     best = summary.get("best") or []
     if not best:
         return
+    currency = (summary.get("market") or {}).get("currency", "")
     tiers = summary.get("tiers", {})
     table = Table(title="Best strategies (out of sample) - tiers: " +
                   ", ".join(f"{k} {v}" for k, v in tiers.items()))
-    for column in ("strategy", "side", "tier", "IS trades", "IS PnL", "OOS trades",
-                   "OOS win", "OOS PnL", "Sharpe", "DSR", "PBO", "folds up"):
+    for column in ("strategy", "side", "tier", "IS trades", f"IS PnL {currency}",
+                   "OOS trades", "OOS win", f"OOS PnL {currency}", "Sharpe", "DSR", "PBO",
+                   "folds up"):
         table.add_column(column, justify="left" if column in ("strategy", "side", "tier")
                          else "right")
     for s in best:
@@ -85,8 +110,9 @@ def run_command(
     refine_only: Annotated[bool, typer.Option(help="Rerun the refinement of a run.")] = False,
     validate_only: Annotated[bool, typer.Option(help="Rerun validation, playbook and report "
                                                      "of a run.")] = False,
-    timeframes: Annotated[str | None, typer.Option(help="Comma-separated [1m,5m,15m,1h,4h].")
-                          ] = None,
+    timeframes: Annotated[str | None, typer.Option(
+        help="Comma-separated [from the store: the base and coarser timeframes with enough "
+             "bars, e.g. 1m,5m,15m,1h,4h for 1s bars, 1h,4h,1D for hourly bars].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of every random choice [7].")] = None,
     executor: Annotated[str | None, typer.Option(help="local (processes), ray or serial.")
                         ] = None,
@@ -101,8 +127,16 @@ def run_command(
     space: Annotated[str | None, typer.Option(help="Parameter-space YAML file.")] = None,
     match_all_bars: Annotated[bool, typer.Option(
         help="Match templates on every bar, not only on pattern bars.")] = False,
-    quick: Annotated[bool, typer.Option(help="Small sizes: 5m,15m,1h, 200 sets, 2000 "
-                                             "refinement trials.")] = False,
+    quick: Annotated[bool, typer.Option(help="Small sizes: at most 3 timeframes, 200 sets, "
+                                             "2000 refinement trials.")] = False,
+    commission: Annotated[float | None, typer.Option(
+        help="Commission per contract per side in currency [the instrument's].")] = None,
+    spread_ticks: Annotated[float | None, typer.Option(
+        help="Bid-ask spread in ticks, paid once per round trip [the instrument's].")] = None,
+    slippage_ticks: Annotated[float | None, typer.Option(
+        help="Slippage ticks per market fill [the instrument's].")] = None,
+    fee_bps: Annotated[float | None, typer.Option(
+        help="Fee in basis points of notional per fill [the instrument's].")] = None,
 ) -> None:
     """Research SYMBOL: discovery, sweep, ANOVA, refinement, walk-forward validation,
     playbook and report, into <home>/runs/<run_id>/."""
@@ -121,15 +155,18 @@ def run_command(
                          ray_address=ray_address or settings.ray_address, folds=folds,
                          top_combos=top,
                          refine_budget=budget, refine_rounds=rounds, proposer=proposer,
-                         space_path=space, match_bars="all" if match_all_bars else None)
+                         space_path=space, match_bars="all" if match_all_bars else None,
+                         commission=commission, spread_ticks=spread_ticks,
+                         slippage_ticks=slippage_ticks, fee_bps=fee_bps)
     with progress_bars() as progress:
         result = run_research(config, resume=resume, fresh=fresh,
                               only=only[0] if only else None, run_id=run_id,
                               progress=progress)
     if result.summary.get("data", {}).get("demo_market"):
-        console.print("No data was found for MNQ: the run used the built-in demo market "
-                      "(synthetic MNQ, realistic, seed 7, 60 trading days).")
+        console.print(f"No data was found for {result.summary['symbol']}: the run used the "
+                      "built-in synthetic market (see `stratforge data info`).")
     _print_phases(result)
+    _print_market(result)
     _print_best(result)
     console.print(f"run folder: {result.path}")
     if (result.path / "report.html").exists():

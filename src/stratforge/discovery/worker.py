@@ -12,9 +12,9 @@ members, so overlapping members never block each other. Entries follow the simul
 rules (``fill`` mode, slippage, signals on or across the session flat are dropped).
 
 PnL is measured in **points after every cost**: ``pnl / (point_value * quantity)``, i.e. the
-simulator's ``pnl_points`` (which includes slippage, the spread and notional fees) less the commission
-expressed in points. The objective is the mean of that per trade, with a shrinkage for too
-few trades (see :func:`score_points`).
+simulator's ``pnl_points`` (which includes slippage, the spread and notional fees) less the
+commission expressed in points. The objective is the mean of that per trade, with a
+shrinkage for too few trades (see :func:`score_points`).
 """
 
 from __future__ import annotations

@@ -14,10 +14,13 @@ EXECUTION_FIELDS: tuple[str, ...] = ("executor", "workers", "ray_address", "chec
 """Settings that change how a run is executed, never its result."""
 
 QUICK: dict[str, Any] = {
-    "timeframes": ("5m", "15m", "1h"), "mc_iters": 200, "top_combos": 10,
+    "quick": True, "mc_iters": 200, "top_combos": 10,
     "refine_budget": 2_000, "refine_rounds": 10, "folds": 3, "pbo_configs": 32,
 }
-"""What ``--quick`` changes (each can still be set explicitly)."""
+"""What ``--quick`` changes (each can still be set explicitly); with no --timeframes a quick
+run also takes fewer timeframes (see ``research.prepare.choose_timeframes``)."""
+COST_OVERRIDES: tuple[str, ...] = ("commission", "spread_ticks", "slippage_ticks", "fee_bps")
+"""Cost settings a run may override (None = the instrument's cost model); never searched."""
 
 
 class ResearchConfig(BaseModel):
@@ -27,7 +30,8 @@ class ResearchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     symbol: str = "MNQ"
-    timeframes: tuple[str, ...] = DEFAULT_TIMEFRAMES
+    timeframes: tuple[str, ...] | None = None
+    quick: bool = False
     seed: int = 7
     train_fraction: float = Field(0.7, gt=0.0, lt=1.0)
     max_templates: int | None = Field(None, ge=1)
@@ -38,8 +42,10 @@ class ResearchConfig(BaseModel):
     mc_iters: int = Field(2000, ge=1)
     sampler: Literal["sobol", "lhs", "uniform"] = "sobol"
     space_path: str | None = None
-    slippage_ticks: float = Field(1.0, ge=0.0)
-    commission: float = Field(0.0, ge=0.0)
+    commission: float | None = Field(None, ge=0.0)
+    spread_ticks: float | None = Field(None, ge=0.0)
+    slippage_ticks: float | None = Field(None, ge=0.0)
+    fee_bps: float | None = Field(None, ge=0.0)
     fill: Literal["close", "next_open", "delayed_mid"] = "close"
     # ANOVA and refinement
     anova_min_trades: float = Field(5.0, ge=0.0)
@@ -69,7 +75,9 @@ class ResearchConfig(BaseModel):
 
     @field_validator("timeframes", mode="before")
     @classmethod
-    def _timeframes(cls, value: Any) -> tuple[str, ...]:
+    def _timeframes(cls, value: Any) -> tuple[str, ...] | None:
+        if value is None:
+            return None
         items = value.split(",") if isinstance(value, str) else list(value)
         names = [str(parse_timeframe(str(v).strip())) for v in items if str(v).strip()]
         if not names:
@@ -83,9 +91,22 @@ class ResearchConfig(BaseModel):
         return self.model_dump(mode="json", exclude=set(EXECUTION_FIELDS))
 
     @property
+    def run_timeframes(self) -> tuple[str, ...]:
+        """The timeframes of the run (a ConfigError before they are chosen)."""
+        if self.timeframes is None:
+            raise ConfigError("the run's timeframes are not chosen yet (they come from the "
+                              "store: see research.prepare.choose_timeframes)")
+        return self.timeframes
+
+    @property
+    def cost_overrides(self) -> dict[str, float | None]:
+        """The run's cost overrides (None = the instrument's setting)."""
+        return {name: getattr(self, name) for name in COST_OVERRIDES}
+
+    @property
     def hierarchy(self) -> list[str]:
         """The timeframes from the longest down (the discovery and feature hierarchy)."""
-        return sorted(self.timeframes, key=lambda tf: -parse_timeframe(tf).seconds)
+        return sorted(self.run_timeframes, key=lambda tf: -parse_timeframe(tf).seconds)
 
 
 def make_config(quick: bool = False, **values: Any) -> ResearchConfig:

@@ -51,9 +51,26 @@ def load_validation(run: RunFolder) -> pd.DataFrame | None:
     return read_frame(path) if path.exists() else None
 
 
+def stated_parameters(params: dict[str, float], tick_size: float, yardstick_ticks: float
+                      ) -> dict[str, dict[str, float]]:
+    """Each parameter in every unit a trader reads: distances in ticks, price units and
+    yardsticks (multiples of the timeframe's in-sample median true range), the hold in bars."""
+    out: dict[str, dict[str, float]] = {}
+    for name, value in params.items():
+        v = float(value)
+        if name == "max_hold_bars":
+            out[name] = {"bars": v}
+            continue
+        ticks = v / tick_size if name == "trail_widen_points" else v
+        out[name] = {"ticks": ticks, "price": ticks * tick_size,
+                     "yardsticks": ticks / yardstick_ticks}
+    return out
+
+
 def write_playbook(run: RunFolder, home: Path | str | None) -> int:
     """Write ``playbook.json`` with every Tier 1 strategy; returns how many."""
     c = run.config
+    market = run.info("data")["market"]
     frame = load_validation(run)
     library = TemplateLibrary.load(run.path / LIBRARY_DIR)
     strategies = []
@@ -70,14 +87,25 @@ def write_playbook(run: RunFolder, home: Path | str | None) -> int:
             "matching": {"threshold": c.match_threshold, "bars": c.match_bars,
                          "rule": "distance to the scaled centroid below the threshold, z sign "
                                  "against the direction"},
-            "execution": {"fill": c.fill, "slippage_ticks": c.slippage_ticks,
-                          "commission": c.commission},
+            "parameters": stated_parameters(
+                entry["params"], market["tick_size"],
+                market["per_timeframe"][row["timeframe"]]["yardstick_ticks"]),
+            "execution": {"fill": c.fill, "cost_model": market["cost_model"]},
         })
         strategies.append(entry)
     atomic_write_json(run.path / PLAYBOOK_FILE,
                       _clean({"run_id": run.run_id, "symbol": c.symbol,
-                              "data": _data(run), "strategies": strategies}))
+                              "data": _data(run), "market": public_market(market),
+                              "strategies": strategies}))
     return len(strategies)
+
+
+def public_market(market: dict[str, Any]) -> dict[str, Any]:
+    """The market block as summaries state it (without the jobs' internal space rows)."""
+    frames = {tf: {k: v for k, v in block.items() if k != "space_rows"}
+              for tf, block in market.get("per_timeframe", {}).items()}
+    return {**{k: v for k, v in market.items() if k != "per_timeframe"},
+            "per_timeframe": frames}
 
 
 def _data(run: RunFolder) -> dict[str, Any]:
@@ -90,11 +118,14 @@ def write_summary(run: RunFolder) -> dict[str, Any]:
     """Write ``summary.json`` (run id, config, data span and split, per-phase figures and
     timings, tier counts, best strategies) and return it."""
     frame = load_validation(run)
-    phases = {p: run.info(p) for p in PHASES if run.done(p)}
+    phases = {p: {k: v for k, v in run.info(p).items() if k != "market"}
+              for p in PHASES if run.done(p)}
     summary: dict[str, Any] = {
         "run_id": run.run_id, "symbol": run.config.symbol,
         "created": read_json(run.path / "config.json").get("created"),
-        "config": run.config.model_dump(mode="json"), "data": _data(run), "phases": phases,
+        "config": run.config.model_dump(mode="json"), "data": _data(run),
+        "market": public_market(run.info("data").get("market", {})) if run.done("data")
+        else None, "phases": phases,
         "complete": all(run.done(p) for p in PHASES),
         "seconds": round(sum(float(p.get("seconds", 0.0)) for p in phases.values()), 3),
     }

@@ -74,6 +74,8 @@ def run_research(config: ResearchConfig, *, home: Path | str | None = None,
     stops after the sweep; the others rerun that phase of an existing run from the artifacts
     of the phases before it, then rewrite the summary and the report.
     """
+    if not resume and only in (None, "mc"):
+        config = prepare.choose_timeframes(config, home, progress)
     run = open_run(config, home=home, resume=resume, only=only, run_id=run_id)
     wanted = ONLY_PHASES[only] if only else PHASES
     if only and only != "mc":

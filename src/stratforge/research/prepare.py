@@ -1,4 +1,5 @@
-"""The first phases of a run: data (demo market when there is none), discovery and matching."""
+"""The first phases of a run: data (demo market when there is none, the market block with the
+cost model, yardsticks and resolved parameter spaces), discovery and matching."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd
 from stratforge.data.atlas import build_atlas
 from stratforge.data.demo import ensure_symbol_data
 from stratforge.data.load import load_bars
+from stratforge.data.market import Market, resolve_market
 from stratforge.discovery.fractal import discover_patterns
 from stratforge.discovery.library import TemplateLibrary, library_folder
 from stratforge.discovery.matching import match_library, timeframe_vectors
@@ -21,7 +23,15 @@ from stratforge.errors import DataError
 from stratforge.features.cache import read_states
 from stratforge.instruments import get_instrument
 from stratforge.progress import ProgressCallback
+from stratforge.research.config import ResearchConfig
 from stratforge.research.runs import RunFolder
+from stratforge.search.space import (
+    ParameterSpace,
+    default_space,
+    measure_yardstick,
+    space_from_rows,
+    space_rows,
+)
 from stratforge.search.sweep import write_frame
 from stratforge.timeframes import parse_timeframe
 
@@ -29,28 +39,140 @@ LIBRARY_DIR = "library"
 MATCHES_DIR = "matches"
 
 
+LADDER: tuple[str, ...] = ("1m", "5m", "15m", "1h", "4h", "1D", "1W")
+"""The timeframes a run chooses its defaults from (finest first)."""
+MIN_DEFAULT_BARS = 500
+"""Bars a timeframe needs to be a default run timeframe."""
+MAX_DEFAULT_TIMEFRAMES = 5
+
+
+def choose_timeframes(config: ResearchConfig, home: Path | str | None,
+                      progress: ProgressCallback) -> ResearchConfig:
+    """``config`` with its timeframes chosen from what the store holds, when not given.
+
+    Builds the demo market when there is no data for the demo symbol, builds the ATLAS
+    timeframes at or above the store's base, then takes the ladder (``LADDER``) from the
+    finest timeframe at or above the base, keeping those with at least ``MIN_DEFAULT_BARS``
+    bars (at most ``MAX_DEFAULT_TIMEFRAMES``); a quick run drops the finest of more than
+    three and keeps at most three. An MNQ 1s store gives 1m, 5m, 15m, 1h, 4h (quick: 5m,
+    15m, 1h); hourly FX 1h, 4h, 1D; ten years of daily bars 1D, 1W.
+    """
+    if config.timeframes is not None:
+        return config
+    ensure_symbol_data(config.symbol, home, progress)
+    market = resolve_market(config.symbol, home)
+    base = parse_timeframe(market.base_timeframe or "1s")
+    ladder = [tf for tf in LADDER if parse_timeframe(tf).seconds >= base.seconds]
+    missing = [tf for tf in ladder if tf not in market.bar_counts]
+    if missing:
+        build_atlas(config.symbol, [parse_timeframe(tf) for tf in missing], home=home)
+        market = resolve_market(config.symbol, home)
+    chosen = [tf for tf in ladder
+              if market.bar_counts.get(tf, 0) >= MIN_DEFAULT_BARS][:MAX_DEFAULT_TIMEFRAMES]
+    if not chosen:
+        have = ", ".join(f"{tf} ({n:,} bars)" for tf, n in market.bar_counts.items())
+        raise DataError(f"{market.symbol} has too little data for a research run: no timeframe "
+                        f"at or above its base {market.base_timeframe} has {MIN_DEFAULT_BARS} "
+                        f"bars (the store holds {have or 'nothing'}); ingest more data or "
+                        "name --timeframes")
+    if config.quick and len(chosen) > 3:
+        chosen = chosen[1:4]
+    return config.model_copy(update={"timeframes": tuple(chosen)})
+
+
 def ensure_data(run: RunFolder, home: Path | str | None, progress: ProgressCallback
                 ) -> dict[str, Any]:
     """Make sure the symbol's ATLAS has every timeframe of the run; with no data at all for
     the demo symbol, build the demo market first (and say so). Returns the data figures:
     span, train end (the start of the trade date holding the ``train_fraction`` point of the
-    span) and bars per timeframe."""
+    span), bars per timeframe and the market block (:func:`market_block`)."""
     config = run.config
+    timeframes = config.run_timeframes
     demo = ensure_symbol_data(config.symbol, home, progress)
-    build_atlas(config.symbol, [parse_timeframe(tf) for tf in config.timeframes], home=home)
-    progress("data", 1, 2, "ATLAS ready")
-    bars = {tf: load_bars(config.symbol, tf, home=home) for tf in config.timeframes}
+    build_atlas(config.symbol, [parse_timeframe(tf) for tf in timeframes], home=home)
+    progress("data", 1, 3, "ATLAS ready")
+    bars = {tf: load_bars(config.symbol, tf, home=home) for tf in timeframes}
     empty = [tf for tf, frame in bars.items() if len(frame) == 0]
     if empty:
-        raise DataError(f"{config.symbol} has no bars at {', '.join(empty)} (the base "
-                        "timeframe may be coarser); choose other --timeframes")
-    finest = bars[min(config.timeframes, key=lambda tf: parse_timeframe(tf).seconds)]
+        market = resolve_market(config.symbol, home)
+        have = ", ".join(market.timeframes) or "none"
+        raise DataError(f"{config.symbol} has no bars at {', '.join(empty)} (its base timeframe "
+                        f"is {market.base_timeframe}; it holds {have}); choose --timeframes at "
+                        "or above the base, or ingest finer data")
+    finest = bars[min(timeframes, key=lambda tf: parse_timeframe(tf).seconds)]
     train_end = split_time(finest, config.train_fraction, config.symbol, home)
-    progress("data", 2, 2, f"train until {pd.Timestamp(train_end, tz='UTC')}")
+    progress("data", 2, 3, f"train until {pd.Timestamp(train_end, tz='UTC')}")
+    market = resolve_market(config.symbol, home, cost_overrides=config.cost_overrides)
+    block = market_block(market, config, bars, train_end)
+    progress("data", 3, 3, f"costs: {market.costs.describe()}")
     stamps = finest["ts"].array.asi8
     return {"demo_market": demo, "first": _iso(int(stamps[0])), "last": _iso(int(stamps[-1])),
             "train_end": _iso(train_end), "train_end_ns": int(train_end),
-            "bars": {tf: len(frame) for tf, frame in bars.items()}}
+            "bars": {tf: len(frame) for tf, frame in bars.items()}, "market": block}
+
+
+def market_block(market: Market, config: ResearchConfig, bars: dict[str, pd.DataFrame],
+                 train_end_ns: int) -> dict[str, Any]:
+    """What the run knows of its market: symbol, base timeframe, timeframes, the cost model
+    (settings, per fill and per round trip in price units and currency at the in-sample
+    median close) and, per run timeframe, the yardstick (median true range of the in-sample
+    bars, in ticks and price units) and the resolved parameter space (each parameter's
+    range in the simulator's units, and distances in price units)."""
+    tick = market.tick_size
+    finest = bars[min(bars, key=lambda tf: parse_timeframe(tf).seconds)]
+    in_sample = finest[finest["ts"].array.asi8 < train_end_ns]
+    price = float(in_sample["close"].median())
+    frames = {}
+    for tf, frame in bars.items():
+        train = frame[frame["ts"].array.asi8 < train_end_ns]
+        if len(train) < 2:
+            raise DataError(f"{market.symbol} {tf}: {len(train)} in-sample bar(s); too few to "
+                            "measure the volatility yardstick (choose coarser-than-base "
+                            "timeframes with more bars, or ingest more data)")
+        yardstick = measure_yardstick(train, tick)
+        space = timeframe_space(config, tf, yardstick, tick)
+        frames[tf] = {"yardstick_ticks": yardstick, "yardstick_price": yardstick * tick,
+                      "in_sample_bars": len(train), "space_rows": [list(r) for r in
+                                                                   space_rows(space)],
+                      "resolved_space": resolved_space(space, tick)}
+    return {"symbol": market.symbol, "currency": market.instrument.currency,
+            "tick_size": tick, "point_value": float(market.instrument.point_value),
+            "price_decimals": market.instrument.price_decimals,
+            "base_timeframe": market.base_timeframe, "timeframes": list(bars),
+            "session": market.session.describe(),
+            "cost_model": market.cost_block(price), "per_timeframe": frames}
+
+
+def timeframe_space(config: ResearchConfig, timeframe: str, yardstick_ticks: float,
+                    tick_size: float) -> ParameterSpace:
+    """The run's parameter space of one timeframe: the YAML file's (``--space``) or the
+    house default, resolved with the timeframe's yardstick."""
+    if config.space_path:
+        return ParameterSpace.from_yaml(config.space_path, timeframe,
+                                        yardstick_ticks=yardstick_ticks, tick_size=tick_size)
+    return default_space(timeframe, yardstick_ticks=yardstick_ticks, tick_size=tick_size)
+
+
+def resolved_space(space: ParameterSpace, tick_size: float) -> dict[str, dict[str, Any]]:
+    """Each parameter's range as run: ticks and price units for distances, bars for
+    ``max_hold_bars``."""
+    out: dict[str, dict[str, Any]] = {}
+    for p in space.parameters:
+        if p.name == "max_hold_bars":
+            out[p.name] = {"low_bars": p.low, "high_bars": p.high}
+        elif p.name == "trail_widen_points":
+            out[p.name] = {"low_price": p.low, "high_price": p.high,
+                           "low_ticks": p.low / tick_size, "high_ticks": p.high / tick_size}
+        else:
+            out[p.name] = {"low_ticks": p.low, "high_ticks": p.high,
+                           "low_price": p.low * tick_size, "high_price": p.high * tick_size}
+    return out
+
+
+def run_space(run: RunFolder, timeframe: str) -> ParameterSpace:
+    """The resolved parameter space of a run timeframe (from the data phase)."""
+    rows = run.info("data")["market"]["per_timeframe"][timeframe]["space_rows"]
+    return space_from_rows(rows)
 
 
 def _iso(ns: int) -> str:
@@ -128,7 +250,7 @@ def match(run: RunFolder, home: Path | str | None, progress: ProgressCallback
     folder = run.path / MATCHES_DIR
     shutil.rmtree(folder, ignore_errors=True)
     counts = {}
-    for i, tf in enumerate(config.timeframes):
+    for i, tf in enumerate(config.run_timeframes):
         started = time.perf_counter()
         vectors = timeframe_vectors(config.symbol, tf, hierarchy, home=home)
         eligible = None
@@ -145,7 +267,7 @@ def match(run: RunFolder, home: Path | str | None, progress: ProgressCallback
                               "side": found["side"]})
         write_frame(folder / f"{tf}.parquet", frame)
         counts[tf] = len(frame)
-        progress("matching", i + 1, len(config.timeframes),
+        progress("matching", i + 1, len(config.run_timeframes),
                  f"{tf}: {len(frame):,} matches ({time.perf_counter() - started:.1f} s)")
     return {"matches": counts}
 

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stratforge.costs import COST_FIELDS
 from stratforge.discovery.library import TemplateLibrary
 from stratforge.parallel import Executor
 from stratforge.progress import ProgressCallback
-from stratforge.research.prepare import LIBRARY_DIR, matches_path
+from stratforge.research.prepare import LIBRARY_DIR, matches_path, run_space
 from stratforge.research.runs import RunFolder
 from stratforge.search.anova import analyze, write_anova
 from stratforge.search.brain import BayesianBrain
@@ -22,7 +23,6 @@ from stratforge.search.sweep import (
     BRAIN_FILE,
     SUMMARIES_FILE,
     PairJob,
-    pair_space,
     read_frame,
     run_sweep,
     summary_columns,
@@ -47,11 +47,13 @@ def _job(run: RunFolder, home: Path | str | None, train_end_ns: int, template_id
          timeframe: str, **extra: Any) -> PairJob:
     c = run.config
     settings = {"n_sets": c.mc_iters, "end_ns": train_end_ns, **extra}
+    market = run.info("data")["market"]
+    costs = {k: v for k, v in market["cost_model"].items() if k in COST_FIELDS}
+    space = tuple(tuple(row) for row in market["per_timeframe"][timeframe]["space_rows"])
     return PairJob(symbol=c.symbol, timeframe=timeframe, home=str(home_path(home)),
                    matches_path=str(matches_path(run, timeframe)), template_id=template_id,
-                   sampler=c.sampler, seed=c.seed,
-                   space_path=c.space_path, slippage_ticks=c.slippage_ticks,
-                   commission=c.commission, fill=c.fill, **settings)
+                   sampler=c.sampler, seed=c.seed, space=space, costs=costs, fill=c.fill,
+                   **settings)
 
 
 def home_path(home: Path | str | None) -> Path:
@@ -63,7 +65,7 @@ def home_path(home: Path | str | None) -> Path:
 def _data_key(run: RunFolder) -> dict[str, Any]:
     """What the jobs' data is: the run's matches files (by content) and settings."""
     digests = {}
-    for tf in run.config.timeframes:
+    for tf in run.config.run_timeframes:
         digests[tf] = hashlib.sha256(matches_path(run, tf).read_bytes()).hexdigest()
     return {"matches": digests, "settings": run.config.result_settings()}
 
@@ -74,7 +76,7 @@ def sweep_phase(run: RunFolder, home: Path | str | None, executor: Executor,
     train_end = run.info("data")["train_end_ns"]
     library = TemplateLibrary.load(run.path / LIBRARY_DIR)
     jobs = [_job(run, home, train_end, t.template_id, tf)
-            for tf in run.config.timeframes for t in library]
+            for tf in run.config.run_timeframes for t in library]
     result = run_sweep(jobs, folder=run.path / SWEEP_DIR, executor=executor, resume=resume,
                        checkpoint_every=run.config.checkpoint_every,
                        extra_key=_data_key(run), progress=progress)
@@ -89,11 +91,26 @@ def load_summaries(run: RunFolder) -> pd.DataFrame:
 
 def anova_phase(run: RunFolder) -> dict[str, Any]:
     """ANOVA of the sweep summaries: ``anova.json`` and ``anova_report.txt``."""
-    summaries = load_summaries(run).rename(columns={"template_id": "template"})
+    summaries = with_trail_regime(run, load_summaries(run)).rename(
+        columns={"template_id": "template"})
     result = analyze(summaries, min_trades=run.config.anova_min_trades,
                      top_n=run.config.top_combos)
     write_anova(result, run.path)
     return {"rows": result.n_rows, "top_combos": len(result.top_combos)}
+
+
+def with_trail_regime(run: RunFolder, summaries: pd.DataFrame) -> pd.DataFrame:
+    """Summaries plus ``trail_widen_yardsticks``: the widen threshold in yardsticks of the
+    row's timeframe (what the ANOVA's ``trail_regime`` factor buckets)."""
+    if "trail_widen_points" not in summaries.columns:
+        return summaries
+    market = run.info("data")["market"]
+    yardstick = {tf: block["yardstick_ticks"] * market["tick_size"]
+                 for tf, block in market["per_timeframe"].items()}
+    out = summaries.copy()
+    out["trail_widen_yardsticks"] = (out["trail_widen_points"].to_numpy(dtype=np.float64)
+                                     / out["timeframe"].map(yardstick).to_numpy(np.float64))
+    return out
 
 
 def top_combos(run: RunFolder) -> list[tuple[str, str]]:
@@ -118,7 +135,7 @@ def refine_phase(run: RunFolder, home: Path | str | None, executor: Executor, re
     settings = RefineSettings(budget=c.refine_budget, rounds=c.refine_rounds,
                               min_per_combo=c.refine_min, scale=c.mutation_scale,
                               proposer=c.proposer, min_trades=c.min_trades, seed=c.seed)
-    spaces = {tf: pair_space(tf, c.space_path) for tf in c.timeframes}
+    spaces = {tf: run_space(run, tf) for tf in c.run_timeframes}
     brain = BayesianBrain.load(run.path / SWEEP_DIR / BRAIN_FILE)
     key = json.dumps(_data_key(run), sort_keys=True)
     if not combos or c.refine_budget == 0:
@@ -161,7 +178,7 @@ def validation_phase(run: RunFolder, home: Path | str | None, executor: Executor
               for key, rows in trials.groupby(["template_id", "timeframe"], sort=False)}
     jobs = [ValidationJob(_job(run, home, train_end, t.template_id, tf, end_ns=None),
                           t.direction, train_end, groups[(t.template_id, tf)], names, settings)
-            for tf in c.timeframes for t in library if (t.template_id, tf) in pairs]
+            for tf in c.run_timeframes for t in library if (t.template_id, tf) in pairs]
     results: list[Any] = [None] * len(jobs)
     for done, (index, result) in enumerate(executor.imap_unordered(validate_job, jobs), 1):
         results[index] = result

@@ -33,19 +33,23 @@ from stratforge.data.atomic import atomic_write_bytes, atomic_write_json
 from stratforge.errors import ConfigError
 
 #: Factor name -> (source column, bucketed?). Categorical factors are used as they are;
-#: numeric parameters are cut into quantile buckets.
+#: numeric parameters are cut into quantile buckets. ``trail_regime`` is the MFE at which the
+#: tight trail widens, in yardsticks (the caller derives ``trail_widen_yardsticks``; see
+#: ``research.search_phases.anova_phase``): early, middle or late widening. Costs are never
+#: factors: they are fixed for a run.
 FACTORS: dict[str, tuple[str, bool]] = {
     "timeframe": ("timeframe", False),
     "template": ("template", False),
     "stop_bucket": ("stop_ticks", True),
     "target_bucket": ("target_ticks", True),
     "hold_bucket": ("max_hold_bars", True),
-    "cost_bucket": ("cost_points", True),
+    "trail_regime": ("trail_widen_yardsticks", True),
 }
 MAX_MODEL_ROWS = 100_000
 """Rows the multi-factor model is fitted on at most (a seeded random sample beyond)."""
 #: Parameter columns reported with the top combos (those present in the input).
-PARAM_COLUMNS: tuple[str, ...] = ("stop_ticks", "target_ticks", "max_hold_bars", "cost_points")
+PARAM_COLUMNS: tuple[str, ...] = ("stop_ticks", "target_ticks", "max_hold_bars",
+                                  "trail_widen_points")
 ONE_WAY_COLUMNS: tuple[str, ...] = (
     "factor", "column", "status", "n_rows", "n_groups", "F", "p_value", "eta_squared", "stars",
     "groups", "dropped_groups",

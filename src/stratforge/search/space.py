@@ -141,6 +141,12 @@ class ParameterSpace:
             raise ConfigError(
                 f"trail_wide_ticks high ({by['trail_wide_ticks'].high}) must be at least "
                 f"trail_tight_ticks low ({by['trail_tight_ticks'].low})")
+        if ("trail_tight_ticks" in by and "trail_wide_ticks" in by
+                and "trail_widen_points" not in by):
+            raise ConfigError(
+                "trail_wide_ticks has no effect beside trail_tight_ticks without "
+                "trail_widen_points (the MFE, in points, at which the trail widens): add "
+                "trail_widen_points to the space, or drop one of the trails")
 
     # ----------------------------------------------------------------- construction
     @classmethod
