@@ -58,7 +58,8 @@ def resolve_space_name(home: Path, name: str, timeframes: Sequence[str]) -> str:
     else:
         try:
             for timeframe in timeframes:
-                ParameterSpace.from_yaml(path, timeframe)
+                # the structure only: the run resolves yardstick units on its own data
+                ParameterSpace.from_yaml(path, timeframe, yardstick_ticks=1.0, tick_size=1.0)
         except ConfigError as exc:
             problem = str(exc)
     if problem:
@@ -79,7 +80,7 @@ def start_run(db: DbDep, home: HomeDep,
     config = validate_settings(make_config, settings, quick=quick)
     if "space_path" in parameters:
         parameters["space_path"] = resolve_space_name(home, str(parameters["space_path"]),
-                                                      config.timeframes)
+                                                      config.timeframes or ("1h",))
     return create_operation(db, RESEARCH_TYPE, parameters).to_json()
 
 

@@ -33,7 +33,8 @@ TIER_TABLE_ROWS = 50
 PHASE_ORDER: tuple[str, ...] = ("data", "discovery", "matching", "sweep", "anova", "refine",
                                 "validation")
 SECTION_TITLES: dict[str, str] = {
-    "overview": "Run overview", "best": "Best strategies", "equity": "Equity curves",
+    "overview": "Run overview", "market": "Market and costs", "best": "Best strategies",
+    "equity": "Equity curves",
     "tiers": "Validation tiers", "anova": "ANOVA factor effects",
     "heatmaps": "Stop x target heatmaps", "templates": "Templates in z-momentum space",
     "refine": "Refinement progress",
@@ -261,6 +262,64 @@ def _overview(run: RunArtifacts) -> str:
     return "\n".join(parts)
 
 
+def _price(market: Mapping[str, Any], value: Any) -> str:
+    v = _real(value)
+    return "–" if v is None else f"{v:,.{int(market.get('price_decimals', 2))}f}"
+
+
+def _market(run: RunArtifacts) -> str:
+    """The market block: instrument, timeframes, the cost model per fill and per round trip
+    (price units and currency), and per timeframe the yardstick and resolved distances."""
+    market = run.summary.get("market") or {}
+    if not market:
+        return _note("this run has no market block (it was made before costs were stated)")
+    cost = market.get("cost_model") or {}
+    currency = market.get("currency") or ""
+    facts = [("Symbol", market.get("symbol")), ("Currency", currency),
+             ("Tick size / point value", f"{market.get('tick_size'):g} / "
+                                         f"{market.get('point_value'):g}"),
+             ("Base timeframe", market.get("base_timeframe")),
+             ("Run timeframes", ", ".join(market.get("timeframes") or [])),
+             ("Session", market.get("session")),
+             ("Cost model", cost.get("description")),
+             ("Per market fill", f"{_price(market, cost.get('per_fill_price'))} price units"),
+             ("Per round trip", f"{_price(market, cost.get('round_trip_price'))} price units = "
+                                f"{_num(cost.get('round_trip_currency'))} {currency} at "
+                                f"{_price(market, cost.get('reference_price'))}")]
+    records = []
+    for tf, block in (market.get("per_timeframe") or {}).items():
+        space = block.get("resolved_space") or {}
+
+        def span(name: str, space: Mapping[str, Any] = space) -> str:
+            p = space.get(name)
+            if not p:
+                return "–"
+            if "low_bars" in p:
+                return f"{_int(p['low_bars'])}–{_int(p['high_bars'])} bars"
+            return f"{_price(market, p['low_price'])}–{_price(market, p['high_price'])}"
+
+        records.append({"tf": tf, "yardstick": _price(market, block.get("yardstick_price")),
+                        "bars": block.get("in_sample_bars"), "stop": span("stop_ticks"),
+                        "target": span("target_ticks"), "trail": span("trail_tight_ticks"),
+                        "wide": span("trail_wide_ticks"), "widen": span("trail_widen_points"),
+                        "hold": span("max_hold_bars")})
+    table = _table([_col("Timeframe", "tf", css=""),
+                    _col("Yardstick (in-sample median true range)", "yardstick"),
+                    _col("In-sample bars", "bars", _int), _col("Stop", "stop"),
+                    _col("Target", "target"), _col("Tight trail", "trail"),
+                    _col("Wide trail", "wide"), _col("Widen at MFE", "widen"),
+                    _col("Max hold", "hold")], records)
+    return (_facts(facts) + "<h3>Search space per timeframe (price units)</h3>" + table
+            + _note("Costs are fixed for the run by the instrument's cost model and the "
+                    "run's settings; they are never searched. Distances are multiples of "
+                    "each timeframe's yardstick, measured on in-sample bars only."))
+
+
+def _currency(run: RunArtifacts) -> str:
+    code = (run.summary.get("market") or {}).get("currency")
+    return f" ({code})" if code else ""
+
+
 def _best_records(run: RunArtifacts) -> list[Mapping[str, Any]]:
     return [b for b in run.summary.get("best") or [] if isinstance(b, Mapping)]
 
@@ -275,7 +334,7 @@ def _best(run: RunArtifacts) -> str:
     for seg, label in (("in_sample", "IS"), ("out_of_sample", "OOS")):
         columns += [(f"{label} trades", _sub(seg, "trades", _int), "num"),
                     (f"{label} win", _sub(seg, "win_rate", _pct), "num"),
-                    (f"{label} PnL", _sub(seg, "pnl", _num), "num"),
+                    (f"{label} PnL{_currency(run)}", _sub(seg, "pnl", _num), "num"),
                     (f"{label} Sharpe", _sub(seg, "sharpe", _num), "num")]
     columns += [_col("DSR", "dsr", _num), _col("PBO", "pbo", _num)]
     return _table(columns, best, with_tier=True)
@@ -314,6 +373,7 @@ def _tiers(run: RunArtifacts) -> str:
 
 SECTION_BUILDERS: dict[str, Callable[[RunArtifacts], str]] = {
     "overview": _overview,
+    "market": _market,
     "best": _best,
     "equity": lambda run: charts.equity_html(
         run.curves, (run.summary.get("data") or {}).get("train_end"), _best_records(run)),

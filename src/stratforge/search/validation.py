@@ -186,7 +186,8 @@ def _per_trade_sharpe(pnl: np.ndarray) -> float:
 
 
 def _dsr(pnl: np.ndarray, trial_sharpes: np.ndarray) -> float:
-    if len(pnl) < 3 or not np.std(pnl, ddof=1) > 0:
+    # equal trades (up to rounding: the same exit on every trade) have no Sharpe ratio
+    if len(pnl) < 3 or not np.std(pnl, ddof=1) > 1e-12 * float(np.abs(pnl).max()):
         return math.nan
     finite = trial_sharpes[np.isfinite(trial_sharpes)]
     variance = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
