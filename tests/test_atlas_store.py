@@ -57,7 +57,8 @@ def test_load_bars_names_what_exists(home):
     with pytest.raises(DataError, match="no store for ES"):
         load_bars("ES", "1m")
     _store_bars(home, random_bars(13, "2024-01-01", "2024-01-10"))
-    with pytest.raises(DataError, match=r"no 1h bars.*timeframes: 1m.*stratforge data atlas"):
+    with pytest.raises(DataError, match=r"no 1h bars \(stored: base 1m; timeframes 1m\).*"
+                       r"stratforge data atlas --symbol MNQ"):
         load_bars("MNQ", "1h")
 
 
