@@ -175,8 +175,8 @@ def build_atlas(symbol: str, timeframes: list[Timeframe] | None = None, *,
         raise DataError(
             f"{store.symbol}: cannot build {exc} from its {base_tf} base bars: the ATLAS builds "
             f"only timeframes at or above the base ({', '.join(buildable)}); stored: {held}. "
-            "Leave --timeframes out to build every timeframe the base allows, or ingest finer "
-            "bars under another symbol") from None
+            "Choose timeframes among those (`stratforge data atlas` without --timeframes "
+            "builds them all), or ingest finer bars under another symbol") from None
     session = (instrument or get_instrument(symbol, home)).session
     report = BuildReport(store.symbol, str(base_tf), [str(t) for t in targets],
                          [str(t) for t in left_out])
