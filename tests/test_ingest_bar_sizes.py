@@ -239,3 +239,21 @@ def test_daily_bars_into_a_minute_store_are_refused_then_replace_rebuilds(home, 
     assert [str(t) for t in store.timeframes()] == ["1D"]
     assert "built" not in store.manifest
     assert list(load_bars("MNQ", "1D")["ts"]) == [_cme_day_start(d) for d in dates]
+
+
+def test_rebuilding_a_synthetic_store_drops_its_specification(home, tmp_path):
+    from stratforge.data.demo import synthesize_into_store, synthetic_spec
+
+    synthesize_into_store("MNQ", days=3, seed=1, resolution="1m")
+    assert synthetic_spec("MNQ") is not None
+    path = tmp_path / "daily.csv"
+    _daily_frame(_business_days("2024-02-01", "2024-02-29"), 18_000.0, 0.25, 12).to_csv(
+        path, index=False)
+    ingest_files([path], "MNQ", replace=True)
+    assert synthetic_spec("MNQ") is None   # real daily bars are not the synthetic market
+    assert store_files_are_daily(home)
+
+
+def store_files_are_daily(home) -> bool:
+    root = home / "atlas" / "MNQ"
+    return {p.parent.name for p in root.rglob("*.parquet")} == {"1D"}

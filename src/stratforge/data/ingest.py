@@ -23,7 +23,16 @@ from stratforge.data.bars import RepairReport, repair_bars, validate_bars
 from stratforge.data.parquet_io import decode_bars, encode_bars
 from stratforge.data.readers import read_bar_file
 from stratforge.data.resample import BarArrays
-from stratforge.data.store import AtlasStore, Transaction, file_entry, file_name, iso, months_of
+from stratforge.data.store import (
+    JOURNAL,
+    MANIFEST,
+    AtlasStore,
+    Transaction,
+    file_entry,
+    file_name,
+    iso,
+    months_of,
+)
 from stratforge.errors import ConfigError, DataError
 from stratforge.instruments import Instrument, get_instrument
 from stratforge.progress import ProgressCallback, no_progress
@@ -290,6 +299,9 @@ def write_base_bars(store: AtlasStore, bars: BarArrays, timeframe: Timeframe, *,
         if replace_all:
             for rel in list(txn.manifest["files"]):
                 txn.delete(rel)
+            for extra in store.root.iterdir():  # e.g. a synthetic market's specification
+                if extra.is_file() and extra.name not in (MANIFEST, JOURNAL, ".lock"):
+                    txn.delete(extra.name)
             txn.manifest.pop("built", None)
         else:
             _check_base_timeframe(txn, timeframe, source)
