@@ -96,14 +96,17 @@ def ingest(
     format: Annotated[str, typer.Option(help="auto, csv, parquet or dbn.")] = "auto",
     tz: Annotated[str | None, typer.Option(help="Zone of naive timestamps (default UTC).")] = None,
     timeframe: Annotated[str | None, typer.Option(
-        help="Bar size of the files (default: inferred).")] = None,
+        help="Bar size of the files, 1s to 1D (default: detected from the bars' spacing)."
+    )] = None,
     repair: Annotated[bool, typer.Option(
         help="Sort, drop repeated timestamps (keep last) and clip high/low.")] = False,
-    replace: Annotated[bool, typer.Option(help="Replace stored bars the files overlap.")] = False,
+    replace: Annotated[bool, typer.Option(
+        help="Replace stored bars the files overlap; for bars of another size than the "
+             "store's base, rebuild the whole store from these files.")] = False,
     instrument_id: Annotated[int | None, typer.Option(
         help="DBN files: keep only this instrument id.")] = None,
 ) -> None:
-    """Validate bar files and add them to SYMBOL's store."""
+    """Validate bar files (1s to daily bars) and add them to SYMBOL's store."""
     with progress_bars() as progress:
         report = ingest_files(paths, symbol, fmt=format, tz=tz, repair=repair, replace=replace,
                               timeframe=timeframe, instrument_id=instrument_id,
