@@ -57,7 +57,8 @@ def test_load_bars_names_what_exists(home):
     with pytest.raises(DataError, match="no store for ES"):
         load_bars("ES", "1m")
     _store_bars(home, random_bars(13, "2024-01-01", "2024-01-10"))
-    with pytest.raises(DataError, match=r"no 1h bars.*timeframes: 1m.*stratforge data atlas"):
+    with pytest.raises(DataError, match=r"no 1h bars \(stored: base 1m; timeframes 1m\).*"
+                       r"stratforge data atlas --symbol MNQ"):
         load_bars("MNQ", "1h")
 
 
@@ -162,3 +163,27 @@ def test_second_writer_is_refused_while_one_holds_the_lock(home):
     with store.transaction(), pytest.raises(DataError, match="another process is writing"), \
             AtlasStore.open("MNQ", home).transaction():
         pass
+
+
+@pytest.mark.parametrize(("symbol", "base", "built"), [
+    ("EURUSD", "1h", ["4h", "1D", "1W"]),
+    ("SPY", "1D", ["1W"]),
+])
+def test_atlas_builds_only_timeframes_at_or_above_the_base(home, symbol, base, built):
+    session = get_instrument(symbol).session
+    hourly = random_bars(19, "2024-01-01", "2024-03-10", step_seconds=3600, keep=0.8)
+    bars = hourly if base == "1h" else resample_bars(hourly, parse_timeframe("1D"), session)
+    write_base_bars(AtlasStore.open(symbol, home), BarArrays.from_frame(bars),
+                    parse_timeframe(base))
+    report = build_atlas(symbol)
+    assert report.timeframes == built
+    assert report.skipped_timeframes == [str(t) for t in ATLAS_TIMEFRAMES
+                                         if t < parse_timeframe(base)]
+    assert [str(t) for t in AtlasStore.open(symbol, home).timeframes()] == [base, *built]
+    for tf in built:
+        pd.testing.assert_frame_equal(load_bars(symbol, tf),
+                                      resample_bars(hourly, parse_timeframe(tf), session))
+    finer = "1m" if base == "1h" else "4h"
+    with pytest.raises(DataError, match=rf"cannot build {finer} from its {base} base bars.*"
+                                        rf"stored: {', '.join([base, *built])}"):
+        build_atlas(symbol, [parse_timeframe(finer)])

@@ -122,8 +122,13 @@ def test_base_timeframe_is_inferred_and_enforced(home, tmp_path):
     five = random_bars(30, "2024-01-02", "2024-01-05", step_seconds=300, keep=0.8)
     assert ingest_files([_write_csv(tmp_path / "five.csv", five)], "MNQ").base_timeframe == "5m"
     one = random_bars(31, "2024-02-02", "2024-02-05", step_seconds=60, keep=0.8)
-    with pytest.raises(DataError, match=r"not on the 5m grid"):
+    with pytest.raises(DataError, match=r"are 1m bars .* holds 5m bars"):
         ingest_files([_write_csv(tmp_path / "one.csv", one)], "MNQ")
+    off_grid = five.copy()
+    off_grid.loc[3, "ts"] += pd.Timedelta(seconds=30)
+    off_grid = off_grid.sort_values("ts").reset_index(drop=True)
+    with pytest.raises(DataError, match=r"not on the 5m grid"):
+        ingest_files([_write_csv(tmp_path / "off.csv", off_grid)], "MNQ", timeframe="5m")
 
 
 def test_multiple_files_in_one_ingest(home, tmp_path):

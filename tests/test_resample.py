@@ -127,3 +127,22 @@ def test_bar_end_times_never_precede_the_last_member_bar():
         # every member bar (1 minute long) has finished by its bucket's end time
         assert (base.ts + 60 * 10**9 <= ends).all()
         assert (ends > starts).all()
+
+
+@pytest.mark.parametrize(("symbol", "seed"), [("MNQ", 11), ("SPY", 12), ("EURUSD", 13)])
+def test_weekly_from_a_daily_base_matches_reference(symbol, seed):
+    """1W built from daily base bars (each at its trade date's start, across a DST change)
+    equals the reference, and equals 1W built from the intraday bars behind them."""
+    session = get_instrument(symbol).session
+    intraday = random_bars(seed, "2024-02-05", "2024-04-20", step_seconds=1800, keep=0.5)
+    daily = resample_bars(intraday, parse_timeframe("1D"), session)
+    daily_ref = _reference_resample(intraday, symbol, "1D")
+    pd.testing.assert_frame_equal(daily, daily_ref, check_dtype=False)
+    weekly = resample_bars(daily, parse_timeframe("1W"), session)
+    pd.testing.assert_frame_equal(weekly, _reference_resample(daily, symbol, "1W"),
+                                  check_dtype=False)
+    pd.testing.assert_frame_equal(weekly, resample_bars(intraday, parse_timeframe("1W"),
+                                                        session))
+    chained = resample_chain(BarArrays.from_frame(daily), parse_timeframe("1D"),
+                             [parse_timeframe("1W")], session)
+    pd.testing.assert_frame_equal(chained[parse_timeframe("1W")].to_frame(), weekly)

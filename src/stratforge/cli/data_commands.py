@@ -14,6 +14,8 @@ from stratforge.data import atlas_info, build_atlas, ingest_files, list_symbols
 from stratforge.data.atlas import BuildReport
 from stratforge.data.demo import synthesize_into_store
 from stratforge.data.ingest import IngestReport
+from stratforge.data.load import store_base_timeframe, store_timeframes
+from stratforge.data.timeframe_choice import atlas_targets, missing_timeframes_message
 from stratforge.timeframes import parse_timeframes
 
 data_app = typer.Typer(no_args_is_help=True, help="Ingest, synthesize, build and inspect data.")
@@ -24,6 +26,12 @@ SymbolOption = Annotated[str, typer.Option("--symbol", "-s", help="Instrument sy
 def _print_ingest(report: IngestReport) -> None:
     for path, note in report.repairs.items():
         console.print(f"[yellow]repaired[/] {path}: {note}")
+    if report.timeframe_source:
+        console.print(report.describe_timeframe())
+    if report.rebuilt_from:
+        console.print(f"[yellow]rebuilt[/] {report.symbol}: its {report.rebuilt_from} bars and "
+                      f"every timeframe built from them were replaced by "
+                      f"{report.base_timeframe} bars")
     replaced = f", replaced {report.rows_replaced:,} stored bars" if report.rows_replaced else ""
     console.print(f"[green]stored[/] {report.rows_written:,} {report.base_timeframe} bars of "
                   f"{report.symbol} from {report.first} to {report.last} in "
@@ -48,6 +56,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
+def _print_unbuilt(symbol: str) -> None:
+    """Name the timeframes the atlas could build but has not (with the command that helps)."""
+    base = store_base_timeframe(symbol)
+    if base is None:
+        return
+    held = store_timeframes(symbol)
+    targets, _ = atlas_targets(base)
+    unbuilt = [str(tf) for tf in targets if str(tf) not in held]
+    if unbuilt:
+        console.print(missing_timeframes_message(symbol, unbuilt, held, base))
+
+
 def _print_info(symbol: str) -> None:
     rows = atlas_info(symbol)
     table = Table(title=f"ATLAS {symbol.upper()}", caption="missing: trading weekdays without "
@@ -63,6 +83,7 @@ def _print_info(symbol: str) -> None:
                       "-" if row.missing_days is None else str(row.missing_days), gap,
                       str(row.stale_files) if row.stale_files else "")
     console.print(table)
+    _print_unbuilt(symbol)
     if any(r.stale_files for r in rows):
         console.print(f"stale files: base bars changed since they were built; run "
                       f"`stratforge data atlas --symbol {symbol.upper()}`")
@@ -75,32 +96,38 @@ def ingest(
     format: Annotated[str, typer.Option(help="auto, csv, parquet or dbn.")] = "auto",
     tz: Annotated[str | None, typer.Option(help="Zone of naive timestamps (default UTC).")] = None,
     timeframe: Annotated[str | None, typer.Option(
-        help="Bar size of the files (default: inferred).")] = None,
+        help="Bar size of the files, 1s to 1D (default: detected from the bars' spacing)."
+    )] = None,
     repair: Annotated[bool, typer.Option(
         help="Sort, drop repeated timestamps (keep last) and clip high/low.")] = False,
-    replace: Annotated[bool, typer.Option(help="Replace stored bars the files overlap.")] = False,
+    replace: Annotated[bool, typer.Option(
+        help="Replace stored bars the files overlap; for bars of another size than the "
+             "store's base, rebuild the whole store from these files.")] = False,
     instrument_id: Annotated[int | None, typer.Option(
         help="DBN files: keep only this instrument id.")] = None,
 ) -> None:
-    """Validate bar files and add them to SYMBOL's store."""
+    """Validate bar files (1s to daily bars) and add them to SYMBOL's store."""
     with progress_bars() as progress:
         report = ingest_files(paths, symbol, fmt=format, tz=tz, repair=repair, replace=replace,
                               timeframe=timeframe, instrument_id=instrument_id,
                               progress=progress)
     _print_ingest(report)
-    console.print(f"next: `stratforge data atlas --symbol {report.symbol}` to update the "
-                  "other timeframes")
+    targets, _ = atlas_targets(report.base_timeframe)
+    console.print(f"next: `stratforge data atlas --symbol {report.symbol}` to build "
+                  f"{', '.join(map(str, targets))} from the {report.base_timeframe} bars")
 
 
 @data_app.command()
 def atlas(
     symbol: SymbolOption,
-    timeframes: Annotated[str, typer.Option(
-        help="Comma-separated timeframes to build.")] = "1s,5s,15s,1m,5m,15m,1h,4h,1D,1W",
+    timeframes: Annotated[str | None, typer.Option(
+        help="Comma-separated timeframes to build (default: every one of 1s,5s,15s,1m,5m,"
+             "15m,1h,4h,1D,1W at or above the base).")] = None,
 ) -> None:
     """Resample SYMBOL's base bars into every coarser timeframe (incremental, resumable)."""
     with progress_bars() as progress:
-        report = build_atlas(symbol, parse_timeframes(timeframes), progress=progress)
+        report = build_atlas(symbol, parse_timeframes(timeframes) if timeframes else None,
+                             progress=progress)
     _print_build(report)
 
 

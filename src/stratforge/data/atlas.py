@@ -33,6 +33,7 @@ from stratforge.data.store import (
     month_name,
     months_of,
 )
+from stratforge.data.timeframe_choice import atlas_targets, can_build
 from stratforge.errors import DataError
 from stratforge.instruments import Instrument, get_instrument
 from stratforge.progress import ProgressCallback, no_progress
@@ -151,10 +152,13 @@ def _build_month(txn: Transaction, reader: _BaseReader, month: int, targets: lis
 def build_atlas(symbol: str, timeframes: list[Timeframe] | None = None, *,
                 home: Path | str | None = None, instrument: Instrument | None = None,
                 progress: ProgressCallback = no_progress) -> BuildReport:
-    """Resample the base bars of ``symbol`` into every requested coarser timeframe.
+    """Resample the base bars of ``symbol`` into coarser timeframes.
 
-    Timeframes finer than the base are skipped (and listed in the report). Only months whose
-    inputs changed are recomputed; an interrupted build resumes from its staged work.
+    ``timeframes`` None builds every ATLAS timeframe the base can make (at or above it; the
+    finer ones are listed as skipped in the report: a 1h base gives 4h, 1D, 1W; a 1D base
+    gives 1W). Naming a timeframe the base cannot make (finer than the base) is a DataError
+    that names the base and what is stored. Only months whose inputs changed are recomputed;
+    an interrupted build resumes from its staged work.
     """
     started = time.perf_counter()
     store = AtlasStore.open(symbol, home)
@@ -163,11 +167,19 @@ def build_atlas(symbol: str, timeframes: list[Timeframe] | None = None, *,
         raise DataError(f"no bars for {symbol.upper()} in {store.root}; ingest a file with "
                         f"`stratforge data ingest FILE --symbol {symbol.upper()}` or make a "
                         f"synthetic market with `stratforge data synth --symbol {symbol.upper()}`")
-    requested = sorted(timeframes or ATLAS_TIMEFRAMES)
-    targets = [tf for tf in requested if tf > base_tf]
+    try:
+        targets, left_out = atlas_targets(base_tf, timeframes or None)
+    except ValueError as exc:
+        buildable = [str(t) for t in ATLAS_TIMEFRAMES if can_build(base_tf, t)]
+        held = ", ".join(map(str, store.timeframes()))
+        raise DataError(
+            f"{store.symbol}: cannot build {exc} from its {base_tf} base bars: the ATLAS builds "
+            f"only timeframes at or above the base ({', '.join(buildable)}); stored: {held}. "
+            "Choose timeframes among those (`stratforge data atlas` without --timeframes "
+            "builds them all), or ingest finer bars under another symbol") from None
     session = (instrument or get_instrument(symbol, home)).session
     report = BuildReport(store.symbol, str(base_tf), [str(t) for t in targets],
-                         [str(t) for t in requested if t < base_tf])
+                         [str(t) for t in left_out])
     build_dir = store.root / BUILD_DIR
     with store.transaction(staging=build_dir / "files") as txn:
         base = store.entries(base_tf)

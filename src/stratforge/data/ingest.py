@@ -1,5 +1,9 @@
 """Ingest: validated bars from files (or a generator) into a symbol's base partitions.
 
+The bar size (base timeframe, 1s to 1D) is detected from the bars' spacing; daily bars are
+stored at the start of their session trade date, like the 1D bars the ATLAS builds. A store
+holds one bar size: bars of another size are refused unless the store is rebuilt (replace).
+
 Rules: every file is validated on its own (errors name the file and row) before anything is
 written; files may not overlap each other; new bars that overlap bars already stored are
 refused unless ``replace`` is given, in which case the stored bars inside the new span are
@@ -13,22 +17,44 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from stratforge.data.bars import RepairReport, repair_bars, validate_bars
 from stratforge.data.parquet_io import decode_bars, encode_bars
 from stratforge.data.readers import read_bar_file
 from stratforge.data.resample import BarArrays
-from stratforge.data.store import AtlasStore, Transaction, file_entry, file_name, iso, months_of
-from stratforge.errors import DataError
+from stratforge.data.store import (
+    JOURNAL,
+    MANIFEST,
+    AtlasStore,
+    Transaction,
+    file_entry,
+    file_name,
+    iso,
+    months_of,
+)
+from stratforge.errors import ConfigError, DataError
+from stratforge.instruments import Instrument, get_instrument
 from stratforge.progress import ProgressCallback, no_progress
+from stratforge.sessions import Session
 from stratforge.timeframes import Timeframe, parse_timeframe
 
 NS = 1_000_000_000
+DAY_NS = 86_400 * NS
+DAILY_MIN_NS = 20 * 3600 * NS   # closest bars this far apart are daily (DST days are 23-25 h)
+WEEKLY_MIN_NS = 6 * DAY_NS      # closest bars this far apart are weekly or coarser
+ONE_DAY = parse_timeframe("1D")
 
 
 @dataclass
 class IngestReport:
-    """What an ingest did."""
+    """What an ingest did.
+
+    ``timeframe_source`` says where ``base_timeframe`` came from: ``"detected"`` (the bars'
+    spacing), ``"given"`` (the ``timeframe`` argument) or ``"store"`` (the store's base, when a
+    single bar cannot show a spacing). ``rebuilt_from`` is the previous base timeframe when
+    ``replace`` rebuilt a store of another bar size, else empty.
+    """
 
     symbol: str
     base_timeframe: str
@@ -40,16 +66,40 @@ class IngestReport:
     months_written: list[str] = field(default_factory=list)
     first: str = ""
     last: str = ""
+    timeframe_source: str = ""
+    rebuilt_from: str = ""
+
+    def describe_timeframe(self) -> str:
+        """One line such as 'bar size 1D, detected from the bars' spacing'."""
+        how = {"detected": "detected from the bars' spacing", "given": "as given",
+               "store": f"the base of the {self.symbol} store (one bar shows no spacing)"}
+        text = f"bar size {self.base_timeframe}, {how.get(self.timeframe_source, 'as stored')}"
+        if self.base_timeframe == str(ONE_DAY):
+            text += "; each daily bar stored at the start of its session trade date"
+        return text
 
 
 def infer_timeframe(ts: np.ndarray, source: str) -> Timeframe:
-    """The bar resolution of sorted timestamps: their smallest step, which must divide a day
-    and be a whole number of seconds."""
+    """The bar size of sorted timestamps, from the closest two bars.
+
+    Bars at least 20 hours apart are daily (1D): calendar gaps (weekends, holidays) and the
+    23- or 25-hour days of a daylight-saving change do not matter. Closer bars give an intraday
+    bar size, which must be a whole number of seconds that divides a day. Weekly or coarser
+    bars are refused: ingest daily or finer bars and let the ATLAS build 1W.
+    """
     steps = np.diff(ts)
+    steps = steps[steps > 0]
     if len(steps) == 0:
         raise DataError(f"{source}: one bar is not enough to tell the bar size; pass "
                         "--timeframe", source=source, rule="timeframe")
     step = int(steps.min())
+    if step >= WEEKLY_MIN_NS:
+        raise DataError(f"{source}: the closest bars are {step / DAY_NS:g} days apart: weekly "
+                        "or coarser bars are not a supported base (rule: base bars 1s to 1D). "
+                        "Ingest daily or finer bars; the ATLAS builds 1W from them",
+                        source=source, rule="timeframe")
+    if step >= DAILY_MIN_NS:
+        return ONE_DAY
     if step % NS or 86_400 % (step // NS):
         raise DataError(f"{source}: smallest step between bars is {step / NS:g} s, which is not "
                         "a bar size that divides a day; pass --timeframe", source=source,
@@ -62,9 +112,6 @@ def infer_timeframe(ts: np.ndarray, source: str) -> Timeframe:
 
 def check_grid(bars: BarArrays, timeframe: Timeframe, source: str) -> None:
     """Raise unless every timestamp is a whole multiple of an intraday ``timeframe``."""
-    if not timeframe.intraday:
-        raise DataError(f"{source}: base bars must be intraday (1h or finer), got {timeframe}",
-                        source=source, rule="timeframe")
     off = bars.ts % timeframe.nanoseconds
     if off.any():
         i = int(np.argmax(off != 0))
@@ -73,6 +120,34 @@ def check_grid(bars: BarArrays, timeframe: Timeframe, source: str) -> None:
             f"(rule: bar timestamps are bar start times on the {timeframe} grid). Check the "
             "bar size (--timeframe) and that the file stamps bars with their start time",
             source=source, row=i + 1, rule="timeframe grid")
+
+
+def book_daily_bars(bars: BarArrays, session: Session, source: str) -> BarArrays:
+    """Daily bars restamped at the first instant of their session trade date.
+
+    That is where the ATLAS puts a 1D bar it builds from intraday bars, so a daily-base store
+    and a derived 1D look alike (US equities: local midnight New York; CME futures: 17:00
+    Chicago the evening before). Bars that all sit at UTC midnight carry dates only: each date
+    is the trade date. Other timestamps are booked like intraday bars (a bar stamped at the
+    close, or at the session open the evening before, lands on its own trade date). Two bars
+    on one trade date are refused.
+    """
+    calendar = session.trade_days_covering(bars.ts)
+    if not (bars.ts % DAY_NS).any():
+        day = bars.ts // DAY_NS - calendar.dates[0].astype(np.int64)
+    else:
+        day = calendar.index_of(bars.ts)
+    booked = calendar.day_start[day]
+    repeated = np.flatnonzero(np.diff(booked) <= 0)
+    if len(repeated):
+        i = int(repeated[0])
+        raise DataError(
+            f"{source} rows {i + 1} and {i + 2}: bars at {iso(bars.ts[i])} and "
+            f"{iso(bars.ts[i + 1])} both fall on trade date {calendar.dates[day[i + 1]]} "
+            f"(session {session.describe()}) (rule: one daily bar per trade date). Check the "
+            "file's time zone (--tz) or that it holds daily bars", source=source, row=i + 2,
+            rule="one daily bar per trade date")
+    return BarArrays(booked, bars.open, bars.high, bars.low, bars.close, bars.volume)
 
 
 def read_validated(path: Path, *, fmt: str, tz: str | None, repair: bool,
@@ -110,9 +185,17 @@ def _merge_files(parts: list[tuple[str, BarArrays]], repair: bool) -> BarArrays:
 def ingest_files(paths: list[Path | str], symbol: str, *, fmt: str = "auto",
                  tz: str | None = None, repair: bool = False, replace: bool = False,
                  timeframe: str | None = None, instrument_id: int | None = None,
-                 home: Path | str | None = None,
+                 home: Path | str | None = None, instrument: Instrument | None = None,
                  progress: ProgressCallback = no_progress) -> IngestReport:
-    """Read, validate and store bar files as the base timeframe of ``symbol``."""
+    """Read, validate and store bar files as the base timeframe of ``symbol``.
+
+    The bar size is detected from the bars' spacing (``infer_timeframe``) unless
+    ``timeframe`` is given; bars 1s to 1D are accepted. Daily bars are stored at the start of
+    their trade date on the instrument's session (``book_daily_bars``; ``instrument`` defaults
+    to ``get_instrument(symbol, home)``). Bars whose size differs from the store's base are
+    refused, naming both, unless ``replace`` is given: then the store is rebuilt from these
+    bars alone (every stored timeframe is dropped).
+    """
     if not paths:
         raise DataError("no files given; name one or more CSV, Parquet or DBN files")
     parts: list[tuple[str, BarArrays]] = []
@@ -129,14 +212,78 @@ def ingest_files(paths: list[Path | str], symbol: str, *, fmt: str = "auto",
         raise DataError(f"{', '.join(map(str, paths))}: no bars to ingest")
     source = ", ".join(str(p) for p in paths)
     store = AtlasStore.open(symbol, home)
-    tf = parse_timeframe(timeframe) if timeframe else (
-        store.base_timeframe or infer_timeframe(merged.ts, source))
-    check_grid(merged, tf, source)
-    report = write_base_bars(store, merged, tf, replace=replace, source=source)
+    stored = store.base_timeframe
+    tf, how = _bar_size(merged, timeframe, stored, source)
+    rebuild = stored is not None and stored != tf
+    if rebuild and not replace:
+        raise DataError(
+            f"{source}: these bars are {tf} bars ({_how_text(how)}) but the {store.symbol} "
+            f"store holds {stored} bars (rule: one bar size per store). Ingest them under "
+            f"another --symbol, or pass --replace to delete the stored {stored} bars (and "
+            f"every timeframe built from them) and rebuild {store.symbol} from these {tf} bars",
+            source=source, rule="base timeframe")
+    if tf == ONE_DAY:
+        merged = book_daily_bars(merged, _session_of(symbol, home, instrument, source), source)
+    else:
+        check_grid(merged, tf, source)
+    report = write_base_bars(store, merged, tf, replace=replace, replace_all=rebuild,
+                             source=source)
     report.files = [str(p) for p in paths]
     report.rows_read = sum(len(b) for _, b in parts)
     report.repairs = repairs
+    report.timeframe_source = how
+    report.rebuilt_from = str(stored) if rebuild else ""
     return report
+
+
+def _bar_size(bars: BarArrays, given: str | None, stored: Timeframe | None,
+              source: str) -> tuple[Timeframe, str]:
+    """The bar size of ``bars`` and where it came from (see ``IngestReport``)."""
+    detected = infer_timeframe(bars.ts, source) if len(bars) > 1 else None
+    if given is None:
+        if detected is not None:
+            return detected, "detected"
+        if stored is not None:
+            return stored, "store"
+        infer_timeframe(bars.ts, source)  # raises: one bar shows no spacing
+    tf = parse_timeframe(str(given))
+    if not (tf.intraday or tf == ONE_DAY):
+        raise DataError(f"{source}: --timeframe {tf} is not a supported base (rule: base bars "
+                        "1s to 1D). Ingest daily or finer bars; the ATLAS builds 1W from them",
+                        source=source, rule="timeframe")
+    if detected is not None and (detected == ONE_DAY) != (tf == ONE_DAY):
+        raise DataError(f"{source}: --timeframe {tf} but the bars' spacing says {detected} "
+                        f"(closest bars {_closest(bars.ts)} apart) (rule: bar size matches the "
+                        "bars). Pass the bar size the file holds, or leave --timeframe out",
+                        source=source, rule="timeframe")
+    return tf, "given"
+
+
+def _closest(ts: np.ndarray) -> str:
+    steps = np.diff(ts)
+    step = int(steps[steps > 0].min()) // NS
+    return str(pd.Timedelta(seconds=step))
+
+
+def _how_text(how: str) -> str:
+    return {"detected": "detected from their spacing", "given": "as given by --timeframe",
+            "store": "the store's base"}[how]
+
+
+def _session_of(symbol: str, home: Path | str | None, instrument: Instrument | None,
+                source: str) -> Session:
+    if instrument is not None:
+        return instrument.session
+    try:
+        return get_instrument(symbol, home).session
+    except ConfigError as exc:
+        raise DataError(
+            f"{source}: daily bars are stored on their trade date, which follows "
+            f"{symbol.upper()}'s trading session, and {symbol.upper()} is not a known "
+            f"instrument ({exc}). Add it to instruments.yaml in the stratforge home (for a US "
+            "stock: tick_size: 0.01, point_value: 1, session: us_equity_rth; see "
+            "docs/instruments.md), then ingest again", source=source,
+            rule="known instrument") from exc
 
 
 def write_base_bars(store: AtlasStore, bars: BarArrays, timeframe: Timeframe, *,
@@ -152,6 +299,10 @@ def write_base_bars(store: AtlasStore, bars: BarArrays, timeframe: Timeframe, *,
         if replace_all:
             for rel in list(txn.manifest["files"]):
                 txn.delete(rel)
+            for extra in store.root.iterdir():  # e.g. a synthetic market's specification
+                if extra.is_file() and extra.name not in (MANIFEST, JOURNAL, ".lock"):
+                    txn.delete(extra.name)
+            txn.manifest.pop("built", None)
         else:
             _check_base_timeframe(txn, timeframe, source)
         first, last = int(bars.ts[0]), int(bars.ts[-1])
@@ -187,9 +338,9 @@ def write_base_bars(store: AtlasStore, bars: BarArrays, timeframe: Timeframe, *,
 def _check_base_timeframe(txn: Transaction, timeframe: Timeframe, source: str) -> None:
     current: Any = txn.manifest.get("base_timeframe")
     if current and current != str(timeframe):
-        raise DataError(f"{source}: bars are {timeframe} but {txn.store.symbol} is stored at "
-                        f"{current}; resample the file to {current} or use another symbol name",
-                        rule="base timeframe")
+        raise DataError(f"{source}: these bars are {timeframe} bars but the {txn.store.symbol} "
+                        f"store holds {current} bars (rule: one bar size per store). Use "
+                        "another symbol, or replace the whole store", rule="base timeframe")
 
 
 def _merge_with_stored(store: AtlasStore, rel: str, new: BarArrays, first: int,

@@ -32,6 +32,7 @@ from stratforge.config import resolve_home
 from stratforge.data.atomic import atomic_write_bytes, atomic_write_json, read_json, sha256_bytes
 from stratforge.data.parquet_io import decode_bars
 from stratforge.data.resample import BarArrays
+from stratforge.data.timeframe_choice import missing_timeframes_message
 from stratforge.errors import DataError
 from stratforge.timeframes import Timeframe, parse_timeframe
 
@@ -114,7 +115,15 @@ class AtlasStore:
 
     def timeframes(self) -> list[Timeframe]:
         """Timeframes with at least one partition, finest first."""
-        return sorted({parse_timeframe(rel.split("/")[0]) for rel in self.manifest["files"]})
+        return sorted({parse_timeframe(rel.split("/")[0]) for rel in self.manifest["files"]
+                       if "/" in rel})
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per timeframe present (from the manifest, no file is read), finest first."""
+        counts: dict[str, int] = {}
+        for tf in self.timeframes():
+            counts[str(tf)] = sum(int(e["rows"]) for e in self.entries(tf).values())
+        return counts
 
     def entries(self, timeframe: Timeframe | str) -> dict[int, dict[str, Any]]:
         """Manifest entries of one timeframe, by month number, in month order."""
@@ -131,9 +140,8 @@ class AtlasStore:
         """Bars of ``timeframe`` with ``start <= ts < end`` (UTC ns; None leaves a side open)."""
         entries = self.entries(timeframe)
         if not entries:
-            known = ", ".join(map(str, self.timeframes())) or "none"
-            raise DataError(f"{self.symbol} has no {timeframe} bars in {self.root} (timeframes: "
-                            f"{known}); run `stratforge data atlas --symbol {self.symbol}`")
+            raise DataError(missing_timeframes_message(
+                self.symbol, [timeframe], self.timeframes(), self.base_timeframe))
         parts = []
         for month, entry in entries.items():
             if start is not None and pd.Timestamp(entry["last"]).value < start:

@@ -4,6 +4,13 @@ A column name is compared by its *key*: lower case, with everything but letters 
 removed, so ``" Open "``, ``"<OPEN>"``, ``"date_time"`` and ``"Gmt time"`` match ``open``,
 ``open``, ``datetime`` and ``gmttime``. For each role the first alias in the lists below that
 some column matches wins, so ``volume`` beats ``tick_volume`` when a file has both.
+
+A file written by pandas' ``DataFrame.to_csv()`` or ``to_parquet()`` carries the frame's index
+as an unnamed column: an empty first CSV header cell (``Unnamed: 0`` after a round trip through
+``read_csv``), or ``__index_level_0__`` last in Parquet. When no column is named like a
+timestamp, the first such index column that holds times is taken as the timestamps (a
+DatetimeIndex written out); a plain row counter (0, 1, 2, ...) is refused, since row numbers
+are not times.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "volume": ("volume", "vol", "v", "qty", "quantity", "size", "tickvolume", "tickvol", "ticks"),
 }
 _NOT_KEY = re.compile(r"[^a-z0-9]")
+_INDEX_NAME = re.compile(r"(\s*|Unnamed: \d+|__index_level_\d+__)(\.\d+)?")
 
 
 def column_key(name: object) -> str:
@@ -55,11 +63,18 @@ class ColumnMap:
 
     ts: tuple[str, ...]
     fields: Mapping[str, str]
+    index_columns: tuple[str, ...] = ()
+    header: str = ""
+
+    @property
+    def ts_from_index(self) -> bool:
+        """True when the timestamps come from an unnamed pandas index column."""
+        return bool(self.index_columns)
 
     @property
     def needed(self) -> list[str]:
         """The file columns to read, each once."""
-        return list(dict.fromkeys([*self.ts, *self.fields.values()]))
+        return list(dict.fromkeys([*self.ts, *self.index_columns, *self.fields.values()]))
 
 
 def _first_match(names: Sequence[str], aliases: Sequence[str]) -> str | None:
@@ -68,6 +83,12 @@ def _first_match(names: Sequence[str], aliases: Sequence[str]) -> str | None:
         if alias in keys:
             return names[keys.index(alias)]
     return None
+
+
+def is_index_column(name: str) -> bool:
+    """True for the name pandas gives a written-out index: empty, ``Unnamed: 0`` or
+    ``__index_level_0__``."""
+    return _INDEX_NAME.fullmatch(name) is not None
 
 
 def _timestamp_columns(names: Sequence[str]) -> tuple[str, ...] | None:
@@ -81,26 +102,39 @@ def _timestamp_columns(names: Sequence[str]) -> tuple[str, ...] | None:
     return None if found is None else (found,)
 
 
-def map_columns(names: Sequence[str], source: str) -> ColumnMap:
+def map_columns(names: Sequence[str], source: str, header: str | None = None) -> ColumnMap:
     """Find the timestamp, price and volume columns among ``names``.
+
+    ``header`` is the file's header as written (for CSV its first line), quoted in errors;
+    by default the names joined by commas. Without a timestamp-like name, a column that is
+    pandas' unnamed index is taken as the timestamps (see the module docstring).
 
     Raises DataError when no timestamp column is recognisable, or (through ``check_columns``,
     listing the columns as renamed) when a price or volume column is missing.
     """
     names = [str(n) for n in names]
+    shown = header if header is not None else ",".join(names)
     ts = _timestamp_columns(names)
+    index = tuple(n for n in names if is_index_column(n)) if ts is None else ()
+    if index:
+        ts = (index[0],)
     if ts is None:
         raise DataError(
-            f"{source}: no timestamp column; found {', '.join(names) or 'no columns'} "
-            "(rule: timestamp column). Name the time column one of timestamp, ts, time, "
-            "date, datetime, ts_event, date_time or 'Gmt time', or give separate Date and "
-            "Time columns; the file needs a header row", source=source, rule="timestamp column")
+            f"{source}: no timestamp column; the file's header is {_quote(shown)} (rule: "
+            "timestamp column). Name the time column one of timestamp, ts, time, date, datetime, "
+            "ts_event, date_time or 'Gmt time', or give separate Date and Time columns; the "
+            "file needs a header row", source=source, rule="timestamp column")
     fields = {role: col for role, aliases in FIELD_ALIASES.items()
               if (col := _first_match([n for n in names if n not in ts], aliases)) is not None}
     renamed = {col: role for role, col in fields.items()} | dict.fromkeys(ts[:1], "ts")
     stand_in = [renamed.get(n, n) for n in names if n not in ts[1:]]
     check_columns(pd.DataFrame(columns=stand_in), source)
-    return ColumnMap(ts=ts, fields=fields)
+    return ColumnMap(ts=ts, fields=fields, index_columns=index, header=shown)
+
+
+def _quote(header: str, limit: int = 200) -> str:
+    text = header if len(header) <= limit else header[:limit] + "..."
+    return repr(text)
 
 
 def float_column(values: pd.Series | pa.ChunkedArray) -> np.ndarray:
@@ -121,9 +155,37 @@ def frame_from_columns(data: Mapping[str, pd.Series | pa.ChunkedArray], columns:
         stamps = combine_date_time(_series(data[columns.ts[0]]), _series(data[columns.ts[1]]))
     else:
         stamps = _series(data[columns.ts[0]])
+        if columns.ts_from_index:
+            stamps = _index_timestamps(data, columns, source)
     ts_ns = timestamps_to_utc_ns(stamps, tz=tz, source=source)
     prices = [float_column(data[columns.fields[role]]) for role in FIELD_ALIASES]
     return bars_from_arrays(ts_ns, *prices)
+
+
+def _index_timestamps(data: Mapping[str, pd.Series | pa.ChunkedArray], columns: ColumnMap,
+                      source: str) -> pd.Series:
+    """The first unnamed index column that holds times rather than row numbers."""
+    for name in columns.index_columns:
+        stamps = _series(data[name])
+        if not _is_row_counter(stamps):
+            return stamps
+    raise DataError(
+        f"{source}: no timestamp column; the file's header is {_quote(columns.header)} and its "
+        "unnamed column (a pandas index) holds row numbers 0, 1, 2, ... rather than times "
+        "(rule: timestamp column). Write the file with the times as the index "
+        "(df.set_index('ts').to_csv(...)) or as a column named ts",
+        source=source, rule="timestamp column")
+
+
+def _is_row_counter(stamps: pd.Series) -> bool:
+    if pd.api.types.is_datetime64_any_dtype(stamps.dtype):
+        return False
+    numbers = pd.to_numeric(stamps, errors="coerce")
+    if len(numbers) == 0 or numbers.isna().any():
+        return False
+    start = float(numbers.iloc[0])
+    return start in (0.0, 1.0) and np.array_equal(numbers.to_numpy(dtype=np.float64),
+                                                  start + np.arange(len(numbers)))
 
 
 def _series(values: pd.Series | pa.ChunkedArray) -> pd.Series:

@@ -32,8 +32,8 @@ _HEADER_LIMIT = 1 << 20
 
 def read_csv_bars(path: Path, *, tz: str | None, source: str) -> pd.DataFrame:
     """Canonical bars from a delimited text file, rows in file order, not validated."""
-    names, delimiter = read_header(path, source)
-    columns = map_columns(names, source)
+    names, delimiter, line = read_header(path, source)
+    columns = map_columns(names, source, header=line)
     try:
         data = _read_with_pyarrow(path, names, delimiter, columns)
     except (pa.ArrowException, OSError, EOFError, UnicodeDecodeError):
@@ -41,8 +41,13 @@ def read_csv_bars(path: Path, *, tz: str | None, source: str) -> pd.DataFrame:
     return frame_from_columns(data, columns, tz=tz, source=source)
 
 
-def read_header(path: Path, source: str) -> tuple[list[str], str]:
-    """The column names of the first line of ``path`` and the delimiter they are split by."""
+def read_header(path: Path, source: str) -> tuple[list[str], str, str]:
+    """The column names of the first line of ``path``, the delimiter they are split by and the
+    line itself.
+
+    An empty name (the index column ``DataFrame.to_csv()`` writes) is called ``Unnamed: <i>``
+    (0-based position), as pandas does; repeated names get ``.1``, ``.2`` suffixes.
+    """
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rb") as handle:
@@ -56,7 +61,8 @@ def read_header(path: Path, source: str) -> tuple[list[str], str]:
                         "volume) on the first line", source=source, rule="header row")
     delimiter = max(DELIMITERS, key=line.count)
     names = next(csv.reader([line], delimiter=delimiter))
-    return _unique([name.strip() or f"column{i + 1}" for i, name in enumerate(names)]), delimiter
+    named = [name.strip() or f"Unnamed: {i}" for i, name in enumerate(names)]
+    return _unique(named), delimiter, line
 
 
 def _unique(names: list[str]) -> list[str]:

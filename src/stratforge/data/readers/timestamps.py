@@ -6,7 +6,10 @@ Encodings understood:
 - epoch numbers, whose unit is chosen from the largest absolute value in the column:
   below 1e11 seconds, below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds
   (each cut-off is year 5138 in the smaller unit and March 1973 in the larger one, so any
-  timestamp between 1973 and 5138 is read right); fractions are kept;
+  timestamp between 1973 and 5138 is read right); fractions are kept, and float text with
+  an exponent (``1.7041878e+18`` as pandas writes a float column of epoch nanoseconds,
+  ``1.7041878e+09`` seconds) is read the same way; float nanoseconds, exact only to a few
+  hundred ns, are rounded to whole microseconds;
 - whole numbers that all look like calendar digits, ``YYYYMMDD`` (19000101..21001231) or
   ``YYYYMMDDhhmmss``, are read as local dates rather than epochs (as epoch seconds they
   would all fall in August 1970);
@@ -44,7 +47,7 @@ _CALENDAR_DIGITS = ((19000101, 21001231, "%Y%m%d"),
                     (19000101000000, 21001231235959, "%Y%m%d%H%M%S"))
 _NAT = np.iinfo(np.int64).min
 _TEXT = pd.StringDtype("pyarrow")  # vectorised string methods
-_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _OFFSET_AT_END = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d\d(?::?\d\d)?)$"
 _DAY_MONTH_YEAR = re.compile(r"\d{1,2}([./-])\d{1,2}\1\d{4}")
 _READABLE_HINT = ("Write timestamps as ISO 8601 (2024-01-02 09:30:00, optionally ending in Z "
@@ -156,6 +159,9 @@ def _from_numbers(values: pd.Series, tz: str | None, source: str) -> np.ndarray:
         raise _out_of_range(source, i, f"{raw[i]} (read as epoch {unit})")
     if raw.dtype == np.int64:
         out[present] = raw[present] * factor
+    elif unit == "ns":
+        # a float64 near 1.7e18 is only exact to 256 ns: keep whole microseconds
+        out[present] = np.round(raw[present] / 1_000).astype(np.int64) * 1_000
     else:
         whole = np.floor(raw[present])  # split so that 1704187860.25 s is exact in ns
         fraction = np.round((raw[present] - whole) * factor).astype(np.int64)
