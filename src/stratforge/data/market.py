@@ -94,8 +94,6 @@ def resolve_market(symbol: str, home: Path | str | None = None, *,
     if store.exists:
         base_tf = store.base_timeframe
         base = str(base_tf) if base_tf is not None else None
-        for tf in store.timeframes():
-            counts[str(tf)] = int(sum(int(e.get("rows", 0))
-                                      for e in store.entries(tf).values()))
+        counts = store.row_counts()
     costs = instrument.costs.with_overrides(**dict(cost_overrides or {}))
     return Market(symbol.upper(), instrument, root, base, counts, costs)

@@ -13,8 +13,9 @@ import pandas as pd
 
 from stratforge.data.atlas import build_atlas
 from stratforge.data.demo import ensure_symbol_data
-from stratforge.data.load import load_bars
+from stratforge.data.load import default_timeframes, load_bars, store_timeframes
 from stratforge.data.market import Market, resolve_market
+from stratforge.data.timeframe_choice import missing_timeframes_message, quick_timeframes
 from stratforge.discovery.fractal import discover_patterns
 from stratforge.discovery.library import TemplateLibrary, library_folder
 from stratforge.discovery.matching import match_library, timeframe_vectors
@@ -39,44 +40,28 @@ LIBRARY_DIR = "library"
 MATCHES_DIR = "matches"
 
 
-LADDER: tuple[str, ...] = ("1m", "5m", "15m", "1h", "4h", "1D", "1W")
-"""The timeframes a run chooses its defaults from (finest first)."""
-MIN_DEFAULT_BARS = 500
-"""Bars a timeframe needs to be a default run timeframe."""
-MAX_DEFAULT_TIMEFRAMES = 5
-
-
 def choose_timeframes(config: ResearchConfig, home: Path | str | None,
                       progress: ProgressCallback) -> ResearchConfig:
     """``config`` with its timeframes chosen from what the store holds, when not given.
 
-    Builds the demo market when there is no data for the demo symbol, builds the ATLAS
-    timeframes at or above the store's base, then takes the ladder (``LADDER``) from the
-    finest timeframe at or above the base, keeping those with at least ``MIN_DEFAULT_BARS``
-    bars (at most ``MAX_DEFAULT_TIMEFRAMES``); a quick run drops the finest of more than
-    three and keeps at most three. An MNQ 1s store gives 1m, 5m, 15m, 1h, 4h (quick: 5m,
-    15m, 1h); hourly FX 1h, 4h, 1D; ten years of daily bars 1D, 1W.
+    Builds the demo market when there is no data for the demo symbol, then takes
+    ``data.load.default_timeframes`` (the ladder 1m 5m 15m 1h 4h 1D 1W from the finest
+    timeframe at or above the store's base, those with enough bars; an MNQ 1s store gives 1m,
+    5m, 15m, 1h, 4h, hourly FX 1h, 4h, 1D, ten years of daily bars 1D, 1W); a quick run takes
+    ``timeframe_choice.quick_timeframes`` of those (MNQ: 5m, 15m, 1h).
     """
     if config.timeframes is not None:
         return config
     ensure_symbol_data(config.symbol, home, progress)
-    market = resolve_market(config.symbol, home)
-    base = parse_timeframe(market.base_timeframe or "1s")
-    ladder = [tf for tf in LADDER if parse_timeframe(tf).seconds >= base.seconds]
-    missing = [tf for tf in ladder if tf not in market.bar_counts]
-    if missing:
-        build_atlas(config.symbol, [parse_timeframe(tf) for tf in missing], home=home)
-        market = resolve_market(config.symbol, home)
-    chosen = [tf for tf in ladder
-              if market.bar_counts.get(tf, 0) >= MIN_DEFAULT_BARS][:MAX_DEFAULT_TIMEFRAMES]
+    chosen = default_timeframes(config.symbol, home)
     if not chosen:
-        have = ", ".join(f"{tf} ({n:,} bars)" for tf, n in market.bar_counts.items())
-        raise DataError(f"{market.symbol} has too little data for a research run: no timeframe "
-                        f"at or above its base {market.base_timeframe} has {MIN_DEFAULT_BARS} "
-                        f"bars (the store holds {have or 'nothing'}); ingest more data or "
-                        "name --timeframes")
-    if config.quick and len(chosen) > 3:
-        chosen = chosen[1:4]
+        counts = store_timeframes(config.symbol, home)
+        have = ", ".join(f"{tf} ({n:,} bars)" for tf, n in counts.items())
+        raise DataError(f"{config.symbol.upper()} has too little data for a research run: no "
+                        f"timeframe at or above its base has enough bars (the store holds "
+                        f"{have or 'nothing'}); ingest more data or name --timeframes")
+    if config.quick:
+        chosen = tuple(quick_timeframes(chosen))
     return config.model_copy(update={"timeframes": tuple(chosen)})
 
 
@@ -95,10 +80,8 @@ def ensure_data(run: RunFolder, home: Path | str | None, progress: ProgressCallb
     empty = [tf for tf, frame in bars.items() if len(frame) == 0]
     if empty:
         market = resolve_market(config.symbol, home)
-        have = ", ".join(market.timeframes) or "none"
-        raise DataError(f"{config.symbol} has no bars at {', '.join(empty)} (its base timeframe "
-                        f"is {market.base_timeframe}; it holds {have}); choose --timeframes at "
-                        "or above the base, or ingest finer data")
+        raise DataError(missing_timeframes_message(config.symbol, empty, market.bar_counts,
+                                                   market.base_timeframe))
     finest = bars[min(timeframes, key=lambda tf: parse_timeframe(tf).seconds)]
     train_end = split_time(finest, config.train_fraction, config.symbol, home)
     progress("data", 2, 3, f"train until {pd.Timestamp(train_end, tz='UTC')}")
