@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from stratforge.errors import ConfigError
 from stratforge.timeframes import parse_timeframe
 
-DEFAULT_TIMEFRAMES: tuple[str, ...] = ("1m", "5m", "15m", "1h", "4h")
 EXECUTION_FIELDS: tuple[str, ...] = ("executor", "workers", "ray_address", "checkpoint_every")
 """Settings that change how a run is executed, never its result."""
 
