@@ -80,8 +80,9 @@ def generate_market(instrument: Instrument, *, days: int | None = None, seed: in
     (fat tails, still no edge) or ``"planted"`` (realistic plus a documented edge, with every
     event listed in ``spec["planted"]["events"]``). The same arguments always give identical
     bars, and the first N days of a longer market equal the N-day market. Kinds with the same
-    seed share every random draw but the events', so a ``planted`` market is its
-    ``realistic`` twin plus the planted drift.
+    seed share every random draw but the events': a tick-engine ``planted`` market is its
+    ``realistic`` twin plus the planted drift; a bar-path one equals its twin until the first
+    event (its noise then scales with its own price).
 
     The instrument's ``synthetic_timeframe`` picks the engine (see ``defaults``): under one
     minute the tick engine (sparse one-second trading, ``PlantedRule``), else the bar-path
