@@ -284,6 +284,23 @@ def test_realistic_market_has_volatility_clustering(symbol):
     assert np.mean(rhos) > 0.04 and np.mean(rhos) > 3 * np.mean(ses) / np.sqrt(len(seeds))
 
 
+@pytest.mark.parametrize(("symbol", "kind"), [("EURUSD", "null"), ("EURUSD", "realistic"),
+                                          ("AAPL", "realistic"), ("BTCUSD", "realistic")])
+def test_wicks_give_no_edge_to_limit_orders(symbol, kind):
+    """A level beyond the open that the high (low) reached is, on average, where the bar
+    closes: what a Brownian path inside the bar would give (optional stopping)."""
+    tick = BUILTIN_INSTRUMENTS[symbol].tick_size
+    bars = market(symbol, KINDS[symbol][2], kind=kind).bars
+    o, h, lo, c = (in_ticks(bars[k].to_numpy(), tick) for k in ("open", "high", "low", "close"))
+    unit = max(1, int(np.median(np.abs(c - o)) // 2))
+    assert ((h - np.maximum(o, c)) > 0).mean() > 0.5, "wicks exist"
+    for j in range(1, 5):
+        for side, touched in ((1, h >= o + j * unit), (-1, lo <= o - j * unit)):
+            edge = (side * (c - (o + side * j * unit)))[touched].astype(np.float64)
+            t = edge.mean() / edge.std() * np.sqrt(len(edge))
+            assert len(edge) > 200 and abs(t) < 4, (j, side, t)
+
+
 # --- no edge in null, a measurable one in planted -----------------------------------------------
 
 @pytest.mark.parametrize("symbol", sorted(KINDS))
