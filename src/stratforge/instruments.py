@@ -1,6 +1,7 @@
 """Instrument specifications: tick size, point value, currency and trading session.
 
-Built-in instruments cover CME equity-index futures (MNQ, NQ, MES, ES), EURUSD and US equities.
+Built-in instruments cover CME equity-index futures (MNQ, NQ, MES, ES), EURUSD, US equities
+(SPY, AAPL, a generic EQUITY) and 24/7 crypto (BTCUSD).
 Users add or override instruments in ``<home>/instruments.yaml``::
 
     CL:
@@ -28,7 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from stratforge.config import resolve_home
 from stratforge.costs import BUILTIN_COSTS, DEFAULT_COSTS, Costs
 from stratforge.errors import ConfigError
-from stratforge.sessions import CME_GLOBEX, FX_24X5, SESSION_PRESETS, US_EQUITY_RTH, Session
+from stratforge.sessions import (
+    CME_GLOBEX,
+    CRYPTO_24X7,
+    FX_24X5,
+    SESSION_PRESETS,
+    US_EQUITY_RTH,
+    Session,
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,9 @@ class Instrument:
     reference_price: float = 100.0   # typical price level (used by the synthetic market)
     daily_volatility: float = 0.01   # typical daily return std (used by the synthetic market)
     trading_days_per_year: int = 252
+    # Bar size of this instrument's synthetic market (MNQ 1s, EURUSD 1h, ...); None: no
+    # synthetic profile, so the main job does not build a synthetic market for it.
+    synthetic_timeframe: str | None = None
     costs: Costs = field(default=Costs())  # the cost model every run charges
 
     @property
@@ -63,7 +74,7 @@ class Instrument:
 BUILTIN_INSTRUMENTS: dict[str, Instrument] = {
     spec.symbol: spec for spec in (
         Instrument("MNQ", 0.25, 2.0, "USD", CME_GLOBEX, "Micro E-mini Nasdaq-100 futures",
-                   18_000.0, 0.013),
+                   18_000.0, 0.013, synthetic_timeframe="1s"),
         Instrument("NQ", 0.25, 20.0, "USD", CME_GLOBEX, "E-mini Nasdaq-100 futures",
                    18_000.0, 0.013),
         Instrument("MES", 0.25, 5.0, "USD", CME_GLOBEX, "Micro E-mini S&P 500 futures",
@@ -71,11 +82,18 @@ BUILTIN_INSTRUMENTS: dict[str, Instrument] = {
         Instrument("ES", 0.25, 50.0, "USD", CME_GLOBEX, "E-mini S&P 500 futures",
                    5_000.0, 0.010),
         Instrument("EURUSD", 0.00001, 100_000.0, "USD", FX_24X5,
-                   "Euro / US dollar spot, one standard lot", 1.08, 0.005, 260),
+                   "Euro / US dollar spot, one standard lot", 1.08, 0.005, 260,
+                   synthetic_timeframe="1h"),
         Instrument("SPY", 0.01, 1.0, "USD", US_EQUITY_RTH, "SPDR S&P 500 ETF (one share)",
                    450.0, 0.010),
         Instrument("EQUITY", 0.01, 1.0, "USD", US_EQUITY_RTH,
                    "Generic US equity (one share, regular trading hours)", 100.0, 0.015),
+        Instrument("AAPL", 0.01, 1.0, "USD", US_EQUITY_RTH,
+                   "Apple Inc. common stock (one share, regular trading hours)", 150.0, 0.016,
+                   synthetic_timeframe="1D"),
+        Instrument("BTCUSD", 0.01, 1.0, "USD", CRYPTO_24X7,
+                   "Bitcoin / US dollar spot (one coin), trades 24/7", 60_000.0, 0.03, 365,
+                   synthetic_timeframe="1m"),
     )
 }
 
@@ -122,6 +140,7 @@ class _InstrumentModel(BaseModel):
     reference_price: float = Field(default=100.0, gt=0)
     daily_volatility: float = Field(default=0.01, gt=0)
     trading_days_per_year: int = Field(default=252, gt=0)
+    synthetic_timeframe: str | None = None
     costs: _CostsModel | None = None
 
 
@@ -159,6 +178,7 @@ def load_user_instruments(path: Path) -> dict[str, Instrument]:
             description=model.description, reference_price=model.reference_price,
             daily_volatility=model.daily_volatility,
             trading_days_per_year=model.trading_days_per_year,
+            synthetic_timeframe=model.synthetic_timeframe,
             costs=(DEFAULT_COSTS if model.costs is None
                    else Costs(**model.costs.model_dump())))
     return found

@@ -145,11 +145,14 @@ def info(symbol: Annotated[str | None, typer.Option(
 @data_app.command()
 def synth(
     symbol: SymbolOption = "MNQ",
-    days: Annotated[int, typer.Option(help="Trading days to generate.")] = 60,
+    days: Annotated[int | None, typer.Option(
+        help="Trading days to generate (default: the instrument's span, e.g. MNQ 60).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 7,
     kind: Annotated[str, typer.Option(
         help="realistic, null (no edge at all) or planted (a documented edge).")] = "realistic",
-    resolution: Annotated[str, typer.Option(help="Bar size of the base bars.")] = "1s",
+    resolution: Annotated[str | None, typer.Option(
+        help="Bar size of the base bars (default: the instrument's, e.g. MNQ 1s, EURUSD 1h, "
+             "AAPL 1D, BTCUSD 1m).")] = None,
     start: Annotated[datetime | None, typer.Option(
         formats=["%Y-%m-%d"], help="First trade date.")] = None,
     replace: Annotated[bool, typer.Option(help="Overwrite SYMBOL's existing data.")] = False,

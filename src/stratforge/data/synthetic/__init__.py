@@ -1,7 +1,15 @@
 """Synthetic markets: the embedded default data and the test bed of the whole project.
 
 ``generate_market(instrument, days=..., seed=..., kind=...)`` returns canonical bars on the
-instrument's session calendar and a JSON-serialisable ``spec``. The model, day by day:
+instrument's session calendar and a JSON-serialisable ``spec``. The instrument's
+``synthetic_timeframe`` (see ``defaults``) picks the bar size and the engine:
+
+* the **tick engine** (native bar size under one minute: MNQ at 1s), described below;
+* the **bar-path engine** (EURUSD 1h, BTCUSD 1m, AAPL 1D; see ``path``): coarse bars made
+  directly from a whole-tick path of sub-steps, with day-level stochastic volatility and the
+  session's intraday profile (``bar_profile``), planted edge in bars (``BarPlantedRule``).
+
+The tick engine, day by day:
 
 * **Calendar.** ``days`` trading days from ``start`` (default 2023-01-02); bars only inside
   [session open, session close) of each trade date, stamped with the bar's start, anchored at
@@ -26,20 +34,44 @@ Generation is vectorised per trade date with per-(day, component) seeds, so memo
 by the output and any prefix of days is reproducible on its own.
 """
 
+from stratforge.data.synthetic.defaults import (
+    PATH_ENGINE,
+    TICK_ENGINE,
+    default_days,
+    default_start,
+    engine_for,
+    has_synthetic_profile,
+    native_timeframe,
+)
 from stratforge.data.synthetic.market import (
     DEFAULT_START,
     SYNTHETIC_KINDS,
     SyntheticMarket,
     generate_market,
 )
-from stratforge.data.synthetic.model import GENERATOR_VERSION, MarketModel, PlantedRule
+from stratforge.data.synthetic.model import (
+    GENERATOR_VERSION,
+    BarPlantedRule,
+    MarketModel,
+    PathModel,
+    PlantedRule,
+)
 
 __all__ = [
     "DEFAULT_START",
     "GENERATOR_VERSION",
+    "PATH_ENGINE",
     "SYNTHETIC_KINDS",
+    "TICK_ENGINE",
+    "BarPlantedRule",
     "MarketModel",
+    "PathModel",
     "PlantedRule",
     "SyntheticMarket",
+    "default_days",
+    "default_start",
+    "engine_for",
     "generate_market",
+    "has_synthetic_profile",
+    "native_timeframe",
 ]

@@ -32,7 +32,9 @@ class SessionDays:
     """The trade dates of a synthetic market, as plain arrays (one entry per trade date).
 
     Times are UTC epoch seconds; ``core_start``/``core_end`` count seconds from the session
-    open; ``break_seconds`` is the time since the previous trading day's close.
+    open; ``break_seconds`` is the time since the previous trading day's close;
+    ``day_start_s`` is the trade date's first instant (where ``stratforge.data.resample``
+    starts the date's 1D bar).
     """
 
     dates: list[date]
@@ -41,6 +43,7 @@ class SessionDays:
     core_start: np.ndarray
     core_end: np.ndarray
     break_seconds: np.ndarray
+    day_start_s: np.ndarray
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -51,9 +54,13 @@ def session_days(session: Session, start: date, days: int, model: MarketModel) -
     per_week = len(session.weekdays)
     span = 7 * (days // per_week + 2) + 10
     first = start - timedelta(days=10)  # room for the trading day before ``start``
-    cal = session.trade_days(first, start + timedelta(days=span))
-    trading = np.flatnonzero(cal.is_trading_day)
-    chosen = trading[cal.dates[trading] >= np.datetime64(start, "D")][:days]
+    while True:  # widen the span until it holds ``days`` trading days (holidays skip some)
+        cal = session.trade_days(first, start + timedelta(days=span))
+        trading = np.flatnonzero(cal.is_trading_day)
+        chosen = trading[cal.dates[trading] >= np.datetime64(start, "D")][:days]
+        if len(chosen) == days:
+            break
+        span += 7 * ((days - len(chosen)) // per_week + 2)
     previous = trading[np.searchsorted(trading, chosen) - 1]
     open_s = cal.session_open[chosen] // NS_PER_SECOND
     close_s = cal.session_close[chosen] // NS_PER_SECOND
@@ -61,7 +68,8 @@ def session_days(session: Session, start: date, days: int, model: MarketModel) -
     core_start, core_end = core_window(session, cal.dates[chosen], open_s, close_s, model)
     return SessionDays(dates=dates, open_s=open_s, close_s=close_s, core_start=core_start,
                        core_end=core_end,
-                       break_seconds=open_s - cal.session_close[previous] // NS_PER_SECOND)
+                       break_seconds=open_s - cal.session_close[previous] // NS_PER_SECOND,
+                       day_start_s=cal.day_start[chosen] // NS_PER_SECOND)
 
 
 def core_window(session: Session, dates: np.ndarray, open_s: np.ndarray, close_s: np.ndarray,
@@ -79,15 +87,15 @@ def core_window(session: Session, dates: np.ndarray, open_s: np.ndarray, close_s
     end = np.where(long_session, length - _GENERIC_CORE[1], length).astype(np.int64)
     hours = CORE_HOURS.get(session.timezone)
     if hours is not None:
-        local_open = _local_seconds(session.timezone, dates, hours[0]) - open_s
-        local_close = _local_seconds(session.timezone, dates, hours[1]) - open_s
+        local_open = local_seconds(session.timezone, dates, hours[0]) - open_s
+        local_close = local_seconds(session.timezone, dates, hours[1]) - open_s
         inside = (local_open >= 0) & (local_open < local_close) & (local_close <= length)
         start = np.where(inside, local_open, start)
         end = np.where(inside, local_close, end)
     return start, end
 
 
-def _local_seconds(timezone: str, dates: np.ndarray, at: time) -> np.ndarray:
+def local_seconds(timezone: str, dates: np.ndarray, at: time) -> np.ndarray:
     """UTC epoch seconds of clock time ``at`` in ``timezone`` on each date."""
     local = pd.DatetimeIndex(dates.astype("datetime64[ns]")) + pd.Timedelta(
         hours=at.hour, minutes=at.minute, seconds=at.second)

@@ -11,9 +11,26 @@ import pandas as pd
 from stratforge.data.bars import BAR_COLUMNS
 from stratforge.data.synthetic.calendar import SessionDays, session_days
 from stratforge.data.synthetic.day import Carry, DayPlan, RunSettings, simulate_day
-from stratforge.data.synthetic.model import GENERATOR_VERSION, MarketModel, PlantedRule
+from stratforge.data.synthetic.defaults import (
+    DEFAULT_START,
+    PATH_ENGINE,
+    TICK_ENGINE,
+    default_days,
+    default_start,
+    engine_for,
+    native_timeframe,
+)
+from stratforge.data.synthetic.model import (
+    GENERATOR_VERSION,
+    BarPlantedRule,
+    MarketModel,
+    PathModel,
+    PlantedRule,
+)
+from stratforge.data.synthetic.path_market import BAR_PLANTED_DESCRIPTION, simulate_path_market
 from stratforge.data.synthetic.planted import PlantedEvent
 from stratforge.data.synthetic.profile import ProfileCache
+from stratforge.data.synthetic.storage import append_day, empty_columns, storage_dtypes
 from stratforge.errors import ConfigError
 from stratforge.instruments import Instrument
 from stratforge.progress import ProgressCallback
@@ -21,7 +38,7 @@ from stratforge.sessions import NS_PER_SECOND, Session
 from stratforge.timeframes import Timeframe, parse_timeframe
 
 SYNTHETIC_KINDS = ("realistic", "null", "planted")
-DEFAULT_START = datetime.date(2023, 1, 2)
+__all__ = ["DEFAULT_START", "SYNTHETIC_KINDS", "SyntheticMarket", "generate_market"]
 KIND_DESCRIPTIONS = {
     "null": "martingale on the tick grid: Gaussian whole-tick increments with the intraday "
             "profile and volatility clustering, no exploitable structure",
@@ -49,39 +66,61 @@ class SyntheticMarket:
     spec: dict
 
 
-def generate_market(instrument: Instrument, *, days: int, seed: int, kind: str = "realistic",
-                    resolution: str = "1s", start: datetime.date | None = None,
+def generate_market(instrument: Instrument, *, days: int | None = None, seed: int,
+                    kind: str = "realistic", resolution: str | None = None,
+                    start: datetime.date | None = None,
                     progress: ProgressCallback | None = None) -> SyntheticMarket:
     """A synthetic market of ``days`` trading days of ``instrument`` from ``start``.
 
     Bars follow the instrument's session calendar (nothing outside [session open, session
-    close) of a trading day), prices are whole ticks around ``instrument.reference_price`` with
-    daily volatility around ``instrument.daily_volatility``. ``kind`` is ``"null"`` (no edge at
-    all), ``"realistic"`` (fat tails, still no edge) or ``"planted"`` (realistic plus the edge
-    of ``PlantedRule``, with every event listed in ``spec["planted"]["events"]``). The same
-    arguments always give identical bars, and the first N days of a longer market equal the
-    N-day market. Kinds with the same seed share activity, volatility and noise draws, so a
-    ``planted`` market is its ``realistic`` twin plus the planted drift.
+    close) of a trading day; a 1D bar per trade date at the date's first instant, like
+    ``stratforge.data.resample``), prices are whole ticks around
+    ``instrument.reference_price`` with daily volatility around
+    ``instrument.daily_volatility``. ``kind`` is ``"null"`` (no edge at all), ``"realistic"``
+    (fat tails, still no edge) or ``"planted"`` (realistic plus a documented edge, with every
+    event listed in ``spec["planted"]["events"]``). The same arguments always give identical
+    bars, and the first N days of a longer market equal the N-day market. Kinds with the same
+    seed share every random draw but the events': a tick-engine ``planted`` market is its
+    ``realistic`` twin plus the planted drift; a bar-path one equals its twin until the first
+    event (its noise then scales with its own price).
+
+    The instrument's ``synthetic_timeframe`` picks the engine (see ``defaults``): under one
+    minute the tick engine (sparse one-second trading, ``PlantedRule``), else the bar-path
+    engine (``PathModel``, ``BarPlantedRule``). ``days``, ``resolution`` and ``start`` default
+    to the instrument's profile (MNQ: 60 days of 1s bars from 2023-01-02).
 
     Raises ConfigError for ``days`` < 1, a negative seed, an unknown ``kind`` or a
-    ``resolution`` that is not an intraday timeframe.
+    ``resolution`` the engine cannot make (the tick engine: intraday only; the bar-path
+    engine: intraday or 1D).
     """
-    timeframe = _check_arguments(days, seed, kind, resolution)
-    first = _start_date(start)
-    model, rule = MarketModel(), PlantedRule() if kind == "planted" else None
-    calendar = session_days(instrument.session, first, days, model)
-    run = RunSettings(seed=seed, heavy_tails=kind != "null", rule=rule,
-                      resolution_s=timeframe.seconds,
-                      daily_volatility=instrument.daily_volatility,
-                      min_ticks=model.min_price_share * _reference_ticks(instrument), model=model)
-    columns, events = _simulate(calendar, instrument, run, progress)
+    engine = engine_for(instrument)
+    days = default_days(instrument) if days is None else days
+    resolution = native_timeframe(instrument).name if resolution is None else resolution
+    timeframe = _check_arguments(days, seed, kind, resolution, engine)
+    first = _start_date(start, instrument)
+    ticks = _reference_ticks(instrument)
+    calendar = session_days(instrument.session, first, days, MarketModel())
+    if engine == TICK_ENGINE:
+        model, rule = MarketModel(), PlantedRule() if kind == "planted" else None
+        run = RunSettings(seed=seed, heavy_tails=kind != "null", rule=rule,
+                          resolution_s=timeframe.seconds,
+                          daily_volatility=instrument.daily_volatility,
+                          min_ticks=model.min_price_share * ticks, model=model)
+        columns, events = _simulate(calendar, instrument, run, progress)
+    else:
+        columns, events, model, rule = simulate_path_market(
+            calendar, instrument.session, timeframe, seed=seed, kind=kind,
+            reference_ticks=ticks, daily_volatility=instrument.daily_volatility,
+            progress=progress)
     bars = _assemble(columns, instrument.tick_size)
     spec = _spec(instrument, kind, seed, days, timeframe, first, calendar, model, rule, events,
                  len(bars))
+    spec["engine"] = engine
     return SyntheticMarket(bars=bars, spec=spec)
 
 
-def _check_arguments(days: int, seed: int, kind: str, resolution: str) -> Timeframe:
+def _check_arguments(days: int, seed: int, kind: str, resolution: str,
+                     engine: str) -> Timeframe:
     if isinstance(days, bool) or not isinstance(days, int | np.integer) or days < 1:
         raise ConfigError(f"days must be a whole number of trading days >= 1, got {days!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -90,18 +129,24 @@ def _check_arguments(days: int, seed: int, kind: str, resolution: str) -> Timefr
         raise ConfigError(f"unknown synthetic market kind {kind!r}; use one of "
                           f"{', '.join(SYNTHETIC_KINDS)}")
     valid = "an intraday timeframe such as 1s, 5s, 15s, 1m, 5m, 15m, 1h"
+    if engine == PATH_ENGINE:
+        valid += ", or 1D"
     try:
         timeframe = parse_timeframe(str(resolution))
     except ConfigError as exc:
         raise ConfigError(f"resolution {resolution!r} is not valid: use {valid}") from exc
-    if not timeframe.intraday:
-        raise ConfigError(f"resolution {resolution!r} is not intraday: use {valid}")
+    if engine == TICK_ENGINE and not timeframe.intraday:
+        raise ConfigError(f"resolution {resolution!r} is not intraday: use {valid} (this "
+                          "instrument's synthetic market trades second by second)")
+    if timeframe.seconds > 86_400:
+        raise ConfigError(f"resolution {resolution!r} is coarser than one trade date: use "
+                          f"{valid}")
     return timeframe
 
 
-def _start_date(start: datetime.date | None) -> datetime.date:
+def _start_date(start: datetime.date | None, instrument: Instrument) -> datetime.date:
     if start is None:
-        return DEFAULT_START
+        return default_start(instrument)
     if isinstance(start, datetime.datetime):
         return start.date()
     if not isinstance(start, datetime.date):
@@ -128,8 +173,8 @@ def _simulate(calendar: SessionDays, instrument: Instrument, run: RunSettings,
     intraday_share = 1.0 - typical_gap_share(instrument.session, model)
     profiles = ProfileCache(model)
     carry = Carry(_reference_ticks(instrument), _reference_ticks(instrument), None, 0.0, 0)
-    columns: dict[str, list] = {name: [] for name in _COLUMNS}
-    dtypes = _storage_dtypes(carry.close_ticks)
+    columns = empty_columns()
+    dtypes = storage_dtypes(carry.close_ticks)
     events: list[PlantedEvent] = []
     total, step = len(calendar), max(1, len(calendar) // 50)
     for i in range(total):
@@ -140,22 +185,11 @@ def _simulate(calendar: SessionDays, instrument: Instrument, run: RunSettings,
         plan = DayPlan(open_s, close_s, *core, gap_share, intraday_share,
                        profiles.get(close_s - open_s, *core))
         bars, carry, found = simulate_day(plan, carry, i, run)
-        for name in _COLUMNS:
-            columns[name].append(getattr(bars, name).astype(dtypes[name]))
+        append_day(columns, bars, dtypes)
         events.extend(found)
         if progress is not None and ((i + 1) % step == 0 or i + 1 == total):
             progress("synth", i + 1, total, "")
     return columns, events
-
-
-_COLUMNS = ("ts_s", "open", "high", "low", "close", "volume")
-
-
-def _storage_dtypes(reference_ticks: int) -> dict[str, type]:
-    """Compact per-day storage: int32 ticks unless the price could approach 2**31 ticks."""
-    ticks = np.int32 if reference_ticks < 2 ** 27 else np.int64
-    return {"ts_s": np.int64, "open": ticks, "high": ticks, "low": ticks, "close": ticks,
-            "volume": np.uint32}
 
 
 def _assemble(columns: dict[str, list], tick_size: float) -> pd.DataFrame:
@@ -183,12 +217,16 @@ def _assemble(columns: dict[str, list], tick_size: float) -> pd.DataFrame:
 
 
 def _spec(instrument: Instrument, kind: str, seed: int, days: int, timeframe: Timeframe,
-          start: datetime.date, calendar: SessionDays, model: MarketModel,
-          rule: PlantedRule | None, events: list[PlantedEvent], rows: int) -> dict:
+          start: datetime.date, calendar: SessionDays, model: MarketModel | PathModel,
+          rule: PlantedRule | BarPlantedRule | None, events: list[PlantedEvent],
+          rows: int) -> dict:
     """The JSON-serialisable description of a market (plain Python types only)."""
     planted = None
-    if rule is not None:
+    if isinstance(rule, PlantedRule):
         planted = {"rule": "shock_reversion", "description": PLANTED_DESCRIPTION,
+                   **asdict(rule), "events": [e.to_json() for e in events]}
+    elif rule is not None:
+        planted = {"rule": "shock_reversion_bars", "description": BAR_PLANTED_DESCRIPTION,
                    **asdict(rule), "events": [e.to_json() for e in events]}
     return {
         "generator": "stratforge.data.synthetic",

@@ -83,3 +83,79 @@ class PlantedRule:
     def window_seconds(self) -> int:
         """Length of one event: the shock minute plus the reversion horizon."""
         return 60 * (1 + self.horizon_minutes)
+
+
+@dataclass(frozen=True)
+class PathModel:
+    """Volatility, intraday profile, tails, gaps and volume of the bar-path engine.
+
+    The bar-path engine makes coarse bars (1m, 1h, 1D) directly: each bar is a path of
+    sub-steps whose whole-tick increments are symmetric and independent of the past, so the
+    close is a martingale on the tick grid; open, high, low and close come from the path.
+    The per-step variance is the day's variance spread by an intraday profile and scaled by
+    stochastic volatility, so one trade date's close-to-close variance is about
+    ``(daily_volatility * price)**2``.
+    """
+
+    # Sub-steps: an intraday bar of R seconds has R // 60 second steps when R is a whole
+    # number of minutes (60 per bar), else one-second steps; a 1D bar has steps of this size.
+    daily_step_seconds: int = 300
+    # Stochastic volatility: log-volatility = day level + intraday level, both AR(1).
+    day_vol_persistence: float = 0.95      # AR(1) coefficient from one trade date to the next
+    day_vol_std: float = 0.35              # stationary std of the day-level log-volatility
+    intraday_vol_halflife_seconds: float = 3600.0
+    intraday_vol_std: float = 0.25         # stationary std of the intraday log-volatility
+    # Intraday profile. Sessions up to this long (a stock exchange's day) take the U-shape of
+    # the tick engine's regular hours; longer ones (FX, crypto) are busier while the big
+    # financial centres (Tokyo, London, New York, see bar_profile.CENTRES) are open.
+    day_session_hours: float = 12.0
+    centre_weight: float = 3.0             # extra variance weight per open centre (weekdays)
+    always_open_centre_weight: float = 0.3  # the same for markets open every day: mild profile
+    # Increments, gaps and volume.
+    tail_df: float = 5.0                   # Student-t degrees of freedom ("realistic", "planted")
+    gap_share_per_day: float = 0.4         # gap variance / daily variance per 24 h of break
+    gap_share_max: float = 0.3
+    volume_per_second: float = 1.0        # mean volume per second at a neutral profile
+    min_price_share: float = 0.05          # volatility never scales below this x reference
+
+    @property
+    def log_vol_variance(self) -> float:
+        """Stationary variance of the total log-volatility."""
+        return self.day_vol_std ** 2 + self.intraday_vol_std ** 2
+
+
+@dataclass(frozen=True)
+class BarPlantedRule:
+    """The edge of a ``planted`` market of the bar-path engine, in bars of its bar size.
+
+    The shock-and-reversion of ``PlantedRule`` with the bar as the unit of time. Each bar of
+    the market starts an event with probability ``events_per_day / (bars of its trade
+    date)``, at most ``max_rate_per_bar`` (1m bars: about 5 events a day; 1h and 1D bars: one
+    bar in 20), unless an earlier event's window (the shock bar plus ``horizon_bars``) still
+    runs; intraday, an event starts only
+    where its whole window fits inside the trade date (so a daily flat does not cut it); 1D
+    windows run over the following trade dates. In the shock bar the price gets an extra move
+    of ``k_sigma`` local one-bar sigmas (the expected standard deviation of the unperturbed
+    price over that bar) in a random direction (+1 or -1, each 1/2), spread evenly over the
+    bar's sub-steps. With probability ``p_revert`` the price then gives back
+    ``revert_fraction`` of the shock over the next ``horizon_bars`` bars, front-loaded: after
+    b of the H bars a share ``(1 - exp(-4 b / H)) / (1 - exp(-4))`` is done (56 % after the
+    first of 5 bars); otherwise the shock stays. Drifts are whole ticks (cumulative
+    rounding), so prices stay on the tick grid.
+    """
+
+    k_sigma: float = 5.0
+    p_revert: float = 0.7
+    revert_fraction: float = 0.6
+    horizon_bars: int = 5
+    events_per_day: float = 5.0
+    max_rate_per_bar: float = 0.05
+
+    def rate_per_bar(self, bars_in_day: int) -> float:
+        """Chance that a free bar starts an event, for a trade date of ``bars_in_day`` bars."""
+        return min(self.max_rate_per_bar, self.events_per_day / bars_in_day)
+
+    @property
+    def window_bars(self) -> int:
+        """Length of one event in bars: the shock bar plus the reversion horizon."""
+        return 1 + self.horizon_bars
