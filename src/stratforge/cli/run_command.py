@@ -95,7 +95,8 @@ def _print_best(result: RunResult) -> None:
 
 def run_command(
     symbol: Annotated[str, typer.Option("--symbol", "-s", help="Instrument to research "
-                                        "(MNQ uses the demo market when it has no data).")
+                                        "(MNQ, EURUSD, AAPL and BTCUSD use their built-in "
+                                        "synthetic market when they have no data).")
                       ] = "MNQ",
     fresh: Annotated[bool, typer.Option(help="Recompute discovery from scratch.")] = False,
     resume: Annotated[bool, typer.Option(help="Continue the newest (or --run-id) run from "
@@ -162,9 +163,11 @@ def run_command(
         result = run_research(config, resume=resume, fresh=fresh,
                               only=only[0] if only else None, run_id=run_id,
                               progress=progress)
-    if result.summary.get("data", {}).get("demo_market"):
-        console.print(f"No data was found for {result.summary['symbol']}: the run used the "
-                      "built-in synthetic market (see `stratforge data info`).")
+    synthetic = result.summary.get("data", {}).get("synthetic")
+    if synthetic:
+        console.print(f"The data of {result.summary['symbol']} is a synthetic market "
+                      f"({synthetic}), not real bars; ingest your own with `stratforge data "
+                      "ingest`.")
     _print_phases(result)
     _print_market(result)
     _print_best(result)

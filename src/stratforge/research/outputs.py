@@ -110,7 +110,8 @@ def public_market(market: dict[str, Any]) -> dict[str, Any]:
 
 def _data(run: RunFolder) -> dict[str, Any]:
     info = run.info("data")
-    return {k: info[k] for k in ("first", "last", "train_end", "bars", "demo_market")
+    return {k: info[k] for k in ("first", "last", "train_end", "bars", "demo_market",
+                                 "synthetic")
             if k in info}
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from stratforge.data.atlas import build_atlas
-from stratforge.data.demo import ensure_symbol_data
+from stratforge.data.demo import describe_synthetic_market, ensure_symbol_data, synthetic_spec
 from stratforge.data.load import default_timeframes, load_bars, store_timeframes
 from stratforge.data.market import Market, resolve_market
 from stratforge.data.timeframe_choice import missing_timeframes_message, quick_timeframes
@@ -68,12 +68,15 @@ def choose_timeframes(config: ResearchConfig, home: Path | str | None,
 def ensure_data(run: RunFolder, home: Path | str | None, progress: ProgressCallback
                 ) -> dict[str, Any]:
     """Make sure the symbol's ATLAS has every timeframe of the run; with no data at all for
-    the demo symbol, build the demo market first (and say so). Returns the data figures:
-    span, train end (the start of the trade date holding the ``train_fraction`` point of the
-    span), bars per timeframe and the market block (:func:`market_block`)."""
+    a symbol with a synthetic profile, build its synthetic market first (and say so). Returns
+    the data figures: whether the data is a synthetic market (``demo_market``, and
+    ``synthetic`` describing it), span, train end (the start of the trade date holding the
+    ``train_fraction`` point of the span), bars per timeframe and the market block
+    (:func:`market_block`)."""
     config = run.config
     timeframes = config.run_timeframes
-    demo = ensure_symbol_data(config.symbol, home, progress)
+    ensure_symbol_data(config.symbol, home, progress)
+    spec = synthetic_spec(config.symbol, home)
     build_atlas(config.symbol, [parse_timeframe(tf) for tf in timeframes], home=home)
     progress("data", 1, 3, "ATLAS ready")
     bars = {tf: load_bars(config.symbol, tf, home=home) for tf in timeframes}
@@ -89,7 +92,9 @@ def ensure_data(run: RunFolder, home: Path | str | None, progress: ProgressCallb
     block = market_block(market, config, bars, train_end)
     progress("data", 3, 3, f"costs: {market.costs.describe()}")
     stamps = finest["ts"].array.asi8
-    return {"demo_market": demo, "first": _iso(int(stamps[0])), "last": _iso(int(stamps[-1])),
+    return {"demo_market": spec is not None,
+            "synthetic": describe_synthetic_market(spec) if spec else None,
+            "first": _iso(int(stamps[0])), "last": _iso(int(stamps[-1])),
             "train_end": _iso(train_end), "train_end_ns": int(train_end),
             "bars": {tf: len(frame) for tf, frame in bars.items()}, "market": block}
 
