@@ -55,6 +55,16 @@ def _money(value: float, currency: str) -> str:
     return f"{value:,.2f} {currency}"
 
 
+def price_text(value: float, decimals: int) -> str:
+    """A price (or price distance) with ``decimals`` decimals (the tick size's), or up to
+    two more when needed to show it exactly (half a spread may be half a tick)."""
+    for extra in range(3):
+        places = decimals + extra
+        if abs(round(value, places) - value) <= 1e-9 * max(1.0, abs(value)) * 10.0 ** -decimals:
+            break
+    return f"{value:,.{places}f}"
+
+
 def cost_model_facts(costs: Costs, instrument: Instrument, price: float) -> dict[str, Any]:
     """The cost model as numbers at ``price`` (JSON-ready): its settings, one market fill
     and one round trip in price units and in currency (``quantity`` contracts, commissions
@@ -64,6 +74,7 @@ def cost_model_facts(costs: Costs, instrument: Instrument, price: float) -> dict
     return {
         "settings": costs.to_dict(), "description": costs.describe(),
         "currency": instrument.currency, "price": float(price),
+        "price_decimals": instrument.price_decimals,
         "per_fill_price": per_fill,
         "per_fill_currency": per_fill * value * costs.quantity
         + costs.commission * costs.quantity,
@@ -76,7 +87,11 @@ def describe_costs(costs: Costs, instrument: Instrument, price: float) -> list[s
     """The cost model in words at ``price`` (e.g. the median entry price): what one fill and
     one round trip cost in price units (the instrument's decimals) and in currency."""
     facts = cost_model_facts(costs, instrument, price)
-    cur, fmt = instrument.currency, instrument.format_price
+    cur = instrument.currency
+
+    def fmt(value: float) -> str:
+        return price_text(value, instrument.price_decimals)
+
     per_point = instrument.point_value * costs.quantity
     commission_rt = 2.0 * costs.commission * costs.quantity
     lines = [
