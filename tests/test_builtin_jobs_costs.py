@@ -67,7 +67,7 @@ def test_simulation_job_pays_the_round_trip(symbol, fake_signals):
 
 
 def test_jobs_refuse_the_old_cost_points_and_bad_costs(fake_signals):
-    with pytest.raises(ConfigError, match="cost_points no longer exists.*instruments.yaml"):
+    with pytest.raises(ConfigError, match=r"cost_points no longer exists.*instruments\.yaml"):
         builtin_jobs.sweep_job(_context({"symbol": "MNQ", "cost_points": 0.5}))
     with pytest.raises(ConfigError, match="slippage_ticks"):
         builtin_jobs.simulation_job(_context({"symbol": "MNQ", "slippage_ticks": -2}))
