@@ -18,6 +18,7 @@ from stratforge.cli.cost_options import (
     cost_overrides,
 )
 from stratforge.data import build_atlas, ingest_files
+from stratforge.instruments import get_instrument
 from stratforge.sim.explain import price_text
 from stratforge.trainer.config import make_train_config
 from stratforge.trainer.loop import train
@@ -34,15 +35,15 @@ def _num(value: Any, spec: str = ".2f") -> str:
         else format(value, spec)
 
 
-def _print_day(row: dict[str, Any], regret: dict[str, Any]) -> None:
+def _print_day(row: dict[str, Any], regret: dict[str, Any], currency: str = "") -> None:
     adjustment = regret.get("adjustment") or {}
     scale = adjustment.get("target_scale", 1.0)
     move = "widen" if scale > 1 else "tighten" if scale < 1 else "keep"
     console.print(
         f"[bold]day {row['day_index'] + 1} {row['day']}[/]: {row['trades']} trades "
         f"({row['fired']}/{row['candidates']} fired), win {_pct(row['win_rate'])}, PnL "
-        f"{_num(row['pnl'])}, Sharpe {_num(row['sharpe'])}, out of sample "
-        f"{_num(row['oos_pnl'])} | states {row['states_learned']} "
+        f"{_num(row['pnl'], ',.2f')} {currency}, Sharpe {_num(row['sharpe'])}, out of sample "
+        f"{_num(row['oos_pnl'], ',.2f')} {currency} | states {row['states_learned']} "
         f"({row['high_confidence']} confident) | bars held: wins "
         f"{_num(row['avg_win_bars'], '.1f')}, losses {_num(row['avg_loss_bars'], '.1f')} | "
         f"regret: efficiency {_pct(row['mean_efficiency'])}, early {_pct(row['share_early'])}"
@@ -86,7 +87,10 @@ def _print_summary(log: dict[str, Any]) -> None:
     periods = summary.get("first_vs_last") or {}
     table = Table(title=f"Training {log['symbol']} {log['timeframe']}: {summary['days']} days, "
                         f"{summary['trades']} trades, templates from {log['templates']}")
-    for column in ("period", "trades", "win rate", "PnL", "out-of-sample PnL", "efficiency"):
+    cur = (log.get("cost_model") or {}).get("currency", "")
+    money = f" ({cur})" if cur else ""
+    for column in ("period", "trades", "win rate", f"PnL{money}", f"out-of-sample PnL{money}",
+                   "efficiency"):
         table.add_column(column, justify="left" if column == "period" else "right")
     for name in ("first", "last"):
         part = periods.get(name) or {}
@@ -144,9 +148,10 @@ def train_command(
     if data is not None:
         ingest_files([data], symbol=config.symbol)
         build_atlas(config.symbol)
+    currency = get_instrument(config.symbol).currency
     with progress_bars() as progress:
         result = train(config, resume=resume, fresh=fresh, progress=progress,
-                       on_day=_print_day)
+                       on_day=lambda row, regret: _print_day(row, regret, currency))
     log, report = finish_training(result, config)
     _print_summary(log)
     console.print(f"training folder: {result.folder}")
