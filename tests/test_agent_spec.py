@@ -172,3 +172,28 @@ def test_the_model_has_no_mutable_defaults():
     with pytest.raises(Exception):  # noqa: B017 - frozen pydantic model
         spec.n_sets = 3  # type: ignore[misc]
     assert isinstance(spec, StrategySpec) and spec.costs.commission is None
+
+
+@pytest.mark.parametrize("symbol", ["MNQ", "EURUSD"])
+def test_training_yardsticks_are_measured_on_the_training_span_only(symbol, tmp_path):
+    from stratforge.data.atlas import build_atlas
+    from stratforge.data.demo import synthesize_into_store
+    from stratforge.data.load import load_bars
+    from stratforge.errors import DataError
+    from stratforge.ops.agent.inputs import training_yardsticks
+    from stratforge.search.space import measure_yardstick
+
+    home = tmp_path / "home"
+    synthesize_into_store(symbol, days=4, seed=1, home=home, resolution="1m")
+    build_atlas(symbol, home=home)
+    instrument = get_instrument(symbol)
+    bars = load_bars(symbol, "5m", home=home)
+    cut = bars["ts"].iloc[len(bars) // 2]
+    span = {"start": bars["ts"].iloc[0].isoformat(), "end": cut.isoformat()}
+    found = training_yardsticks(symbol, ["5m", "15m"], span, instrument, home)
+    before = bars[bars["ts"] < cut]
+    assert found["5m"] == measure_yardstick(before, instrument.tick_size)
+    assert found["5m"] > 1  # in the instrument's own ticks (0.25 or 0.00001)
+    later = {"start": "2031-01-01T00:00:00+00:00", "end": "2031-02-01T00:00:00+00:00"}
+    with pytest.raises(DataError, match="no 5m bars in the training span"):
+        training_yardsticks(symbol, ["5m"], later, instrument, home)
