@@ -137,3 +137,4 @@ def test_cost_model_in_the_cli_line_and_the_report(tmp_path):
     assert "Cost per round trip (at 1.08500)" in page
     assert "0.00012 in price; 19.00 USD" in page
     assert "0.00006 in price; 9.50 USD" in page
+    assert "In-day best PnL (USD)" in page

@@ -260,8 +260,12 @@ def _header(days: pd.DataFrame, trades: pd.DataFrame, log: Mapping[str, Any]) ->
     summary = log.get("summary")
     if isinstance(summary, Mapping):
         facts.update({k: v for k, v in summary.items() if not isinstance(v, Mapping | list)})
+    cur = (log.get("cost_model") or {}).get("currency") if isinstance(
+        log.get("cost_model"), Mapping) else None
+    money = f" ({cur})" if cur else ""
     labels = {"days": ("Days trained", _int), "trades": ("Trades", _int),
-              "pnl": ("In-day best PnL", _fmt), "oos_pnl": ("Out-of-sample PnL", _fmt),
+              "pnl": (f"In-day best PnL{money}", _fmt),
+              "oos_pnl": (f"Out-of-sample PnL{money}", _fmt),
               "states_learned": ("States learned", _int)}
     span = (f"{days['day'].iloc[0]} → {days['day'].iloc[-1]}" if len(days) else None)
     pairs: list[tuple] = [("Symbol", log.get("symbol")), ("Timeframe", timeframe),

@@ -55,7 +55,7 @@ class DesignContext:
     order); ``signal_timeframes`` where signals may fire; ``history`` one mapping per past
     experiment (``fingerprint``, ``arm``, ``status``, ``verdict``), oldest first;
     ``overrides`` the spec fields the user fixed (nested, validated); ``seed`` the seed.
-    ``yardsticks`` maps each signal timeframe to its yardstick in ticks (the median true
+    ``yardsticks`` maps each hierarchy timeframe to its yardstick in ticks (the median true
     range of its training-span bars) and ``tick_size`` is the instrument's: the preset
     regions are the default space resolved with them (``regions.region_bounds``).
     """
