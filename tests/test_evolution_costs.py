@@ -81,3 +81,24 @@ def test_resolved_cost_model_is_in_the_simulation_fingerprint_settings():
     assert same == base
     other = execution_settings(make_evolution_config(symbol="EURUSD", spread_ticks=2), eurusd)
     assert other["costs"]["spread_ticks"] == 2.0 and other != base
+
+
+def test_api_requests_take_cost_overrides_not_the_old_cost_settings():
+    from pydantic import ValidationError
+
+    from stratforge.api.evolution_models import EvolutionRunRequest
+    from stratforge.api.training_models import TrainingRunRequest
+
+    body = EvolutionRunRequest(symbol="EURUSD", spread_ticks=10, fee_bps=0.2)
+    settings = body.model_dump(exclude_none=True)
+    config = make_evolution_config(**settings)
+    costs = trade_costs(config, get_instrument("EURUSD"))
+    assert (costs.spread_ticks, costs.fee_bps, costs.commission) == (10.0, 0.2, 3.5)
+    for model, old in ((EvolutionRunRequest, "cost_per_trade"),
+                       (TrainingRunRequest, "cost_points")):
+        with pytest.raises(ValidationError, match=old):
+            model(**{old: 1.0})
+        assert {"commission", "spread_ticks", "slippage_ticks", "fee_bps"} <= set(
+            model.model_fields)
+    with pytest.raises(ValidationError, match="commission"):
+        EvolutionRunRequest(commission=-1)
