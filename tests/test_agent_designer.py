@@ -8,7 +8,9 @@ from collections import Counter
 
 import pytest
 
+from stratforge.costs import COST_FIELDS
 from stratforge.errors import ConfigError, StratforgeError
+from stratforge.instruments import get_instrument
 from stratforge.ops.agent.designer import (
     DesignContext,
     TemplateInfo,
@@ -19,7 +21,7 @@ from stratforge.ops.agent.designer import (
     register_designer,
 )
 from stratforge.ops.agent.regions import REGION_NAMES
-from stratforge.ops.agent.spec import validate_overrides
+from stratforge.ops.agent.spec import CostModel, validate_overrides
 
 BASE = {"symbol": "MNQ", "timeframes": ["1h", "15m", "5m"],
         "training": {"start": "2023-01-01T00:00:00Z", "end": "2023-02-27T23:00:00Z"},
@@ -30,10 +32,14 @@ TEMPLATES = (TemplateInfo("T0001", ("1h", "15m", "5m"), 70),
              TemplateInfo("T0003", ("1h",), 20))  # no member on a signal timeframe
 
 
-def context(history=(), overrides=None, seed=0):
-    return DesignContext(base=BASE, templates=TEMPLATES, signal_timeframes=("15m", "5m"),
+YARDSTICKS = {"1h": 80.0, "15m": 40.0, "5m": 20.0}  # median true ranges in MNQ ticks
+
+
+def context(history=(), overrides=None, seed=0, base=BASE, yardsticks=YARDSTICKS,
+            tick_size=0.25):
+    return DesignContext(base=base, templates=TEMPLATES, signal_timeframes=("15m", "5m"),
                          history=tuple(history), overrides=validate_overrides(overrides),
-                         seed=seed)
+                         seed=seed, yardsticks=yardsticks, tick_size=tick_size)
 
 
 def record(design, verdict="poor", status="completed"):
@@ -48,6 +54,29 @@ def test_candidates_cover_templates_timeframes_and_regions():
     assert arms == {"feedface/T0001@15m": 3, "feedface/T0001@5m": 3, "feedface/T0002@15m": 3}
     assert [c.spec.region.name for c in pool[:3]] == list(REGION_NAMES)
     assert len({c.fingerprint for c in pool}) == len(pool)
+
+
+@pytest.mark.parametrize(("symbol", "tick", "yardsticks"), [
+    ("MNQ", 0.25, YARDSTICKS),
+    ("EURUSD", 0.00001, {"1h": 3000.0, "15m": 1400.0, "5m": 800.0}),
+])
+def test_designs_are_in_yardsticks_and_never_hold_a_cost(symbol, tick, yardsticks):
+    costs = CostModel.of(get_instrument(symbol).costs)
+    pool = candidates(context(base={**BASE, "symbol": symbol, "costs": costs},
+                              yardsticks=yardsticks, tick_size=tick))
+    assert pool
+    for candidate in pool:
+        bounds = candidate.spec.region.bounds
+        assert not set(bounds) & (set(COST_FIELDS) | {"cost_points"})
+        tf = candidate.spec.signal.timeframe
+        if candidate.spec.region.name == "default":
+            # the stop spans 0.5-3 yardsticks of the signal timeframe, in whole ticks
+            assert bounds["stop_ticks"] == (round(0.5 * yardsticks[tf]),
+                                            round(3 * yardsticks[tf]))
+        # every design carries the instrument's resolved cost model
+        assert candidate.spec.costs.model_dump() == costs
+    with pytest.raises(ConfigError, match="no yardstick for 5m"):
+        candidates(context(yardsticks={"15m": 40.0}))
 
 
 def test_it_never_repeats_and_stops_when_everything_was_tried():

@@ -17,9 +17,11 @@ import pandas as pd
 import pytest
 
 from stratforge.config import configure
+from stratforge.costs import COST_FIELDS
 from stratforge.data.atlas import build_atlas
 from stratforge.data.demo import ensure_symbol_data
 from stratforge.errors import ConfigError, StratforgeError
+from stratforge.instruments import get_instrument
 from stratforge.ops.agent.assessment import VERDICTS
 from stratforge.ops.agent.designer import ThompsonDesigner, candidates
 from stratforge.ops.agent.inputs import LIBRARY_SEED, default_spans, prepare_design
@@ -31,6 +33,7 @@ from stratforge.ops.agent.service import (
     trigger_cycle,
 )
 from stratforge.ops.agent.signals import span_signals
+from stratforge.ops.agent.spec import CostModel
 from stratforge.ops.agent.training import train_design
 from stratforge.ops.db import Database
 from stratforge.ops.operations import (
@@ -43,7 +46,6 @@ from stratforge.ops.operations import (
 from stratforge.ops.worker import Worker
 from stratforge.search.samplers import unit_sobol
 from stratforge.sim.backtest import sweep
-from stratforge.sim.params import Costs
 
 pytestmark = pytest.mark.slow
 HIERARCHY = ["1h", "15m", "5m"]
@@ -322,14 +324,19 @@ def test_the_training_step_keeps_the_best_sampled_set(agent_home, sqlite_db):
     signals = span_signals(spec, spec.training.start, spec.training.end, home=agent_home)
     space = spec.region.space()
     table = space.repair(space.from_unit(unit_sobol(space.dimensions, 48, 11)))
+    # the design pays MNQ's own cost model (costs=None charges it; was cost_points 0.5)
+    assert spec.costs.model_dump() == CostModel.of(get_instrument("MNQ").costs)
     summary = sweep(signals.bars, signals.entries, signals.sides, table, instrument="MNQ",
-                    costs=Costs(cost_points=0.5, slippage_ticks=1.0))
+                    costs=None)
     enough = summary[summary["trades"] >= spec.selection_min_trades]
     pool = enough if len(enough) else summary[summary["trades"] > 0]
     best = pool["sharpe_per_trade"].max()
     assert result["sharpe_per_trade"] == pytest.approx(best)
     chosen = pool[np.isclose(pool["sharpe_per_trade"], best)].iloc[0]
-    assert result["params"] == {k: int(chosen[k]) for k in space.names}
+    assert result["params"] == {
+        k: float(chosen[k]) if k == "trail_widen_points" else int(chosen[k])
+        for k in space.names}
+    assert not set(result["params"]) & set(COST_FIELDS)
     assert result["trades"] == int(chosen["trades"])  # the full simulation agrees
     assert result["sets"] == 48 and result["signals"] == len(signals.entries)
     exhausted = dataclasses.replace(context, history=tuple(

@@ -9,9 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from stratforge.costs import COST_FIELDS
 from stratforge.errors import ConfigError
+from stratforge.instruments import get_instrument
+from stratforge.ops.agent.backtesting import spec_costs
 from stratforge.ops.agent.regions import REGION_NAMES, region_bounds
 from stratforge.ops.agent.spec import (
+    CostModel,
     StrategySpec,
     fingerprint,
     parse_spec,
@@ -71,7 +75,10 @@ def test_yaml_round_trip_and_fingerprint():
     ({"region": {"name": "x", "bounds": {"stop_ticks": [1.5, 10]}}}, "region.bounds"),
     ({"region": {"name": "x", "bounds": {"warp": [1, 2]}}}, "region.bounds"),
     ({"training": {"start": "2023-02-01", "end": "2023-01-01"}}, "training"),
-    ({"costs": {"cost_points": -1}}, "costs.cost_points"),
+    ({"costs": {"cost_points": 0.5}}, "costs.cost_points"),  # the old searched cost
+    ({"costs": {"spread_ticks": -1}}, "costs.spread_ticks"),
+    ({"region": {"name": "x", "bounds": {"cost_points": [0.25, 1]}}}, "region.bounds"),
+    ({"region": {"name": "x", "bounds": {"commission": [0, 1]}}}, "region.bounds"),
     ({"colour": "red"}, "colour"),
 ])
 def test_invalid_specs_name_the_field(change, field):
@@ -115,25 +122,78 @@ def test_bad_overrides_are_config_errors_naming_the_field(overrides, message):
         validate_overrides(overrides)
 
 
-@pytest.mark.parametrize("timeframe", ["5m", "15m", "1h"])
-def test_region_presets_split_the_default_space(timeframe):
-    default = region_bounds("default", timeframe)
-    tight, wide = region_bounds("tight", timeframe), region_bounds("wide", timeframe)
-    assert "cost_points" not in default
+# (symbol, tick size, yardstick in ticks): an MNQ-like 5m market and an EURUSD-like one whose
+# bars move 250 pips (25,000 ticks of 0.00001) in the median
+MARKETS = [("MNQ", 0.25, 24.0), ("EURUSD", 0.00001, 250.0)]
+
+
+@pytest.mark.parametrize(("symbol", "tick", "yardstick"), MARKETS)
+@pytest.mark.parametrize("timeframe", ["5m", "1h"])
+def test_region_presets_split_the_default_space(symbol, tick, yardstick, timeframe):
+    def bounds(name):
+        return region_bounds(name, timeframe, yardstick_ticks=yardstick, tick_size=tick)
+
+    default, tight, wide = bounds("default"), bounds("tight"), bounds("wide")
+    assert not set(default) & (set(COST_FIELDS) | {"cost_points"})
     for name, (low, high) in default.items():
-        mid = (low + high) // 2
+        mid = (low + high) // 2 if name != "trail_widen_points" else (low + high) / 2
         assert tight[name] == [low, mid] and wide[name] == [mid, high]
+    # distances in yardsticks: stop 0.5-3, target 1-6 (whole ticks); the widen threshold
+    # 0.5-3 yardsticks in price units, so every trail factor has an effect
+    assert default["stop_ticks"] == [round(0.5 * yardstick), round(3 * yardstick)]
+    assert default["target_ticks"] == [round(yardstick), round(6 * yardstick)]
+    assert default["trail_widen_points"] == pytest.approx([0.5 * yardstick * tick,
+                                                           3 * yardstick * tick])
     for name in REGION_NAMES:  # every preset is a valid spec region
         spec = parse_spec(spec_values(
-            signal={"template_id": "T1", "library": "a", "timeframe": timeframe},
-            region={"name": name, "bounds": region_bounds(name, timeframe)}))
-        assert spec.region.space().dimensions == 6
+            symbol=symbol, signal={"template_id": "T1", "library": "a", "timeframe": timeframe},
+            region={"name": name, "bounds": bounds(name)}))
+        assert spec.region.space().dimensions == 7
     with pytest.raises(ConfigError, match=r"region.name 'huge' is not a preset"):
-        region_bounds("huge", "5m")
+        region_bounds("huge", "5m", yardstick_ticks=yardstick, tick_size=tick)
+
+
+@pytest.mark.parametrize(("symbol", "tick", "yardstick"), MARKETS)
+def test_spec_costs_are_the_instruments_model_with_overrides(symbol, tick, yardstick):
+    instrument = get_instrument(symbol)
+    spec = parse_spec(spec_values(symbol=symbol))
+    assert spec_costs(spec, instrument) == instrument.costs
+    given = parse_spec(spec_values(symbol=symbol, costs={"commission": 1.0, "fee_bps": 0.5}))
+    costs = spec_costs(given, instrument)
+    assert (costs.commission, costs.fee_bps) == (1.0, 0.5)
+    assert costs.spread_ticks == instrument.costs.spread_ticks
+    # a resolved model written out (what the designer does) resolves to itself
+    written = parse_spec(spec_values(symbol=symbol, costs=CostModel.of(instrument.costs)))
+    assert spec_costs(written, instrument) == instrument.costs
 
 
 def test_the_model_has_no_mutable_defaults():
     spec = parse_spec(spec_values())
     with pytest.raises(Exception):  # noqa: B017 - frozen pydantic model
         spec.n_sets = 3  # type: ignore[misc]
-    assert isinstance(spec, StrategySpec) and spec.costs.cost_points == 0.5
+    assert isinstance(spec, StrategySpec) and spec.costs.commission is None
+
+
+@pytest.mark.parametrize("symbol", ["MNQ", "EURUSD"])
+def test_training_yardsticks_are_measured_on_the_training_span_only(symbol, tmp_path):
+    from stratforge.data.atlas import build_atlas
+    from stratforge.data.demo import synthesize_into_store
+    from stratforge.data.load import load_bars
+    from stratforge.errors import DataError
+    from stratforge.ops.agent.inputs import training_yardsticks
+    from stratforge.search.space import measure_yardstick
+
+    home = tmp_path / "home"
+    synthesize_into_store(symbol, days=4, seed=1, home=home, resolution="1m")
+    build_atlas(symbol, home=home)
+    instrument = get_instrument(symbol)
+    bars = load_bars(symbol, "5m", home=home)
+    cut = bars["ts"].iloc[len(bars) // 2]
+    span = {"start": bars["ts"].iloc[0].isoformat(), "end": cut.isoformat()}
+    found = training_yardsticks(symbol, ["5m", "15m"], span, instrument, home)
+    before = bars[bars["ts"] < cut]
+    assert found["5m"] == measure_yardstick(before, instrument.tick_size)
+    assert found["5m"] > 1  # in the instrument's own ticks (0.25 or 0.00001)
+    later = {"start": "2031-01-01T00:00:00+00:00", "end": "2031-02-01T00:00:00+00:00"}
+    with pytest.raises(DataError, match="no 5m bars in the training span"):
+        training_yardsticks(symbol, ["5m"], later, instrument, home)

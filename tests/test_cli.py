@@ -66,3 +66,18 @@ def test_unknown_symbol_error_lists_known(home, tmp_path):
 def test_instruments_lists_builtins():
     result = runner.invoke(app, ["instruments"])
     assert result.exit_code == 0 and "MNQ" in result.output and "EURUSD" in result.output
+
+
+def test_simulate_train_and_evolve_take_cost_overrides_not_cost_points(home):
+    # costs are the instrument's model; every simulating command overrides parts of it with
+    # the same four flags, and the old searched/fixed cost flags are gone
+    flags = ("--commission", "--spread-ticks", "--slippage-ticks", "--fee-bps")
+    for command, gone in (("simulate", "--cost-points"), ("train", "--cost-points"),
+                          ("evolve", "--cost-per-trade")):
+        shown = runner.invoke(app, [command, "--help"], terminal_width=200)
+        assert shown.exit_code == 0, shown.output
+        assert all(flag in shown.output for flag in flags), (command, shown.output)
+        refused = runner.invoke(app, [command, gone, "1"])
+        assert refused.exit_code == 2 and "No such option" in refused.output
+    bad = runner.invoke(app, ["evolve", "--local", "--spread-ticks", "-1"])
+    assert bad.exit_code == 1 and "spread_ticks" in bad.output

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from research_helpers import make_market
+from stratforge.data.demo import synthesize_into_store
 from stratforge.evolution.config import make_evolution_config
 from stratforge.evolution.loop import LocalBackend, evolve
 from stratforge.evolution.pipeline import prepare_data
@@ -14,13 +14,18 @@ from stratforge.evolution.pipeline import prepare_data
 pytestmark = pytest.mark.slow
 DAYS = 120
 # the planted reversion plays out over 15 minutes: a 10-bar target; default delay (4 bars),
-# default costs (1.0 per round trip) and default promotion criteria
+# the instrument's own cost model (MNQ: 2.74 USD a round trip) and default promotion criteria
 SETTINGS = {"max_generations": 3, "horizon": 10, "thresholds": [1.0, 2.0, 3.0, 4.0]}
+
+
+def make_market(home, kind: str, days: int, seed: int) -> None:
+    synthesize_into_store("MNQ", days=days, seed=seed, kind=kind, resolution="1m",
+                          replace=True, home=home)
 
 
 def _evolve(home):
     config = make_evolution_config(**SETTINGS)
-    assert config.delay_bars == 4 and config.cost_per_trade == 1.0
+    assert config.delay_bars == 4 and config.commission is None  # MNQ's own cost model
     prepared = prepare_data(config, home)
     return evolve(prepared, LocalBackend(config, home), home=home)
 

@@ -44,8 +44,9 @@ def test_default_delay_of_four_bars_fills_at_bar_t_plus_4_not_t_plus_8():
     assert trade["reason"] == "signal"
     assert trade["pnl_points"] == 1.0 and trade["pnl"] == 1.0 * 2.0 - 2 * 0.5
     # the same fill as the simulator's own delayed_mid entry
+    # (frictionless: costs=None would charge MNQ's own model, one tick of slippage)
     reference = simulate(bars, np.array([2]), np.array([1]), instrument=MNQ,
-                         fill="delayed_mid", delay_bars=4)
+                         costs=Costs(), fill="delayed_mid", delay_bars=4)
     assert reference["entry_bar"].iloc[0] == 6
     assert reference["entry_price"].iloc[0] == trade["entry_price"]
 

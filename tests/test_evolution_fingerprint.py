@@ -86,8 +86,11 @@ def test_default_hyperparameters_written_out_give_the_same_model():
 def test_simulation_fingerprint_covers_model_point_and_execution():
     model = model_fingerprint(**BASE)
     point = {"threshold": 1.0, "z_cutoff": 0.0, "regime": "all"}
-    execution = {"delay_bars": 4, "cost_per_trade": 1.0}
+    # the resolved cost model is part of the execution settings (was cost_per_trade 1.0)
+    execution = {"delay_bars": 4, "costs": {"commission": 0.62, "spread_ticks": 1.0}}
     base = simulation_fingerprint(model, point, execution)
+    assert simulation_fingerprint(model, point, {
+        **execution, "costs": {"commission": 0.62, "spread_ticks": 2.0}}) != base
     assert simulation_fingerprint(model, dict(reversed(list(point.items()))), execution) == base
     assert simulation_fingerprint(model, {**point, "threshold": 2.0}, execution) != base
     assert simulation_fingerprint(model, {**point, "regime": "vol=low"}, execution) != base

@@ -12,10 +12,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from research_helpers import make_market
 from stratforge.cli.main import app
 from stratforge.data.atlas import build_atlas
-from stratforge.data.demo import synthetic_spec
+from stratforge.data.demo import synthesize_into_store, synthetic_spec
 from stratforge.search.brain import BayesianBrain
 from stratforge.trainer.config import make_train_config
 from stratforge.trainer.loop import train
@@ -26,7 +25,8 @@ SMALL = {"templates": "warmup", "warmup_days": 10, "iterations": 24}
 
 
 def _market(home: Path, kind: str, days: int, seed: int) -> Path:
-    make_market(home, kind, days, seed)
+    synthesize_into_store("MNQ", days=days, seed=seed, kind=kind, resolution="1m",
+                          replace=True, home=home)
     build_atlas("MNQ", home=home)
     return home
 
@@ -83,6 +83,10 @@ def test_training_log_report_and_cli(realistic, tmp_path):
     log = json.loads((folder / "training_log.json").read_text())
     assert log["summary"]["days"] == 2 and len(log["days"]) == 2
     assert (folder / "training_report.html").exists()
+    # the run charged MNQ's cost model: 0.75 points + 2 x 0.62 USD = 2.74 USD a round trip
+    assert log["cost_model"]["round_trip_currency"] == pytest.approx(2.74)
+    assert "cost model: spread 1 tick" in first.output and "2.74 USD" in first.output
+    assert "Cost per round trip" in (folder / "training_report.html").read_text()
     again = runner.invoke(app, args)
     assert again.exit_code == 1 and "--resume" in again.output
     more = runner.invoke(app, [*args[:4], "3", *args[5:], "--resume"])
@@ -90,6 +94,8 @@ def test_training_log_report_and_cli(realistic, tmp_path):
     assert json.loads((folder / "training_log.json").read_text())["summary"]["days"] == 3
     other = runner.invoke(app, [*args, "--iterations", "20", "--resume"])
     assert other.exit_code == 1 and "other settings" in other.output
+    costlier = runner.invoke(app, [*args, "--spread-ticks", "3", "--resume"])
+    assert costlier.exit_code == 1 and "cost_model" in costlier.output
     fresh = runner.invoke(app, [*args, "--fresh"])
     assert fresh.exit_code == 0, fresh.output
 

@@ -50,8 +50,15 @@ class EvolutionRunRequest(BaseModel):
     regimes: list[str] | None = Field(None, min_length=1, max_length=20)
     long_only: bool | None = None
     delay_bars: int | None = Field(None, ge=1, le=1000)
-    cost_per_trade: float | None = None
-    slippage_ticks: float | None = None
+    commission: float | None = Field(None, ge=0, description=(
+        "Commission per contract per side in the instrument's currency; null keeps the "
+        "instrument's cost model."))
+    spread_ticks: float | None = Field(None, ge=0, description=(
+        "Full bid-ask spread in ticks; null keeps the instrument's cost model."))
+    slippage_ticks: float | None = Field(None, ge=0, description=(
+        "Slippage in ticks per market fill; null keeps the instrument's cost model."))
+    fee_bps: float | None = Field(None, ge=0, description=(
+        "Fee in basis points of notional per fill; null keeps the instrument's cost model."))
     stop_ticks: float | None = None
     target_ticks: float | None = None
     importance_repeats: int | None = Field(None, ge=1, le=50)

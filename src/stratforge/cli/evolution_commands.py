@@ -17,6 +17,13 @@ from rich.table import Table
 
 from stratforge.cli.api_client import ApiClient, items
 from stratforge.cli.console import FriendlyErrors, console
+from stratforge.cli.cost_options import (
+    Commission,
+    FeeBps,
+    SlippageTicks,
+    SpreadTicks,
+    cost_overrides,
+)
 from stratforge.errors import ConfigError
 
 evolution_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True,
@@ -99,8 +106,10 @@ def evolve_command(
     horizon: Annotated[int | None, typer.Option(help="Target bars ahead (default 1).")] = None,
     delay_bars: Annotated[int | None, typer.Option(help="Fill delay in bars (default 4).")
                           ] = None,
-    cost_per_trade: Annotated[float | None, typer.Option(
-        help="Round-trip cost per trade in currency (default 1.0).")] = None,
+    commission: Commission = None,
+    spread_ticks: SpreadTicks = None,
+    slippage_ticks: SlippageTicks = None,
+    fee_bps: FeeBps = None,
     seed: Annotated[int | None, typer.Option(help="Seed.")] = None,
     local: Annotated[bool, typer.Option(
         "--local", help="Run in this process against the configured database, no server.")
@@ -109,7 +118,10 @@ def evolve_command(
                     ] = False,
     api: ApiOption = None,
 ) -> None:
-    """Start an evolution run: train, simulate the rule grid, prune, retrain, promote."""
+    """Start an evolution run: train, simulate the rule grid, prune, retrain, promote.
+
+    Every simulated trade pays SYMBOL's cost model; --commission, --spread-ticks,
+    --slippage-ticks and --fee-bps override parts of it for the run."""
     settings = _settings(
         symbol=symbol, timeframe=timeframe, algorithm=algorithm,
         max_generations=max_generations, prune_fraction=prune_fraction,
@@ -117,7 +129,7 @@ def evolve_command(
         z_cutoffs=_numbers(z_cutoffs, "z-cutoffs"), regimes=_texts(regimes),
         reference_symbols=[s.strip() for s in reference_symbols.split(",") if s.strip()]
         if reference_symbols else None, horizon=horizon, delay_bars=delay_bars,
-        cost_per_trade=cost_per_trade, seed=seed)
+        seed=seed, **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps))
     if local:
         _evolve_local(settings)
         return

@@ -11,6 +11,13 @@ import typer
 from rich.table import Table
 
 from stratforge.cli.console import console
+from stratforge.cli.cost_options import (
+    Commission,
+    FeeBps,
+    SlippageTicks,
+    SpreadTicks,
+    cost_overrides,
+)
 from stratforge.data import load_bars
 from stratforge.data.atomic import atomic_write_bytes
 from stratforge.discovery.library import TemplateLibrary, library_folder
@@ -25,7 +32,7 @@ from stratforge.features.signals import (
 )
 from stratforge.instruments import get_instrument
 from stratforge.sim.explain import SignalSource, explain_simulation
-from stratforge.sim.params import Costs, ExitParams
+from stratforge.sim.params import ExitParams
 
 
 def _parse_params(pairs: list[str]) -> ExitParams:
@@ -102,9 +109,10 @@ def simulate_command(
     regime_filter: Annotated[list[str] | None, typer.Option(
         help="Keep signals whose state COL is one of V,V (e.g. trend=RANGE); repeatable.")
     ] = None,
-    cost_points: Annotated[float, typer.Option(help="Round-trip cost in points.")] = 0.0,
-    slippage_ticks: Annotated[float, typer.Option(help="Slippage per fill, ticks.")] = 0.0,
-    commission: Annotated[float, typer.Option(help="Per contract per side.")] = 0.0,
+    commission: Commission = None,
+    spread_ticks: SpreadTicks = None,
+    slippage_ticks: SlippageTicks = None,
+    fee_bps: FeeBps = None,
     quantity: Annotated[float, typer.Option(help="Contracts per trade.")] = 1.0,
     capital: Annotated[float, typer.Option(help="Capital for returns and drawdown %.")
                        ] = 100_000.0,
@@ -114,8 +122,13 @@ def simulate_command(
     trades: Annotated[Path | None, typer.Option(help="Write the trades to CSV/Parquet.")
                       ] = None,
 ) -> None:
-    """Simulate one set of exit rules on SYMBOL's TIMEFRAME bars; --explain says every step."""
+    """Simulate one set of exit rules on SYMBOL's TIMEFRAME bars; --explain says every step.
+
+    Every trade pays the instrument's cost model; --commission, --spread-ticks,
+    --slippage-ticks and --fee-bps override parts of it for this run."""
     instrument = get_instrument(symbol)
+    costs = instrument.costs.with_overrides(
+        **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps), quantity=quantity)
     bars = load_bars(symbol, timeframe, start, end)
     if len(bars) < 2:
         raise DataError(f"{symbol.upper()} {timeframe}: fewer than 2 bars in the chosen span")
@@ -139,7 +152,7 @@ def simulate_command(
                           " and ".join(f.describe() for f in filters) or None, blocked)
     run = explain_simulation(bars, positions, sides, _parse_params(param or []),
                              instrument=instrument,
-                             costs=Costs(cost_points, slippage_ticks, commission, quantity),
+                             costs=costs,
                              source=source, fill=fill, delay_bars=delay_bars,
                              price_path=price_path, capital=capital, timeframe=timeframe)
     if explain:

@@ -10,7 +10,16 @@ import typer
 from rich.table import Table
 
 from stratforge.cli.console import console, progress_bars
+from stratforge.cli.cost_options import (
+    Commission,
+    FeeBps,
+    SlippageTicks,
+    SpreadTicks,
+    cost_overrides,
+)
 from stratforge.data import build_atlas, ingest_files
+from stratforge.instruments import get_instrument
+from stratforge.sim.explain import price_text
 from stratforge.trainer.config import make_train_config
 from stratforge.trainer.loop import train
 from stratforge.trainer.summary import finish_training
@@ -26,15 +35,15 @@ def _num(value: Any, spec: str = ".2f") -> str:
         else format(value, spec)
 
 
-def _print_day(row: dict[str, Any], regret: dict[str, Any]) -> None:
+def _print_day(row: dict[str, Any], regret: dict[str, Any], currency: str = "") -> None:
     adjustment = regret.get("adjustment") or {}
     scale = adjustment.get("target_scale", 1.0)
     move = "widen" if scale > 1 else "tighten" if scale < 1 else "keep"
     console.print(
         f"[bold]day {row['day_index'] + 1} {row['day']}[/]: {row['trades']} trades "
         f"({row['fired']}/{row['candidates']} fired), win {_pct(row['win_rate'])}, PnL "
-        f"{_num(row['pnl'])}, Sharpe {_num(row['sharpe'])}, out of sample "
-        f"{_num(row['oos_pnl'])} | states {row['states_learned']} "
+        f"{_num(row['pnl'], ',.2f')} {currency}, Sharpe {_num(row['sharpe'])}, out of sample "
+        f"{_num(row['oos_pnl'], ',.2f')} {currency} | states {row['states_learned']} "
         f"({row['high_confidence']} confident) | bars held: wins "
         f"{_num(row['avg_win_bars'], '.1f')}, losses {_num(row['avg_loss_bars'], '.1f')} | "
         f"regret: efficiency {_pct(row['mean_efficiency'])}, early {_pct(row['share_early'])}"
@@ -59,12 +68,29 @@ def _print_parameters(evolution: list[dict[str, Any]], rows: int = 5) -> None:
     console.print(table)
 
 
+def cost_model_line(model: dict[str, Any]) -> str:
+    """The run's cost model in one line: settings, one fill and one round trip in price
+    units and in currency (from ``training_log.json``'s ``cost_model``)."""
+    if not model:
+        return "cost model: not recorded"
+    decimals, cur = int(model["price_decimals"]), model["currency"]
+    at = price_text(model["price"], decimals)
+    return (f"cost model: {model['description']}; per fill "
+            f"{price_text(model['per_fill_price'], decimals)} in price = "
+            f"{model['per_fill_currency']:,.2f} {cur}, per round trip "
+            f"{price_text(model['round_trip_price'], decimals)} in price = "
+            f"{model['round_trip_currency']:,.2f} {cur} (commissions included, at {at})")
+
+
 def _print_summary(log: dict[str, Any]) -> None:
     summary = log["summary"]
     periods = summary.get("first_vs_last") or {}
     table = Table(title=f"Training {log['symbol']} {log['timeframe']}: {summary['days']} days, "
                         f"{summary['trades']} trades, templates from {log['templates']}")
-    for column in ("period", "trades", "win rate", "PnL", "out-of-sample PnL", "efficiency"):
+    cur = (log.get("cost_model") or {}).get("currency", "")
+    money = f" ({cur})" if cur else ""
+    for column in ("period", "trades", "win rate", f"PnL{money}", f"out-of-sample PnL{money}",
+                   "efficiency"):
         table.add_column(column, justify="left" if column == "period" else "right")
     for name in ("first", "last"):
         part = periods.get(name) or {}
@@ -80,6 +106,7 @@ def _print_summary(log: dict[str, Any]) -> None:
         states.add_row(s["state"], str(s["samples"]), _pct(s["posterior_mean"]),
                        _num(s["avg_pnl"]), _num(s["avg_duration_bars"], ".1f"))
     console.print(states)
+    console.print(cost_model_line(log.get("cost_model") or {}), highlight=False)
     verdict = (summary.get("out_of_sample") or {}).get("verdict")
     if verdict:
         console.print(f"out of sample: {verdict}")
@@ -100,21 +127,31 @@ def train_command(
              "first days).")] = None,
     warmup_days: Annotated[int | None, typer.Option(help="Days for warm-up discovery [10].")
                            ] = None,
+    commission: Commission = None,
+    spread_ticks: SpreadTicks = None,
+    slippage_ticks: SlippageTicks = None,
+    fee_bps: FeeBps = None,
     resume: Annotated[bool, typer.Option(help="Continue after the last finished day.")
                       ] = False,
     fresh: Annotated[bool, typer.Option(help="Delete the previous training run first.")
                      ] = False,
 ) -> None:
-    """Walk the trading days of SYMBOL in order, learning as it would have live."""
+    """Walk the trading days of SYMBOL in order, learning as it would have live.
+
+    Every trade pays SYMBOL's cost model; --commission, --spread-ticks, --slippage-ticks and
+    --fee-bps override parts of it for the run."""
     config = make_train_config(symbol=symbol, max_days=max_days, iterations=iterations,
                                timeframe=timeframe, seed=seed, templates=templates,
-                               warmup_days=warmup_days)
+                               warmup_days=warmup_days,
+                               **cost_overrides(commission, spread_ticks, slippage_ticks,
+                                                fee_bps))
     if data is not None:
         ingest_files([data], symbol=config.symbol)
         build_atlas(config.symbol)
+    currency = get_instrument(config.symbol).currency
     with progress_bars() as progress:
         result = train(config, resume=resume, fresh=fresh, progress=progress,
-                       on_day=_print_day)
+                       on_day=lambda row, regret: _print_day(row, regret, currency))
     log, report = finish_training(result, config)
     _print_summary(log)
     console.print(f"training folder: {result.folder}")

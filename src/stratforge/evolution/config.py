@@ -9,9 +9,11 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from stratforge.costs import Costs
 from stratforge.errors import ConfigError
 from stratforge.evolution.hyperparameters import normalise_hyperparameters
 from stratforge.evolution.regimes import parse_regime_rule
+from stratforge.instruments import Instrument
 
 ALGORITHMS: tuple[str, ...] = ("elasticnet", "random_forest", "hist_gradient_boosting",
                                "lightgbm", "xgboost")
@@ -19,6 +21,8 @@ TARGET_KINDS: tuple[str, ...] = ("log_return", "pct_change")
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
 DEFAULT_Z_CUTOFFS: tuple[float, ...] = (0.0,)
 DEFAULT_REGIMES: tuple[str, ...] = ("all",)
+COST_OVERRIDES: tuple[str, ...] = ("commission", "spread_ticks", "slippage_ticks", "fee_bps")
+"""Settings that override the instrument's cost model (None keeps the instrument's value)."""
 
 
 def _number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
@@ -119,8 +123,11 @@ class EvolutionConfig:
     regimes: tuple[str, ...] = DEFAULT_REGIMES
     long_only: bool = False
     delay_bars: int = 4
-    cost_per_trade: float = 1.0
-    slippage_ticks: float = 0.0
+    # overrides of the instrument's cost model (None keeps its value; never searched)
+    commission: float | None = None
+    spread_ticks: float | None = None
+    slippage_ticks: float | None = None
+    fee_bps: float | None = None
     stop_ticks: float = 0.0
     target_ticks: float = 0.0
     importance_repeats: int = 3
@@ -159,7 +166,10 @@ class EvolutionConfig:
         if self.train_fraction + self.validation_fraction >= 0.95:
             raise ConfigError("evolution settings train_fraction + validation_fraction must "
                               "leave at least 5% of the data for the test span")
-        for name in ("cost_per_trade", "slippage_ticks", "stop_ticks", "target_ticks"):
+        for name in COST_OVERRIDES:
+            if getattr(self, name) is not None:
+                set_(self, name, _number(name, getattr(self, name), low=0.0))
+        for name in ("stop_ticks", "target_ticks"):
             _number(name, getattr(self, name), low=0.0)
         set_(self, "thresholds", _grid_values("thresholds", self.thresholds, positive=True))
         set_(self, "z_cutoffs", _grid_values("z_cutoffs", self.z_cutoffs, positive=False))
@@ -184,6 +194,12 @@ class EvolutionConfig:
         """Every grid point: thresholds x z-cutoffs x regime filters, in that order."""
         return [GridPoint(t, z, r) for t, z, r in
                 itertools.product(self.thresholds, self.z_cutoffs, self.regimes)]
+
+    def costs_for(self, instrument: Instrument) -> Costs:
+        """The cost model every simulated trade of the run pays: the instrument's own with
+        the cost settings given here replacing its values."""
+        return instrument.costs.with_overrides(
+            **{name: getattr(self, name) for name in COST_OVERRIDES})
 
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON-ready values."""

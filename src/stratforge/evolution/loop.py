@@ -126,12 +126,14 @@ def _model_inputs(model: str, home: str) -> tuple[dict[str, np.ndarray], float, 
 def run_simulation(model: str, point: GridPoint, config: EvolutionConfig,
                    home: Path | str | None = None) -> dict[str, Any]:
     """One grid point of a stored model (from the simulation cache when done before)."""
-    fingerprint = simulation_fingerprint(model, point.to_json(), execution_settings(config))
+    instrument = get_instrument(config.symbol, home)
+    fingerprint = simulation_fingerprint(model, point.to_json(),
+                                         execution_settings(config, instrument))
     cached = cached_simulation(model, fingerprint, home)
     if cached is not None:
         return {**cached, "cached": True}
     signals, scale, centre = _model_inputs(model, str(resolve_home(home)))
-    result = simulate_point(signals, scale, point, config, get_instrument(config.symbol, home),
+    result = simulate_point(signals, scale, point, config, instrument,
                             prediction_centre=centre)
     result = {"fingerprint": fingerprint, "model": model, **result}
     store_simulation(model, fingerprint, result, home)
@@ -195,9 +197,9 @@ class EvolutionOutcome:
 
 
 def _plan(generation: int, model: ModelResult, parent: str | None, config: EvolutionConfig,
-          priority: int) -> GenerationPlan:
+          priority: int, home: Path | str | None) -> GenerationPlan:
     points = config.grid
-    execution = execution_settings(config)
+    execution = execution_settings(config, get_instrument(config.symbol, home))
     sims = [simulation_fingerprint(model.fingerprint, p.to_json(), execution) for p in points]
     return GenerationPlan(generation, model.fingerprint, parent, list(model.meta["features"]),
                           points, sims, priority)
@@ -229,7 +231,7 @@ def evolve(prepared: PreparedData, backend: Backend, *, home: Path | str | None 
             summaries.append(_finish(pending, backend, config, progress))
             priority = priority_of(summaries[-1].best_validation_sqn)
             pending = None
-        plan = _plan(generation, model, parent, config, priority)
+        plan = _plan(generation, model, parent, config, priority, home)
         backend.submit(plan)
         pending = (plan, model.reused)
         if generation == total - 1:

@@ -37,18 +37,20 @@ METRIC_KEYS = ("trades", "wins", "losses", "win_rate", "total_pnl", "profit_fact
                "exposure", "total_fees")
 
 
-def trade_costs(config: EvolutionConfig) -> Costs:
-    """The simulator costs of a run: ``cost_per_trade`` (currency per round trip, one
-    contract) as commission per side, plus the slippage ticks."""
-    return Costs(commission=config.cost_per_trade / 2.0, slippage_ticks=config.slippage_ticks)
+def trade_costs(config: EvolutionConfig, instrument: Instrument) -> Costs:
+    """The cost model of a run: the instrument's (``Instrument.costs``) with the run's cost
+    settings (``commission``, ``spread_ticks``, ``slippage_ticks``, ``fee_bps``) replacing
+    its values where given."""
+    return config.costs_for(instrument)
 
 
-def execution_settings(config: EvolutionConfig) -> dict[str, Any]:
-    """The settings besides the grid point that change a simulation (its fingerprint)."""
+def execution_settings(config: EvolutionConfig, instrument: Instrument) -> dict[str, Any]:
+    """The settings besides the grid point that change a simulation (its fingerprint): the
+    fill, the exits and the resolved cost model (so an edited instrument cost model never
+    reuses a cached simulation)."""
     return {"fill": "delayed_mid", "delay_bars": config.delay_bars,
-            "long_only": config.long_only, "cost_per_trade": config.cost_per_trade,
-            "slippage_ticks": config.slippage_ticks, "stop_ticks": config.stop_ticks,
-            "target_ticks": config.target_ticks}
+            "long_only": config.long_only, "costs": trade_costs(config, instrument).to_dict(),
+            "stop_ticks": config.stop_ticks, "target_ticks": config.target_ticks}
 
 
 def wanted_sides(prediction_z: np.ndarray, threshold: float, *, long_only: bool = False,
@@ -98,7 +100,7 @@ def _frame(signals: dict[str, np.ndarray], rows: np.ndarray) -> pd.DataFrame:
 
 def _span_result(signals: dict[str, np.ndarray], wanted: np.ndarray, rows: np.ndarray,
                  config: EvolutionConfig, instrument: Instrument) -> tuple[dict, pd.DataFrame]:
-    costs = trade_costs(config)
+    costs = trade_costs(config, instrument)
     trades, frames = [], []
     for piece in _pieces(signals["piece"], rows):
         bars = _frame(signals, piece)
@@ -188,7 +190,7 @@ def explain_lines(signals: dict[str, np.ndarray], rows: np.ndarray, point: GridP
                        f"trades: {metrics['trades']:,} ({longs:,} long); exits by reason: "
                        + (", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or
                           "none")]],
-        ["Costs and slippage", describe_costs(trade_costs(config), instrument)],
+        ["Costs and slippage", _cost_lines(trades, signals, rows, config, instrument)],
         ["Results", [f"SQN {_fmt(metrics['sqn'])}, profit factor "
                      f"{_fmt(metrics['profit_factor'])}, win rate {_fmt(metrics['win_rate'])}",
                      f"total PnL {_fmt(metrics['total_pnl'])} {instrument.currency}; buy and "
@@ -198,6 +200,28 @@ def explain_lines(signals: dict[str, np.ndarray], rows: np.ndarray, point: GridP
                      f"{_fmt(metrics['weekly_consistency'])}"]],
     ]
     return steps
+
+
+def _cost_lines(trades: pd.DataFrame, signals: dict[str, np.ndarray], rows: np.ndarray,
+                config: EvolutionConfig, instrument: Instrument) -> list[str]:
+    """The cost model at the median entry price (the span's median close without trades)
+    and what the span's trades paid."""
+    costs = trade_costs(config, instrument)
+    if len(trades):
+        price = float(np.median(trades["entry_price"]))
+    elif len(rows):
+        price = float(np.median(signals["close"][rows]))
+    else:
+        price = float(instrument.reference_price)
+    lines = [*describe_costs(costs, instrument, price),
+             f"(amounts at the median entry price {instrument.format_price(price)})"]
+    if len(trades):
+        paid = float(((trades["exit_price"] - trades["entry_price"]) * trades["side"]
+                      * instrument.point_value * trades["quantity"] - trades["pnl"]).sum())
+        lines.append(f"costs paid by the {len(trades):,} trades beyond the fill prices "
+                     f"(spread, fee, commission): {paid:,.2f} {instrument.currency}; "
+                     "slippage is in the fill prices")
+    return lines
 
 
 def _fmt(value: Any) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from stratforge.config import resolve_home
+from stratforge.costs import WHERE_COSTS_ARE_SET, check_cost
 from stratforge.data.atomic import json_ready
 from stratforge.data.load import load_bars
 from stratforge.errors import ConfigError, DataError
@@ -22,7 +23,7 @@ from stratforge.research.config import make_config
 from stratforge.research.pipeline import run_research
 from stratforge.research.runs import PHASES, new_run_id
 from stratforge.search.samplers import sample_sobol
-from stratforge.search.space import default_space
+from stratforge.search.space import default_space, measure_yardstick
 from stratforge.sim.backtest import simulate, sweep
 from stratforge.sim.metrics import compute_metrics
 from stratforge.sim.params import Costs, ExitParams
@@ -117,10 +118,21 @@ def _signals(params: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
     return symbol, bars, entries, sides
 
 
-def _costs(params: dict[str, Any]) -> Costs:
-    return Costs(cost_points=float(params.get("cost_points", 0.5)),
-                 slippage_ticks=float(params.get("slippage_ticks", 1.0)),
-                 commission=float(params.get("commission", 0.0)))
+COST_OVERRIDES = ("commission", "spread_ticks", "slippage_ticks", "fee_bps")
+"""Job parameters that override the instrument's cost model (absent or null keeps it)."""
+
+
+def _costs(params: dict[str, Any], symbol: str) -> Costs:
+    """The instrument's cost model with the job's overrides; the old ``cost_points`` is
+    refused with a pointer to where costs are set."""
+    if "cost_points" in params:
+        raise ConfigError(f"job parameter cost_points no longer exists: {WHERE_COSTS_ARE_SET}"
+                          f"; as job parameters: {', '.join(COST_OVERRIDES)}")
+    values = {}
+    for name in COST_OVERRIDES:
+        value = params.get(name)
+        values[name] = None if value is None else check_cost(name, value, "job parameters")
+    return get_instrument(symbol).costs.with_overrides(**values)
 
 
 @register("simulation")
@@ -131,29 +143,37 @@ def simulation_job(context: JobContext) -> dict[str, Any]:
     context.progress("simulate", 0, 1, f"{len(entries)} signals")
     exit_params = ExitParams(**{k: float(v) for k, v in (params.get("params") or {}).items()})
     trades = simulate(bars, entries, sides, exit_params, instrument=symbol,
-                      costs=_costs(params))
+                      costs=_costs(params, symbol))
     metrics = compute_metrics(trades, instrument=get_instrument(symbol), bars=bars)
     return {"signals": len(entries), "metrics": metrics.to_dict(json_safe=True)}
 
 
 @register("sweep")
 def sweep_job(context: JobContext) -> dict[str, Any]:
-    """``n`` Sobol-sampled exit parameter sets (the timeframe's default space) on a state
-    signal: the best ``top`` summaries by per-trade Sharpe among sets with ``min_trades``."""
+    """``n`` Sobol-sampled exit parameter sets on a state signal: the best ``top`` summaries
+    by per-trade Sharpe among sets with ``min_trades``. The space is the timeframe's default
+    space in volatility units, its yardstick (median true range in ticks) measured on the
+    span's bars (the sweep is in-sample); every set pays the instrument's cost model with the
+    job's overrides, never a sampled cost."""
     params = context.parameters
     symbol, bars, entries, sides = _signals(params)
     timeframe = str(params.get("timeframe", "5m"))
-    table = sample_sobol(default_space(timeframe), int(params.get("n", 256)),
+    instrument = get_instrument(symbol)
+    yardstick = measure_yardstick(bars, float(instrument.tick_size))
+    space = default_space(timeframe, yardstick_ticks=yardstick,
+                          tick_size=float(instrument.tick_size))
+    table = sample_sobol(space, int(params.get("n", 256)),
                          random_state=int(params.get("seed", 7)))
+    costs = _costs(params, symbol)
     context.progress("sweep", 0, 1, f"{len(table)} sets x {len(entries)} signals")
-    summary = sweep(bars, entries, sides, table, instrument=symbol, costs=_costs(params))
+    summary = sweep(bars, entries, sides, table, instrument=instrument, costs=costs)
     joined = table.reset_index(drop=True).join(summary.reset_index(drop=True),
                                                rsuffix="_summary")
     enough = joined[joined["trades"] >= int(params.get("min_trades", 10))]
     best = enough.sort_values("sharpe_per_trade", ascending=False).head(
         int(params.get("top", 5)))
-    return {"sets": len(table), "signals": len(entries),
-            "best": json_records(best)}
+    return {"sets": len(table), "signals": len(entries), "yardstick_ticks": yardstick,
+            "costs": costs.to_dict(), "best": json_records(best)}
 
 
 def json_records(frame) -> list[dict[str, Any]]:

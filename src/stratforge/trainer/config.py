@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from stratforge.costs import Costs
 from stratforge.errors import ConfigError
+from stratforge.instruments import Instrument
 from stratforge.timeframes import parse_timeframe
 
 
@@ -28,11 +30,20 @@ class TrainConfig(BaseModel):
     min_samples: int = Field(10, ge=0)
     # matching and trading
     match_threshold: float = Field(3.0, gt=0.0)
-    cost_points: float = Field(0.5, ge=0.0)
-    slippage_ticks: float = Field(1.0, ge=0.0)
-    commission: float = Field(0.0, ge=0.0)
+    # trading costs: overrides of the instrument's cost model (None keeps its value)
+    commission: float | None = Field(None, ge=0.0)
+    spread_ticks: float | None = Field(None, ge=0.0)
+    slippage_ticks: float | None = Field(None, ge=0.0)
+    fee_bps: float | None = Field(None, ge=0.0)
     min_trades: int = Field(5, ge=1)
     regret_after_bars: int = Field(3, ge=0)
+
+    def costs_for(self, instrument: Instrument) -> Costs:
+        """The cost model every simulated trade of the run pays: the instrument's own, with
+        the settings given here replacing its values (costs are never searched)."""
+        return instrument.costs.with_overrides(
+            commission=self.commission, spread_ticks=self.spread_ticks,
+            slippage_ticks=self.slippage_ticks, fee_bps=self.fee_bps)
 
     @field_validator("symbol")
     @classmethod

@@ -16,9 +16,10 @@ from stratforge.discovery.doe import (
     ParameterSpace,
     to_exit_params,
 )
+from stratforge.errors import ConfigError
 from stratforge.search.brain import BayesianBrain, brain_key
+from stratforge.search.space import measure_yardstick
 from stratforge.sim.backtest import simulate, sweep
-from stratforge.sim.params import Costs
 from stratforge.trainer.config import TrainConfig
 
 COMPOSITE_OFFSET = 1000.0
@@ -59,11 +60,26 @@ def gate_entries(matches: pd.DataFrame, brain: BayesianBrain, config: TrainConfi
                 candidates)
 
 
-def day_space(sigma_ticks: float, hold_bars: int, target_scale: float,
+def day_yardstick(bars: pd.DataFrame, day_start: np.ndarray, day: int, tick_size: float,
+                  lookback_days: int) -> float:
+    """The volatility yardstick of trade day ``day`` in ticks: the median true range
+    (``search.space.measure_yardstick``) of the bars of the ``lookback_days`` trade days
+    before it, never of the day itself or later. Day 0 has no past: a ConfigError."""
+    if day < 1:
+        raise ConfigError("the first trade day has no earlier bars to measure its yardstick "
+                          "on; training starts on the second day")
+    lo = int(day_start[max(0, day - lookback_days)])
+    hi = int(day_start[day])
+    return measure_yardstick(bars.iloc[lo:hi], tick_size)
+
+
+def day_space(yardstick_ticks: float, hold_bars: int, target_scale: float,
               trail_scale: float) -> ParameterSpace:
-    """The design space of the day: scaled to recent volatility, with the regret bias applied
-    to the target and trail bounds and baselines."""
-    base = ParameterSpace.from_scale(sigma_ticks, hold_bars)
+    """The design space of the day in volatility units: the template optimiser's space
+    (``ParameterSpace.from_scale``) with the yardstick (median true range in ticks of the
+    past days' bars) as its scale, and the regret bias applied to the target and trail
+    bounds and baselines."""
+    base = ParameterSpace.from_scale(yardstick_ticks, hold_bars)
     scale = np.ones(len(VECTOR_NAMES))
     scale[VECTOR_NAMES.index("target_ticks")] = target_scale
     scale[VECTOR_NAMES.index("trail_tight_ticks")] = trail_scale
@@ -103,11 +119,14 @@ class DayResult:
 
 
 def run_day(bars: pd.DataFrame, gate: Gate, space: ParameterSpace, config: TrainConfig, *,
-            instrument, day_index: int, previous: dict[str, float] | None) -> DayResult:
+            instrument, day_index: int, previous: dict[str, float] | None,
+            yardstick_ticks: float) -> DayResult:
     """K iterations of the design schedule on the day's bars; the best one's trades; and the
-    day traded with ``previous`` (yesterday's chosen parameters) for the honest figure."""
-    costs = Costs(cost_points=config.cost_points, slippage_ticks=config.slippage_ticks,
-                  commission=config.commission)
+    day traded with ``previous`` (yesterday's chosen parameters) for the honest figure.
+    Every simulated trade pays the run's cost model (``config.costs_for(instrument)``).
+    Iterations without ``min_trades`` rank by PnL squashed on the scale of one yardstick
+    (``yardstick_ticks`` ticks) of one trade's PnL, in currency."""
+    costs = config.costs_for(instrument)
     tick = float(instrument.tick_size)
     empty = simulate(bars, np.empty(0, np.int64), np.empty(0, np.int64), None,
                      instrument=instrument, costs=costs)
@@ -120,7 +139,8 @@ def run_day(bars: pd.DataFrame, gate: Gate, space: ParameterSpace, config: Train
         return DayResult(params, empty, 0, -math.inf, oos)
     schedule = DesignSchedule(space, config.iterations,
                               random_state=[config.seed, day_index])
-    pnl_scale = float(instrument.point_value) * 10.0
+    pnl_scale = (float(yardstick_ticks) * tick * float(instrument.point_value)
+                 * costs.quantity)
     while not schedule.done:
         vectors = schedule.next_batch()
         summary = sweep(bars, gate.entries, gate.sides, params_frame(vectors, tick),

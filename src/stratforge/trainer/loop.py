@@ -31,13 +31,15 @@ from stratforge.data.demo import ensure_symbol_data
 from stratforge.data.load import load_bars
 from stratforge.data.store import AtlasStore
 from stratforge.discovery.patterns import ORACLE_LOOKAHEAD
-from stratforge.errors import ConfigError
+from stratforge.errors import ConfigError, DataError
+from stratforge.instruments import get_instrument
 from stratforge.progress import ProgressCallback, no_progress
 from stratforge.search.brain import BayesianBrain
 from stratforge.sim.backtest import sweep
+from stratforge.sim.explain import cost_model_facts
 from stratforge.sim.params import Costs
 from stratforge.trainer.config import TrainConfig
-from stratforge.trainer.day import day_space, gate_entries, run_day
+from stratforge.trainer.day import day_space, day_yardstick, gate_entries, run_day
 from stratforge.trainer.market import TrainingMarket, load_market
 from stratforge.trainer.regret import (
     RegretBias,
@@ -55,6 +57,7 @@ TRADES_FILE = "trades.parquet"
 REGRET_FILE = "regret.json"
 FIRED_FILE = "fired.parquet"
 VOLATILITY_DAYS = 5
+"""Trade days before the traded one whose bars measure its yardstick."""
 CHAMPION_DAYS = 5
 
 
@@ -72,8 +75,13 @@ class TrainState:
     previous: dict[str, float] | None = None
 
 
-def _identity(config: TrainConfig) -> dict[str, Any]:
-    return config.model_dump(mode="json", exclude={"max_days"})
+def _identity(config: TrainConfig, costs: Costs | None = None) -> dict[str, Any]:
+    """The settings a resumed run must share: the config and the resolved cost model (an
+    edited ``instruments.yaml`` changes what the run charges)."""
+    identity = config.model_dump(mode="json", exclude={"max_days"})
+    if costs is not None:
+        identity["cost_model"] = costs.to_dict()
+    return identity
 
 
 def _frame_bytes(frame: pd.DataFrame) -> bytes:
@@ -120,10 +128,12 @@ def _brain_counts(brain: BayesianBrain) -> int:
 
 
 def open_checkpoint(config: TrainConfig, home: Path | str | None, *, resume: bool,
-                    fresh: bool, folder: Path | None = None) -> Checkpoint:
+                    fresh: bool, folder: Path | None = None,
+                    costs: Costs | None = None) -> Checkpoint:
     """The training folder for ``config`` (``folder`` overrides ``training_folder``): new, or
     (``resume``) the saved one; an existing run without ``resume`` or ``fresh`` is an error,
-    so nothing is overwritten by mistake."""
+    so nothing is overwritten by mistake. ``costs`` (the run's resolved cost model) is part
+    of what a resumed run must share."""
     folder = Path(folder) if folder is not None else training_folder(config, home)
     if fresh:
         shutil.rmtree(folder, ignore_errors=True)
@@ -133,13 +143,14 @@ def open_checkpoint(config: TrainConfig, home: Path | str | None, *, resume: boo
                           f"{folder}; pass --resume to continue it or --fresh to start over")
     if not state_path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(folder / CONFIG_FILE, _identity(config))
+        atomic_write_json(folder / CONFIG_FILE, _identity(config, costs))
         return Checkpoint(folder, TrainState(0), BayesianBrain(), pd.DataFrame(),
                           pd.DataFrame(), [])
     stored = read_json(folder / CONFIG_FILE)
-    if stored != _identity(config):
-        changed = sorted(k for k in set(stored) | set(_identity(config))
-                         if stored.get(k) != _identity(config).get(k))
+    identity = _identity(config, costs)
+    if stored != identity:
+        changed = sorted(k for k in set(stored) | set(identity)
+                         if stored.get(k) != identity.get(k))
         raise ConfigError(f"the training run in {folder} used other settings ({', '.join(changed)}"
                           "); resume with the same settings or pass --fresh")
     raw = read_json(state_path)
@@ -159,16 +170,6 @@ def open_checkpoint(config: TrainConfig, home: Path | str | None, *, resume: boo
     if _brain_counts(brain) != raw["brain_sha"]:
         raise ConfigError(f"the brain in {folder} does not match its state file; pass --fresh")
     return Checkpoint(folder, state, brain, days, trades, regret, fired)
-
-
-def _sigma_ticks(market: TrainingMarket, day: int) -> float:
-    """Median bar range (ticks) over the previous few days (the day itself on day 0)."""
-    lo = market.day_start[max(0, day - VOLATILITY_DAYS)]
-    hi = market.day_start[day] if day > 0 else market.day_start[1]
-    bars = market.bars.iloc[lo:hi]
-    value = float(np.median((bars["high"] - bars["low"]).to_numpy())) / \
-        float(market.instrument.tick_size)
-    return value if math.isfinite(value) and value > 0 else 4.0
 
 
 def champion(market: TrainingMarket, checkpoint: Checkpoint, day: int, config: TrainConfig
@@ -192,8 +193,7 @@ def champion(market: TrainingMarket, checkpoint: Checkpoint, day: int, config: T
         else fired
     if not len(fired) or len(table) == 1:
         return {k: float(v) for k, v in table.iloc[0].items()}
-    costs = Costs(cost_points=config.cost_points, slippage_ticks=config.slippage_ticks,
-                  commission=config.commission)
+    costs = config.costs_for(market.instrument)
     summary = sweep(market.bars.iloc[lo:hi].reset_index(drop=True),
                     fired["position"].to_numpy(np.int64) - lo, fired["side"].to_numpy(np.int64),
                     table, instrument=market.instrument, costs=costs)
@@ -277,6 +277,7 @@ class TrainResult:
     regret: list[dict[str, Any]]
     library_source: str
     resumed_days: int = 0
+    cost_model: dict[str, Any] = field(default_factory=dict)
 
 
 DayCallback = Callable[[dict[str, Any], dict[str, Any]], None]
@@ -292,19 +293,34 @@ def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool =
     ATLAS is brought up to date. ``progress("train", days_done, days_total, message)`` is
     called after every day (the event the dashboard and operations follow);
     ``on_day(row, regret_report)`` too.
+
+    Every simulated trade pays the instrument's cost model with the config's overrides
+    (``TrainConfig.costs_for``; part of what a resumed run must share). Each day's design
+    space is in volatility units: its scale is the yardstick (median true range in ticks)
+    of the ``VOLATILITY_DAYS`` trade days before it (``day_yardstick``), so the first trade
+    day of the data is never traded.
     """
-    checkpoint = open_checkpoint(config, home, resume=resume, fresh=fresh, folder=folder)
+    costs = config.costs_for(get_instrument(config.symbol, home))
+    checkpoint = open_checkpoint(config, home, resume=resume, fresh=fresh, folder=folder,
+                                 costs=costs)
     ensure_symbol_data(config.symbol, home, progress)
     build_atlas(config.symbol, home=home)  # incremental: nothing to do when it is current
     market = load_market(config, home)
     higher = _higher_bars(config, home)
+    # day 0 has no earlier bars to measure its yardstick on: it is never traded
+    first_day = max(market.first_day, 1)
+    if len(market.days) <= first_day:
+        raise DataError(f"{config.symbol} has {len(market.days)} trade day(s) of "
+                        f"{config.timeframe} bars: the trainer needs one day before the first "
+                        "traded day to measure volatility on; ingest more data")
     last = len(market.days) if config.max_days is None else \
-        min(len(market.days), market.first_day + config.max_days)
-    start = max(checkpoint.state.next_day, market.first_day)
+        min(len(market.days), first_day + config.max_days)
+    start = max(checkpoint.state.next_day, first_day)
     resumed = len(checkpoint.days)
     positions = market.matches["position"].to_numpy()
     hold = ORACLE_LOOKAHEAD.get(config.timeframe, 30)
-    total = last - market.first_day
+    total = last - first_day
+    tick = float(market.instrument.tick_size)
     for index in range(start, last):
         started = time.perf_counter()
         lo, hi = int(market.day_start[index]), int(market.day_start[index + 1])
@@ -313,10 +329,11 @@ def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool =
         gate = gate_entries(rows, checkpoint.brain, config, rng, lo)
         bars = market.bars.iloc[lo:hi].reset_index(drop=True)
         bias = checkpoint.state.bias
-        space = day_space(_sigma_ticks(market, index), hold, bias.target_scale,
-                          bias.trail_scale)
+        yardstick = day_yardstick(market.bars, market.day_start, index, tick, VOLATILITY_DAYS)
+        space = day_space(yardstick, hold, bias.target_scale, bias.trail_scale)
         result = run_day(bars, gate, space, config, instrument=market.instrument,
-                         day_index=index, previous=champion(market, checkpoint, index, config))
+                         day_index=index, previous=champion(market, checkpoint, index, config),
+                         yardstick_ticks=yardstick)
         trades = _trade_rows(result.trades, gate.rows, gate.states, gate.entries, config,
                              market.days[index], index, lo)
         if len(trades):
@@ -341,9 +358,12 @@ def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool =
         checkpoint.state = TrainState(index + 1, new_bias,
                                       result.params or checkpoint.state.previous)
         checkpoint.save()
-        progress("train", index + 1 - market.first_day, total,
-                 f"{market.days[index]}: {row['trades']} trades, PnL {row['pnl']:.2f}")
+        progress("train", index + 1 - first_day, total,
+                 f"{market.days[index]}: {row['trades']} trades, PnL {row['pnl']:,.2f} "
+                 f"{market.instrument.currency}")
         if on_day is not None:
             on_day(row, record)
+    price = float(np.median(market.bars["close"].to_numpy(np.float64)))
     return TrainResult(checkpoint.folder, checkpoint.days, checkpoint.trades,
-                       checkpoint.brain, checkpoint.regret, market.library_source, resumed)
+                       checkpoint.brain, checkpoint.regret, market.library_source, resumed,
+                       cost_model_facts(costs, market.instrument, price))

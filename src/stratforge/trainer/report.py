@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 from stratforge.data.atomic import atomic_write_bytes
 from stratforge.errors import DataError
 from stratforge.html_page import escape_cell, finite_or_none, standalone_page
+from stratforge.sim.explain import price_text
 from stratforge.trainer import analysis
 
 __all__ = ["REPORT_NAME", "render_training_report", "write_training_report"]
@@ -259,8 +260,12 @@ def _header(days: pd.DataFrame, trades: pd.DataFrame, log: Mapping[str, Any]) ->
     summary = log.get("summary")
     if isinstance(summary, Mapping):
         facts.update({k: v for k, v in summary.items() if not isinstance(v, Mapping | list)})
+    cur = (log.get("cost_model") or {}).get("currency") if isinstance(
+        log.get("cost_model"), Mapping) else None
+    money = f" ({cur})" if cur else ""
     labels = {"days": ("Days trained", _int), "trades": ("Trades", _int),
-              "pnl": ("In-day best PnL", _fmt), "oos_pnl": ("Out-of-sample PnL", _fmt),
+              "pnl": (f"In-day best PnL{money}", _fmt),
+              "oos_pnl": (f"Out-of-sample PnL{money}", _fmt),
               "states_learned": ("States learned", _int)}
     span = (f"{days['day'].iloc[0]} → {days['day'].iloc[-1]}" if len(days) else None)
     pairs: list[tuple] = [("Symbol", log.get("symbol")), ("Timeframe", timeframe),
@@ -268,7 +273,31 @@ def _header(days: pd.DataFrame, trades: pd.DataFrame, log: Mapping[str, Any]) ->
     pairs += [(labels[k][0], labels[k][1](v)) if k in labels
               else (k, v if isinstance(v, str) else json.dumps(v)) for k, v in facts.items()]
     pairs.append(("Win rate (pooled)", _pct(wins / trade_count) if trade_count else None))
+    pairs += _cost_rows(log.get("cost_model"))
     return pairs
+
+
+def _cost_rows(model: Any) -> list[tuple[str, Any]]:
+    """The run's cost model (``training_log.json``'s ``cost_model``) as fact rows: its
+    settings, one fill and one round trip in price units and in currency."""
+    if not isinstance(model, Mapping) or "round_trip_price" not in model:
+        return []
+    cur = model.get("currency") or ""
+    decimals = int(model.get("price_decimals") or 2)
+
+    def price(value: Any) -> str:
+        return "–" if (v := _real(value)) is None else price_text(v, decimals)
+
+    def money(value: Any) -> str:
+        return "–" if (v := _real(value)) is None else f"{v:,.2f} {cur}".strip()
+
+    at = price(model.get("price"))
+    return [("Cost model", model.get("description")),
+            (f"Cost per fill (at {at})", f"{price(model.get('per_fill_price'))} in price; "
+                                         f"{money(model.get('per_fill_currency'))}"),
+            (f"Cost per round trip (at {at})",
+             f"{price(model.get('round_trip_price'))} in price; "
+             f"{money(model.get('round_trip_currency'))}")]
 
 
 def _section(key: str, title: str, body: str) -> str:

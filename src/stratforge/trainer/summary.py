@@ -37,6 +37,7 @@ def training_summary(result: TrainResult, config: TrainConfig) -> dict[str, Any]
     return _clean({
         "symbol": config.symbol, "timeframe": config.timeframe,
         "config": config.model_dump(mode="json"), "templates": result.library_source,
+        "cost_model": result.cost_model,
         "summary": {
             "days": len(days), "trades": int(days["trades"].sum()) if len(days) else 0,
             "pnl": float(days["pnl"].sum()) if len(days) else 0.0,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from stratforge.instruments import get_instrument
+from stratforge.instruments import Instrument, get_instrument
 from stratforge.ops.agent.signals import SpanSignals, span_signals
 from stratforge.ops.agent.spec import StrategySpec
 from stratforge.progress import ProgressCallback, no_progress
@@ -24,11 +24,9 @@ METRIC_KEYS: tuple[str, ...] = (
 """The ``compute_metrics`` fields a step reports (JSON-safe: NaN as None, inf as "inf")."""
 
 
-def spec_costs(spec: StrategySpec) -> Costs:
-    """The spec's trading costs as the simulator's ``Costs``."""
-    c = spec.costs
-    return Costs(cost_points=c.cost_points, slippage_ticks=c.slippage_ticks,
-                 commission=c.commission)
+def spec_costs(spec: StrategySpec, instrument: Instrument) -> Costs:
+    """The spec's trading costs: ``instrument``'s cost model with the spec's overrides."""
+    return spec.costs.resolve(instrument)
 
 
 def exit_params(params: Mapping[str, Any]) -> ExitParams:
@@ -42,7 +40,7 @@ def trade_metrics(spec: StrategySpec, signals: SpanSignals, params: Mapping[str,
     """Simulate ``params`` on the signals: the trades and the ``METRIC_KEYS`` summary."""
     instrument = get_instrument(spec.symbol, home)
     trades = simulate(signals.bars, signals.entries, signals.sides, exit_params(params),
-                      instrument=instrument, costs=spec_costs(spec))
+                      instrument=instrument, costs=spec_costs(spec, instrument))
     metrics = compute_metrics(trades, instrument=instrument, capital=spec.capital,
                               bars=signals.bars).to_dict(json_safe=True)
     return trades, {key: metrics[key] for key in METRIC_KEYS}

@@ -28,7 +28,13 @@ import numpy as np
 from stratforge.errors import ConfigError, StratforgeError
 from stratforge.ops.agent.experiments import FINISHED_STATUSES, TRIED_STATUSES
 from stratforge.ops.agent.regions import REGION_NAMES, region_bounds
-from stratforge.ops.agent.spec import StrategySpec, fingerprint, merge, parse_spec
+from stratforge.ops.agent.spec import (
+    StrategySpec,
+    consistency_problems,
+    fingerprint,
+    merge,
+    parse_spec,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,9 @@ class DesignContext:
     order); ``signal_timeframes`` where signals may fire; ``history`` one mapping per past
     experiment (``fingerprint``, ``arm``, ``status``, ``verdict``), oldest first;
     ``overrides`` the spec fields the user fixed (nested, validated); ``seed`` the seed.
+    ``yardsticks`` maps each hierarchy timeframe to its yardstick in ticks (the median true
+    range of its training-span bars) and ``tick_size`` is the instrument's: the preset
+    regions are the default space resolved with them (``regions.region_bounds``).
     """
 
     base: Mapping[str, Any]
@@ -57,6 +66,17 @@ class DesignContext:
     history: tuple[Mapping[str, Any], ...] = ()
     overrides: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
+    yardsticks: Mapping[str, float] = field(default_factory=dict)
+    tick_size: float = 0.0
+
+    def region(self, name: str, timeframe: str) -> dict[str, list[float]]:
+        """The bounds of preset ``name`` on ``timeframe`` in this market's units."""
+        if timeframe not in self.yardsticks or not self.tick_size > 0:
+            raise ConfigError(f"no yardstick for {timeframe}: preset regions need the "
+                              "timeframe's training-span bars (measured: "
+                              f"{', '.join(self.yardsticks) or 'none'})")
+        return region_bounds(name, timeframe, yardstick_ticks=self.yardsticks[timeframe],
+                             tick_size=self.tick_size)
 
     @property
     def tried(self) -> set[str]:
@@ -125,6 +145,11 @@ def candidates(context: DesignContext) -> list[Candidate]:
     template's designs fire on the signal timeframes its members came from (or on the
     overridden timeframe). Invalid overrides are a ConfigError naming the field."""
     templates, timeframe, regions, rest = _choices(context)
+    if timeframe is not None:  # a timeframe outside the hierarchy has no yardstick either
+        problems = consistency_problems(merge(context.base, {**rest, "signal": {
+            "timeframe": timeframe}}))
+        if problems:
+            raise ConfigError(f"invalid strategy spec: {'; '.join(problems)}")
     tried, seen = context.tried, set()
     out = []
     for template in templates:
@@ -137,7 +162,7 @@ def candidates(context: DesignContext) -> list[Candidate]:
                                "timeframe": tf},
                     "region": {"name": name,
                                "bounds": bounds if bounds is not None else
-                               region_bounds(name, tf)}})
+                               context.region(name, tf)}})
                 spec = parse_spec(merge(values, rest))
                 key = fingerprint(spec)
                 if key in tried or key in seen:

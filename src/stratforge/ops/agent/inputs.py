@@ -6,7 +6,9 @@ UTC date to the start of the trade date that holds the point 70 % of the way thr
 finest timeframe's bars (``research.prepare.split_time``, so no day is split), backtest from
 there to the day after the last bar. Overriding ``training.end`` alone moves the backtest
 start with it. Then the template library (``ops.agent.library.ensure_library``) on the
-training span, and the experiments history.
+training span, the experiments history, each hierarchy timeframe's yardstick (the median true
+range in ticks of its training-span bars: the preset regions' unit) and the symbol's cost
+model (with the ``costs`` overrides), written into every design.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from stratforge.data.atlas import build_atlas
 from stratforge.data.demo import ensure_symbol_data
 from stratforge.data.load import load_bars
 from stratforge.errors import DataError
+from stratforge.instruments import Instrument, get_instrument
 from stratforge.ops.agent.designer import DesignContext, TemplateInfo
 from stratforge.ops.agent.experiments import history
 from stratforge.ops.agent.library import LibraryChoice, ensure_library
-from stratforge.ops.agent.spec import merge
+from stratforge.ops.agent.spec import CostModel, merge
 from stratforge.ops.db import Database
 from stratforge.progress import ProgressCallback
 from stratforge.research.prepare import split_time
+from stratforge.search.space import measure_yardstick
 from stratforge.timeframes import parse_timeframe
 
 TRAIN_FRACTION = 0.7
@@ -54,6 +58,22 @@ def default_spans(symbol: str, hierarchy: list[str], home: Path | str | None
     last = (bars["ts"].iloc[-1] + pd.Timedelta(days=1)).floor("D")
     return {"training": {"start": _iso(first), "end": _iso(split)},
             "backtest": {"start": _iso(split), "end": _iso(last)}}
+
+
+def training_yardsticks(symbol: str, timeframes: list[str], training: Mapping[str, str],
+                        instrument: Instrument, home: Path | str | None) -> dict[str, float]:
+    """Each timeframe's yardstick in ticks, measured on its bars in the training span only
+    (``search.space.measure_yardstick``); a DataError when a timeframe has none there."""
+    start, end = pd.Timestamp(training["start"]), pd.Timestamp(training["end"])
+    out = {}
+    for tf in timeframes:
+        bars = load_bars(symbol, tf, start, end, home=home)
+        if len(bars) == 0:
+            raise DataError(f"{symbol} has no {tf} bars in the training span "
+                            f"[{training['start']}, {training['end']}); choose spans inside "
+                            "the data")
+        out[tf] = measure_yardstick(bars, float(instrument.tick_size))
+    return out
 
 
 def _spans(defaults: dict[str, dict[str, str]], overrides: Mapping[str, Any]
@@ -84,12 +104,18 @@ def prepare_design(db: Database, parameters: Mapping[str, Any], *,
                             progress=progress)
     wanted = list(defaults.get("signal_timeframes") or hierarchy)
     signal_timeframes = [tf for tf in wanted if tf in hierarchy] or [hierarchy[-1]]
+    instrument = get_instrument(symbol, home)
+    costs = CostModel(**dict(overrides.get("costs") or {})).resolve(instrument)
     base = {"symbol": symbol, "timeframes": hierarchy, **spans,
-            "n_sets": int(defaults.get("n_sets", 64)), "signal": {"library": choice.digest}}
+            "n_sets": int(defaults.get("n_sets", 64)), "signal": {"library": choice.digest},
+            "costs": CostModel.of(costs)}
     templates = tuple(TemplateInfo(t.template_id, tuple(t.timeframes), int(t.members))
                       for t in choice.library)
     context = DesignContext(base=base, templates=templates,
                             signal_timeframes=tuple(signal_timeframes),
                             history=tuple(history(db)), overrides=overrides,
-                            seed=int(defaults.get("seed", 0)))
+                            seed=int(defaults.get("seed", 0)),
+                            yardsticks=training_yardsticks(symbol, hierarchy,
+                                                           spans["training"], instrument, home),
+                            tick_size=float(instrument.tick_size))
     return context, choice

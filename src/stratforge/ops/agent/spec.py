@@ -3,7 +3,8 @@ through YAML, and its fingerprint.
 
 A spec names the symbol, the timeframe hierarchy (top down), the signal source (a template of
 a template library, or later an ML model), the parameter region the training step searches,
-the training and backtest spans, the search budget and the trading costs. Everything a
+the training and backtest spans, the search budget and the trading costs (the instrument's
+cost model and any overrides, never searched). Everything a
 cycle's result depends on is in the spec, so its fingerprint (sha256 of the canonical JSON,
 :func:`fingerprint`) identifies an experiment: the designer never proposes a fingerprint
 that was already tried.
@@ -35,7 +36,9 @@ from pydantic import (
     model_validator,
 )
 
+from stratforge.costs import Costs, refuse_cost_names
 from stratforge.errors import ConfigError
+from stratforge.instruments import Instrument
 from stratforge.ops.agent.regions import REGION_NAMES
 from stratforge.search.space import Parameter, ParameterSpace
 from stratforge.sim.params import EXIT_PARAM_NAMES
@@ -86,6 +89,10 @@ def _utc(value: datetime) -> datetime:
 def _bounds(value: Any) -> dict[str, tuple[float, float]]:
     if not isinstance(value, Mapping) or not value:
         raise ValueError("bounds map exit parameter names to [low, high]")
+    try:
+        refuse_cost_names(value, "bounds")
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
     unknown = sorted(str(k) for k in value if k not in EXIT_PARAM_NAMES)
     if unknown:
         raise ValueError(f"unknown exit parameter(s) {', '.join(unknown)}; known: "
@@ -185,15 +192,32 @@ class ParameterRegion(BaseModel):
         return ParameterSpace(tuple(_parameter(n, b) for n, b in self.bounds.items()))
 
 
+CostSetting = Annotated[float | None, Field(ge=0.0, le=1e6)]
+
+
 class CostModel(BaseModel):
-    """Costs of every simulated trade: round-trip ``cost_points``, ``slippage_ticks`` per
-    fill and ``commission`` per contract per side (see docs/simulator.md)."""
+    """Costs of every simulated trade: the symbol's cost model (``Instrument.costs``, see
+    ``stratforge.costs``) with these settings replacing its values; None keeps the
+    instrument's. A cost is fixed by the spec, never searched. The designer writes the
+    resolved model into every spec it proposes, so the fingerprint covers it."""
 
     model_config = _STRICT
 
-    cost_points: float = Field(0.5, ge=0.0, le=1000.0)
-    slippage_ticks: float = Field(1.0, ge=0.0, le=1000.0)
-    commission: float = Field(0.0, ge=0.0, le=1000.0)
+    commission: CostSetting = None
+    spread_ticks: CostSetting = None
+    slippage_ticks: CostSetting = None
+    fee_bps: CostSetting = None
+    velocity_slippage: CostSetting = None
+    velocity_cap_ticks: CostSetting = None
+
+    def resolve(self, instrument: Instrument) -> Costs:
+        """The cost model every trade of the design pays."""
+        return instrument.costs.with_overrides(**self.model_dump())
+
+    @classmethod
+    def of(cls, costs: Costs) -> dict[str, float]:
+        """A resolved cost model as the spec's ``costs`` values (every setting given)."""
+        return {name: float(getattr(costs, name)) for name in cls.model_fields}
 
 
 class StrategySpec(BaseModel):
