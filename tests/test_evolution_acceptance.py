@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from stratforge.data.demo import synthesize_into_store
+from research_helpers import make_market
 from stratforge.evolution.config import make_evolution_config
 from stratforge.evolution.loop import LocalBackend, evolve
 from stratforge.evolution.pipeline import prepare_data
@@ -16,11 +16,6 @@ DAYS = 120
 # the planted reversion plays out over 15 minutes: a 10-bar target; default delay (4 bars),
 # the instrument's own cost model (MNQ: 2.74 USD a round trip) and default promotion criteria
 SETTINGS = {"max_generations": 3, "horizon": 10, "thresholds": [1.0, 2.0, 3.0, 4.0]}
-
-
-def make_market(home, kind: str, days: int, seed: int) -> None:
-    synthesize_into_store("MNQ", days=days, seed=seed, kind=kind, resolution="1m",
-                          replace=True, home=home)
 
 
 def _evolve(home):

@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from research_helpers import make_market
 from stratforge.cli.main import app
 from stratforge.data.atlas import build_atlas
-from stratforge.data.demo import synthesize_into_store, synthetic_spec
+from stratforge.data.demo import synthetic_spec
 from stratforge.search.brain import BayesianBrain
 from stratforge.trainer.config import make_train_config
 from stratforge.trainer.loop import train
@@ -25,8 +26,7 @@ SMALL = {"templates": "warmup", "warmup_days": 10, "iterations": 24}
 
 
 def _market(home: Path, kind: str, days: int, seed: int) -> Path:
-    synthesize_into_store("MNQ", days=days, seed=seed, kind=kind, resolution="1m",
-                          replace=True, home=home)
+    make_market(home, kind, days, seed)
     build_atlas("MNQ", home=home)
     return home
 

@@ -8,6 +8,13 @@ import typer
 from rich.table import Table
 
 from stratforge.cli.console import console, progress_bars
+from stratforge.cli.cost_options import (
+    Commission,
+    FeeBps,
+    SlippageTicks,
+    SpreadTicks,
+    cost_overrides,
+)
 from stratforge.config import get_settings
 from stratforge.errors import ConfigError
 from stratforge.research.config import make_config
@@ -130,14 +137,10 @@ def run_command(
         help="Match templates on every bar, not only on pattern bars.")] = False,
     quick: Annotated[bool, typer.Option(help="Small sizes: at most 3 timeframes, 200 sets, "
                                              "2000 refinement trials.")] = False,
-    commission: Annotated[float | None, typer.Option(
-        help="Commission per contract per side in currency [the instrument's].")] = None,
-    spread_ticks: Annotated[float | None, typer.Option(
-        help="Bid-ask spread in ticks, paid once per round trip [the instrument's].")] = None,
-    slippage_ticks: Annotated[float | None, typer.Option(
-        help="Slippage ticks per market fill [the instrument's].")] = None,
-    fee_bps: Annotated[float | None, typer.Option(
-        help="Fee in basis points of notional per fill [the instrument's].")] = None,
+    commission: Commission = None,
+    spread_ticks: SpreadTicks = None,
+    slippage_ticks: SlippageTicks = None,
+    fee_bps: FeeBps = None,
 ) -> None:
     """Research SYMBOL: discovery, sweep, ANOVA, refinement, walk-forward validation,
     playbook and report, into <home>/runs/<run_id>/."""
@@ -157,8 +160,7 @@ def run_command(
                          top_combos=top,
                          refine_budget=budget, refine_rounds=rounds, proposer=proposer,
                          space_path=space, match_bars="all" if match_all_bars else None,
-                         commission=commission, spread_ticks=spread_ticks,
-                         slippage_ticks=slippage_ticks, fee_bps=fee_bps)
+                         **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps))
     with progress_bars() as progress:
         result = run_research(config, resume=resume, fresh=fresh,
                               only=only[0] if only else None, run_id=run_id,
