@@ -19,9 +19,9 @@ from stratforge.api.evolution_models import (
     PromotedList,
 )
 from stratforge.api.settings_models import given_values, validate_settings
-from stratforge.data.demo import DEMO_SYMBOL
+from stratforge.data.demo import synthetic_symbols
 from stratforge.data.load import list_symbols
-from stratforge.evolution.config import make_evolution_config
+from stratforge.evolution.config import make_evolution_config, with_default_timeframe
 from stratforge.ops.evolution_store import (
     RUN_TYPE,
     lineage,
@@ -42,15 +42,18 @@ Fingerprint = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$",
 def start_run(db: DbDep, home: HomeDep,
               body: Annotated[EvolutionRunRequest | None, Body()] = None) -> dict[str, Any]:
     """Queue an evolution run (an `evolution_run` operation). Settings are checked first, so
-    bad ones answer 422 naming the field; a symbol without data (other than the demo MNQ) is
-    a 422 too. A worker needs `--concurrency 2` (the run waits on its simulations)."""
-    parameters = given_values(body)
+    bad ones answer 422 naming the field; a symbol without data (other than those with a
+    built-in synthetic market) is a 422 too; with no timeframe given, the store's finest
+    default timeframe is taken. A worker needs `--concurrency 2` (the run waits on its
+    simulations)."""
+    parameters = with_default_timeframe(given_values(body), home)
     validate_settings(make_evolution_config, parameters)
     config = make_evolution_config(**parameters)
     known = set(list_symbols(home))
+    buildable = set(synthetic_symbols(home))  # a symbol with a synthetic market is built
     for field, symbols in (("symbol", [config.symbol]),
                            ("reference_symbols", list(config.reference_symbols))):
-        missing = [s for s in symbols if s not in known and s != DEMO_SYMBOL]
+        missing = [s for s in symbols if s not in known and s not in buildable]
         if missing:
             raise field_error(field, f"no data for {', '.join(missing)} (symbols with data: "
                                      f"{', '.join(sorted(known)) or 'none'}); ingest bars "

@@ -86,7 +86,9 @@ def _settings(**values: Any) -> dict[str, Any]:
 
 def evolve_command(
     symbol: Annotated[str, typer.Option(help="Symbol to model.")] = "MNQ",
-    timeframe: Annotated[str, typer.Option(help="Bar timeframe.")] = "1m",
+    timeframe: Annotated[str | None, typer.Option(
+        help="Bar timeframe [the store's finest default: 1m for 1s or 1m bars, 1h for hourly "
+             "bars].")] = None,
     algorithm: Annotated[str | None, typer.Option(
         help="elasticnet, random_forest, hist_gradient_boosting, lightgbm, xgboost.")] = None,
     max_generations: Annotated[int | None, typer.Option(help="Generations (default 4).")
@@ -150,12 +152,13 @@ def evolve_command(
 
 
 def _evolve_local(settings: dict[str, Any]) -> None:
-    from stratforge.evolution.config import make_evolution_config
+    from stratforge.evolution.config import make_evolution_config, with_default_timeframe
     from stratforge.ops.db import open_database
     from stratforge.ops.evolution_store import RUN_TYPE, run_detail
     from stratforge.ops.operations import create_operation
     from stratforge.ops.worker import Worker
 
+    settings = with_default_timeframe(settings)
     make_evolution_config(**settings)  # refuse bad settings before anything is written
     db = open_database()
     op = create_operation(db, RUN_TYPE, settings)

@@ -120,7 +120,9 @@ def train_command(
     max_days: Annotated[int | None, typer.Option(help="Trading days to train.")] = None,
     iterations: Annotated[int | None, typer.Option(help="Parameter sets per day [200].")
                           ] = None,
-    timeframe: Annotated[str | None, typer.Option(help="Bars to trade [1m].")] = None,
+    timeframe: Annotated[str | None, typer.Option(
+        help="Bars to trade [the store's finest default: 1m for 1s or 1m bars, 1h for "
+             "hourly bars].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of every random choice [7].")] = None,
     templates: Annotated[str | None, typer.Option(
         help="latest (newest research or discovery library) or warmup (discover on the "

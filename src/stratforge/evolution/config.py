@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from stratforge.costs import Costs
+from stratforge.data.load import default_timeframes
 from stratforge.errors import ConfigError
 from stratforge.evolution.hyperparameters import normalise_hyperparameters
 from stratforge.evolution.regimes import parse_regime_rule
@@ -221,6 +222,16 @@ def _grid_values(name: str, values: Any, *, positive: bool) -> tuple[float, ...]
     if len(set(numbers)) != len(numbers):
         raise ConfigError(f"evolution setting {name} has repeated values: {list(numbers)}")
     return numbers
+
+
+def with_default_timeframe(settings: dict[str, Any], home: Any = None) -> dict[str, Any]:
+    """``settings`` with ``timeframe`` chosen from what the symbol's store holds when it is
+    not given: the finest of ``data.load.default_timeframes`` (1m for 1s or 1m bars, 1h for
+    hourly FX). A symbol without data keeps the config's default (its demo market is 1s)."""
+    if settings.get("timeframe") is not None:
+        return settings
+    chosen = default_timeframes(str(settings.get("symbol", EvolutionConfig.symbol)), home)
+    return {**settings, "timeframe": chosen[0]} if chosen else settings
 
 
 def make_evolution_config(**settings: Any) -> EvolutionConfig:

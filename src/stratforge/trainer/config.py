@@ -18,7 +18,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     symbol: str = "MNQ"
-    timeframe: str = "1m"
+    timeframe: str | None = None  # None: the finest default timeframe of the store
     max_days: int | None = Field(None, ge=1)
     iterations: int = Field(200, ge=6)
     seed: int = 7
@@ -52,8 +52,8 @@ class TrainConfig(BaseModel):
 
     @field_validator("timeframe")
     @classmethod
-    def _timeframe(cls, value: str) -> str:
-        return str(parse_timeframe(value))
+    def _timeframe(cls, value: str | None) -> str | None:
+        return None if value is None else str(parse_timeframe(value))
 
 
 def make_train_config(**values: Any) -> TrainConfig:

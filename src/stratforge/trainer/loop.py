@@ -28,7 +28,7 @@ from stratforge.config import resolve_home
 from stratforge.data.atlas import build_atlas
 from stratforge.data.atomic import atomic_write_bytes, atomic_write_json, read_json
 from stratforge.data.demo import ensure_symbol_data
-from stratforge.data.load import load_bars
+from stratforge.data.load import default_timeframes, load_bars, store_timeframes
 from stratforge.data.store import AtlasStore
 from stratforge.discovery.patterns import ORACLE_LOOKAHEAD
 from stratforge.errors import ConfigError, DataError
@@ -38,6 +38,7 @@ from stratforge.search.brain import BayesianBrain
 from stratforge.sim.backtest import sweep
 from stratforge.sim.explain import cost_model_facts
 from stratforge.sim.params import Costs
+from stratforge.timeframes import parse_timeframe
 from stratforge.trainer.config import TrainConfig
 from stratforge.trainer.day import day_space, day_yardstick, gate_entries, run_day
 from stratforge.trainer.market import TrainingMarket, load_market
@@ -59,6 +60,24 @@ FIRED_FILE = "fired.parquet"
 VOLATILITY_DAYS = 5
 """Trade days before the traded one whose bars measure its yardstick."""
 CHAMPION_DAYS = 5
+
+
+def with_timeframe(config: TrainConfig, home: Path | str | None) -> TrainConfig:
+    """``config`` with its timeframe chosen when not given: the finest of the store's default
+    timeframes (``data.load.default_timeframes``: 1m for 1s or 1m bars, 1h for hourly FX).
+    The trainer walks trade days bar by bar, so daily bars are refused with a clear error."""
+    if config.timeframe is not None:
+        return config
+    chosen = default_timeframes(config.symbol, home)
+    counts = store_timeframes(config.symbol, home)
+    if not chosen:
+        raise DataError(f"{config.symbol}: too few bars to train on (the store holds "
+                        f"{', '.join(counts) or 'nothing'}); ingest more data")
+    if parse_timeframe(chosen[0]).seconds >= 86_400:
+        raise DataError(f"{config.symbol}: the day-by-day trainer needs intraday bars, but the "
+                        f"finest timeframe the store holds is {chosen[0]}; research daily "
+                        "bars with `stratforge run` instead")
+    return config.model_copy(update={"timeframe": chosen[0]})
 
 
 def training_folder(config: TrainConfig, home: Path | str | None = None) -> Path:
@@ -300,10 +319,11 @@ def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool =
     of the ``VOLATILITY_DAYS`` trade days before it (``day_yardstick``), so the first trade
     day of the data is never traded.
     """
+    ensure_symbol_data(config.symbol, home, progress)
+    config = with_timeframe(config, home)
     costs = config.costs_for(get_instrument(config.symbol, home))
     checkpoint = open_checkpoint(config, home, resume=resume, fresh=fresh, folder=folder,
                                  costs=costs)
-    ensure_symbol_data(config.symbol, home, progress)
     build_atlas(config.symbol, home=home)  # incremental: nothing to do when it is current
     market = load_market(config, home)
     higher = _higher_bars(config, home)

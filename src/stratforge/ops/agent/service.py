@@ -12,7 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select, text
 
 from stratforge.config import resolve_home
-from stratforge.data.demo import DEMO_SYMBOL
+from stratforge.data.demo import DEMO_SYMBOL, synthetic_symbols
 from stratforge.data.store import AtlasStore
 from stratforge.errors import ConfigError
 from stratforge.ops.agent.cycle import CYCLE_TYPE, PHASES
@@ -67,9 +67,11 @@ def trigger_cycle(db: Database, *, bypass_gates: bool = False, designer: str = "
     clean = validate_overrides(overrides)
     defaults = _defaults()
     symbol = str(clean.get("symbol", DEMO_SYMBOL))
-    if symbol != DEMO_SYMBOL and not AtlasStore.open(symbol, resolve_home()).exists:
+    home = resolve_home()
+    if symbol not in synthetic_symbols(home) and not AtlasStore.open(symbol, home).exists:
         raise ConfigError(f"override symbol: no data for {symbol}; ingest bars with "
-                          f"`stratforge data ingest` or use {DEMO_SYMBOL} (the demo market)")
+                          f"`stratforge data ingest` or use one of "
+                          f"{', '.join(synthetic_symbols(home))} (built-in synthetic markets)")
     parameters = {"bypass_gates": bool(bypass_gates), "designer": designer,
                   "overrides": clean, "gates": defaults.pop("gates"), "defaults": defaults}
     metadata = {"phase": "idle", "phases": [{"phase": "idle", "at": iso(utcnow())}]}
