@@ -19,11 +19,15 @@ import anyio
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from stratforge.api.deps import ID_PATTERN, MAX_INT, DbDep, run_db
+from stratforge.api.deps import ID_PATTERN, DbDep, run_db
 from stratforge.api.errors import NOT_FOUND
 from stratforge.ops.db import Database
 from stratforge.ops.events import events_after, last_event_id
 from stratforge.ops.operations import get_operation
+
+MAX_EVENT_ID = 2**31 - 1
+"""The largest event id (the events table's id is a 32-bit integer on PostgreSQL): a larger
+``after`` would overflow the query's parameter there."""
 
 router = APIRouter(tags=["events"])
 POLL_SECONDS = 0.5
@@ -77,10 +81,10 @@ async def event_stream(request: Request, db: Database, start: int, *,
 async def stream_events(
     request: Request,
     db: DbDep,
-    after: Annotated[int | None, Query(ge=0, le=MAX_INT, description="Start after this "
+    after: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID, description="Start after this "
                                        "event id (0: from the first event).")] = None,
     last_event_id_header: Annotated[int | None, Header(
-        alias="Last-Event-ID", ge=0, le=MAX_INT,
+        alias="Last-Event-ID", ge=0, le=MAX_EVENT_ID,
         description="Sent by a reconnecting EventSource; wins over `after`.")] = None,
     operation_id: Annotated[str | None, Query(pattern=ID_PATTERN,
                                               description="Only this operation's events.")
