@@ -44,10 +44,11 @@ from stratforge.data.atomic import atomic_write_bytes, atomic_write_json, read_j
 from stratforge.data.store import AtlasStore, month_name
 from stratforge.errors import ConfigError, DataError
 from stratforge.features.states import STATE_COLUMNS, TRENDS, ZONES, compute_states
+from stratforge.instruments import get_instrument
 from stratforge.progress import ProgressCallback, no_progress
 from stratforge.timeframes import Timeframe, parse_timeframe
 
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"
 """Bump when ``compute_states`` changes its output for the same bars and parameters."""
 
 INDEX = "index.json"
@@ -70,7 +71,8 @@ def reset_cache_stats() -> None:
 
 
 def states_parameters(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The effective ``compute_states`` parameters: its defaults updated with ``overrides``."""
+    """The effective ``compute_states`` parameters: its defaults updated with ``overrides``
+    (``tick_size`` stays None unless given; the cache fills it in, see ``_symbol_parameters``)."""
     defaults = {name: p.default for name, p in inspect.signature(compute_states).parameters.items()
                 if p.kind is inspect.Parameter.KEYWORD_ONLY}
     unknown = sorted(set(overrides or {}) - set(defaults))
@@ -78,6 +80,18 @@ def states_parameters(overrides: Mapping[str, Any] | None = None) -> dict[str, A
         raise ConfigError(f"unknown compute_states parameter(s) {', '.join(unknown)}; known: "
                           f"{', '.join(sorted(defaults))}")
     return {**defaults, **(overrides or {})}
+
+
+def _symbol_parameters(symbol: str, home: Path | str | None,
+                       overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The parameters the cache computes ``symbol``'s states with: ``states_parameters`` with
+    ``tick_size`` set to the instrument's tick unless given. The states then come from prices
+    in ticks, so a market and the same market with all prices and the tick multiplied by one
+    constant get bit-identical scale-free states (docs/features.md, "Scale-free")."""
+    params = states_parameters(overrides)
+    if params.get("tick_size") is None:
+        params["tick_size"] = get_instrument(symbol, home).tick_size
+    return params
 
 
 def cache_folder(symbol: str, timeframe: Timeframe | str, home: Path | str | None = None) -> Path:
@@ -199,10 +213,11 @@ def ensure_states(symbol: str, timeframe: Timeframe | str, *, home: Path | str |
     """Make the cached states of ``symbol`` at ``timeframe`` current; ``"hit"`` or ``"miss"``.
 
     On a miss the states of the whole series are computed from ``load_bars`` and the month
-    files whose key changed are (re)written; nothing is loaded into memory on a hit.
+    files whose key changed are (re)written; nothing is loaded into memory on a hit. The
+    states use the instrument's tick size unless ``parameters`` names a ``tick_size``.
     """
     tf = _tf(timeframe)
-    params = states_parameters(parameters)
+    params = _symbol_parameters(symbol, home, parameters)
     status, _ = _ensure(symbol, tf, home, params, progress)
     return status
 
@@ -288,7 +303,7 @@ def read_states(symbol: str, timeframe: Timeframe | str, *,
     if unknown:
         raise ConfigError(f"read_states: unknown state column(s) {', '.join(unknown)}; "
                           f"known: {', '.join(STATE_COLUMNS)}")
-    params = states_parameters(parameters)
+    params = _symbol_parameters(symbol, home, parameters)
     status, plan = _ensure(symbol, tf, home, params, progress)
     folder = cache_folder(symbol, tf, home)
     total = sum(m.rows for m, _ in plan)
@@ -340,8 +355,9 @@ def load_states(symbol: str, timeframe: Timeframe | str, *, home: Path | str | N
     cache when its key matches (else computed, stored and returned).
 
     The key chains the sha256 of the timeframe's ATLAS partitions, the effective
-    ``compute_states`` parameters (its defaults updated with ``parameters``) and
-    ``FEATURES_VERSION``. The frame equals ``compute_states(load_bars(symbol, timeframe))``
-    (same index, columns and dtypes); ``frame.attrs["cache"]`` is ``"hit"`` or ``"miss"``.
+    ``compute_states`` parameters (its defaults updated with ``parameters``, ``tick_size``
+    the instrument's unless given) and ``FEATURES_VERSION``. The frame equals
+    ``compute_states(load_bars(symbol, timeframe), tick_size=instrument.tick_size)`` (same
+    index, columns and dtypes); ``frame.attrs["cache"]`` is ``"hit"`` or ``"miss"``.
     """
     return read_states(symbol, timeframe, home=home, parameters=parameters, progress=progress)
