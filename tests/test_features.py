@@ -300,9 +300,10 @@ def test_states_follow_the_documented_formulas(bars, states):
     np.testing.assert_allclose(s["momentum"], s["velocity"] * volume[21:] / s["sigma"],
                                rtol=1e-12)
     np.testing.assert_allclose(s["velocity_sigma"], s["velocity"] / s["sigma"], rtol=1e-15)
-    # the reversion force in sigmas, floored at 0.05 (scale-free, unlike a price constant)
+    # the reversion force in sigmas plus 0.5, that of a bar one sigma off its centre
+    # (scale-free, unlike the old 1e-6 in price units)
     np.testing.assert_allclose(s["momentum_strength"],
-                               s["momentum"] / (np.abs(s["reversion"]) / s["sigma"] + 0.05),
+                               s["momentum"] / (np.abs(s["reversion"]) / s["sigma"] + 0.5),
                                rtol=1e-12)
     np.testing.assert_allclose(s["p0"] + s["p1"] + s["p2"], 1.0, rtol=1e-12)
     z = s["z"].to_numpy()

@@ -216,7 +216,7 @@ def test_states_and_features_from_ticks_never_look_ahead(cut):
 
 def test_momentum_strength_on_eurusd_is_bounded_by_the_reversion_floor():
     """Templates showed |momentum| 38,088,249,049 on EURUSD: a 1e-6 constant in price units
-    under a reversion force of ~1e-5. Now the reversion is in sigmas with a 0.05 floor."""
+    under a reversion force of ~1e-5. Now the reversion force is in sigmas, plus 0.5."""
     eurusd = get_instrument("EURUSD")
     bars = generate_market(eurusd, days=4, seed=11, resolution="1m").bars
     ready = compute_states(bars).query("ready")  # the plain prices, as before the fix

@@ -38,9 +38,10 @@ def wave_function(z: float):
 
 
 DEAD_SIGMA = 1e-12  # sigma at most this times |close| counts as no dispersion at all
-REVERSION_FLOOR = 0.05
-"""Floor of the reversion force in sigmas (``|reversion| / sigma``) in ``momentum_strength``:
-it bounds the ratio at 20x the momentum on bars at their regression centre."""
+REVERSION_FLOOR = 0.5
+"""Floor added to the reversion force in sigmas (``|reversion| / sigma``) in
+``momentum_strength``: the force of a bar one sigma off its centre at the default theta 0.5.
+It bounds the ratio at 2x the momentum on bars at their regression centre."""
 ZONE_L1_STABLE, ZONE_CHAOS, ZONE_L2_ROCHE, ZONE_L3_ROCHE = 0, 1, 2, 3
 TREND_DOWN, TREND_RANGE, TREND_UP = 0, 1, 2
 
