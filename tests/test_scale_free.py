@@ -126,6 +126,18 @@ def test_evolution_feature_is_unchanged_by_the_price_scale(name, seed, scale, ki
     _same(name, evolution_features(seed, tick, scale), evolution_features(seed, tick, 1.0))
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), exponent=st.floats(-4.0, 4.0),
+       kind=st.sampled_from(sorted(KINDS)))
+def test_every_template_dimension_for_any_walk_and_any_scale(seed, exponent, kind):
+    scale = 10.0 ** exponent
+    tick = KINDS[kind]
+    got = template_vectors.__wrapped__(seed, tick, scale)
+    want = template_vectors.__wrapped__(seed, tick, 1.0)
+    for name in FEATURE_NAMES:
+        np.testing.assert_allclose(got[name], want[name], err_msg=name, **TOLERANCE)
+
+
 @pytest.mark.parametrize("name", FEATURE_NAMES)
 @pytest.mark.parametrize("seed", SEEDS[:4])
 def test_template_dimension_is_the_same_on_both_instrument_kinds(name, seed):

@@ -6,13 +6,15 @@ Layout under ``<home>/cache/states/<SYMBOL>/<tf>/``::
     index.json            the cache key of every month file, its first row and size
 
 States are always computed on the timeframe's **whole** series, so a narrow window never lacks
-warm-up. Row ``t`` of ``compute_states`` depends only on bars ``0..t``, so the key of month
-``m`` chains the ``compute_states`` parameters, ``FEATURES_VERSION`` and the sha256 of every
-ATLAS partition up to and including ``m``: appending a month rewrites only the months whose
-chain changed, and a changed partition invalidates its month and every later one. Files are
-written atomically; the index drops the entries of the months about to be rewritten before
-they are, so a crash never leaves an index naming a stale file. One writer at a time holds an
-exclusive lock on the folder; readers hold a shared one.
+warm-up, and from prices in ticks of the symbol's instrument (``tick_size``, part of the key),
+so the same market at another price level gets bit-identical scale-free states. Row ``t`` of
+``compute_states`` depends only on bars ``0..t``, so the key of month ``m`` chains the
+``compute_states`` parameters, ``FEATURES_VERSION`` and the sha256 of every ATLAS partition up
+to and including ``m``: appending a month rewrites only the months whose chain changed, and a
+changed partition invalidates its month and every later one. Files are written atomically; the
+index drops the entries of the months about to be rewritten before they are, so a crash never
+leaves an index naming a stale file. One writer at a time holds an exclusive lock on the
+folder; readers hold a shared one.
 
 ``load_states`` returns the whole frame; ``read_states`` a subset of columns and rows (the
 frame's index is always the row's position in the full series). Both set
