@@ -30,6 +30,7 @@ from stratforge.discovery.patterns import (
     PATTERN_COLUMNS,
     oracle_excursions,
     oracle_labels,
+    oracle_wins,
 )
 from stratforge.errors import ConfigError, DataError
 from stratforge.features import FEATURE_NAMES, compute_states, feature_vectors
@@ -277,6 +278,19 @@ def test_oracle_hand_cases():
                            np.array([1.0, 0.0, 0.0, 2.5, 1.0, 1.5, 0.0, 5.25]), 0.25)
     assert labels.tolist() == ["MEGA", "MEGA", "NOISE", "SCALP", "SCALP", "NOISE", "NOISE",
                                "NOISE"]
+
+
+def test_oracle_ties_on_the_tick_grid_stay_ties_at_any_price_level():
+    # 5 ticks up and 5 ticks down from 1.08123: as floats the MFE is a hair above the MAE at
+    # 1x and not at 1000x; in ticks both are a tie (no win), and 5 ticks is a MEGA/SCALP move
+    for scale in (1.0, 1000.0, 1e-3):
+        close, high, low, tick = (v * scale for v in (1.08123, 1.08128, 1.08118, 0.00001))
+        mfe, mae = np.array([high - close]), np.array([close - low])
+        assert oracle_wins(mfe, mae, tick).tolist() == [False]
+        assert oracle_wins(mfe * 1.2, mae, tick).tolist() == [True]
+        assert oracle_labels(mfe * 1.2, mae, tick).tolist() == ["SCALP"]
+        assert oracle_labels(np.array([high - close]) * 3, mae, tick).tolist() == ["MEGA"]
+    assert (1.08128 - 1.08123) > (1.08123 - 1.08118)  # the raw float comparison is not a tie
 
 
 KILL_SCRIPT = textwrap.dedent("""

@@ -25,9 +25,7 @@ def fake_states(starts, z, *, cascade=None, dmi=None):
     return pd.DataFrame({
         "ts": pd.DatetimeIndex(starts).tz_localize("UTC").as_unit("ns"),
         "z": z,
-        "velocity": np.full(n, 0.5),
-        "sigma": np.full(n, 2.0),
-        "centre": np.full(n, 100.0),
+        "velocity_sigma": np.full(n, 0.25),
         "momentum_strength": -z,
         "coherence": np.full(n, 0.3),
         "adx": np.full(n, 40.0),

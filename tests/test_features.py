@@ -250,7 +250,8 @@ def test_warm_up_pattern(states):
     first = {c: int(np.argmax(states[c].notna().to_numpy())) for c in STATE_COLUMNS[1:]}
     assert first["velocity"] == 1
     for column in ("centre", "slope", "reg_sigma", "sigma", "z", "p0", "coherence", "zone",
-                   "trend", "reversion", "momentum_strength", "fractal_sigma"):
+                   "trend", "reversion", "momentum_strength", "fractal_sigma",
+                   "velocity_sigma"):
         assert first[column] == 20, column
     assert first["robust_sigma"] == 20 + 19
     assert first["lyapunov"] == 21
@@ -298,8 +299,12 @@ def test_states_follow_the_documented_formulas(bars, states):
     np.testing.assert_allclose(s["reversion"], -0.5 * s["residual"], rtol=1e-15)
     np.testing.assert_allclose(s["momentum"], s["velocity"] * volume[21:] / s["sigma"],
                                rtol=1e-12)
+    np.testing.assert_allclose(s["velocity_sigma"], s["velocity"] / s["sigma"], rtol=1e-15)
+    # the reversion force in sigmas plus 0.5, that of a bar one sigma off its centre
+    # (scale-free, unlike the old 1e-6 in price units)
     np.testing.assert_allclose(s["momentum_strength"],
-                               s["momentum"] / (np.abs(s["reversion"]) + 1e-6), rtol=1e-12)
+                               s["momentum"] / (np.abs(s["reversion"]) / s["sigma"] + 0.5),
+                               rtol=1e-12)
     np.testing.assert_allclose(s["p0"] + s["p1"] + s["p2"], 1.0, rtol=1e-12)
     z = s["z"].to_numpy()
     zone = np.select([np.abs(z) < 1, np.abs(z) < 2, z >= 2], ["L1_STABLE", "CHAOS", "L2_ROCHE"],

@@ -48,6 +48,7 @@ from stratforge.features.cache import (
     ensure_states,
     read_states,
 )
+from stratforge.features.ticks import prices_in_ticks
 from stratforge.features.vectors import feature_vectors
 from stratforge.instruments import Instrument, get_instrument
 from stratforge.progress import ProgressCallback, no_progress
@@ -61,7 +62,7 @@ DEFAULT_HIERARCHY: tuple[Timeframe, ...] = tuple(
 
 WINDOW_MIN_CHILD_BARS = 30
 """A drill-down window holds at least this many bars of the child timeframe."""
-DISCOVERY_VERSION = "1"
+DISCOVERY_VERSION = "2"
 """Bump when the drill-down changes its result for the same data (invalidates checkpoints)."""
 SCAN_MODES: tuple[str, ...] = ("drill", "full")
 """``drill``: lower levels scan the parents' windows; ``full``: every level scans all bars."""
@@ -69,8 +70,8 @@ PATTERNS_FILE = "patterns.parquet"
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
 
-VECTOR_INPUTS: tuple[str, ...] = ("ts", "z", "velocity", "sigma", "centre", "momentum_strength",
-                                  "coherence", "adx", "hurst", "dmi_diff", "cascade_detected")
+VECTOR_INPUTS: tuple[str, ...] = ("ts", "z", "velocity_sigma", "momentum_strength", "coherence",
+                                  "adx", "hurst", "dmi_diff", "cascade_detected")
 """State columns ``feature_vectors`` reads from each timeframe of the hierarchy."""
 
 
@@ -213,9 +214,11 @@ def _vectors(symbol: str, hierarchy: list[Timeframe], depth: int, own: pd.DataFr
 
 
 def _oracle(symbol: str, tf: Timeframe, rows: np.ndarray, sides: np.ndarray,
-            home: Path | str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            tick_size: float, home: Path | str | None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Close, MFE and MAE of the bars at positions ``rows``, reading only the ATLAS months
-    that hold them and their lookahead."""
+    that hold them and their lookahead. The excursions are measured on prices in ticks (whole
+    ticks on the grid, so exact) and returned in price units."""
     lookahead = oracle_lookahead(tf)
     months = atlas_months(symbol, tf, home=home)
     firsts = np.array([m.first_row for m in months], dtype=np.int64)
@@ -234,8 +237,9 @@ def _oracle(symbol: str, tf: Timeframe, rows: np.ndarray, sides: np.ndarray,
     local = rows - firsts[first_month] + offset[first_month]
     high, low, close = (np.concatenate([getattr(p, name) for p in parts])
                         for name in ("high", "low", "close"))
-    mfe, mae = oracle_excursions(high, low, close, local, sides, lookahead)
-    return close[local], mfe, mae
+    high, low, ticks = (prices_in_ticks(a, tick_size) for a in (high, low, close))
+    mfe, mae = oracle_excursions(high, low, ticks, local, sides, lookahead)
+    return close[local], mfe * tick_size, mae * tick_size
 
 
 def _scan_level(symbol: str, hierarchy: list[Timeframe], depth: int,
@@ -275,7 +279,7 @@ def _scan_level(symbol: str, hierarchy: list[Timeframe], depth: int,
         states = read_states(symbol, tf, rows=rows, home=home)
         vectors = _vectors(symbol, hierarchy, depth, states, session, home)
         sides = oracle_sides(states["z"].to_numpy())
-        close, mfe, mae = _oracle(symbol, tf, rows, sides, home)
+        close, mfe, mae = _oracle(symbol, tf, rows, sides, instrument.tick_size, home)
         frame = make_patterns(symbol, tf, depth, states, vectors, close, chains, mfe, mae,
                               instrument.tick_size)
     report = LevelReport(str(tf), depth, scanned, windows, len(frame), len(frame) == 0,

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from stratforge.features.ticks import prices_in_ticks
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.timeframes import Timeframe
 
@@ -125,13 +126,20 @@ def oracle_excursions(high: np.ndarray, low: np.ndarray, close: np.ndarray,
     return mfe, mae
 
 
+def oracle_wins(mfe: np.ndarray, mae: np.ndarray, tick_size: float) -> np.ndarray:
+    """``mfe > mae``, compared in whole ticks (``prices_in_ticks``), so a tie on the tick grid
+    stays a tie (not a win) whatever the price level and its rounding."""
+    return prices_in_ticks(mfe, tick_size) > prices_in_ticks(mae, tick_size)
+
+
 def oracle_labels(mfe: np.ndarray, mae: np.ndarray, tick_size: float) -> np.ndarray:
     """``MEGA`` when mfe / mae >= 3, ``SCALP`` when mfe / mae >= 1.2, else ``NOISE``; MEGA and
-    SCALP also need mfe >= 5 ticks (with a relative tolerance of 1e-9 for prices that binary
-    floats cannot hold exactly). An MAE of 0 counts as an infinite ratio when mfe > 0."""
-    mfe = np.asarray(mfe, dtype=np.float64)
-    mae = np.asarray(mae, dtype=np.float64)
-    moved = mfe >= MIN_MOVE_TICKS * tick_size * (1.0 - 1e-9)
+    SCALP also need mfe >= 5 ticks. Computed on the excursions in ticks (``prices_in_ticks``:
+    snapped to whole ticks on the grid), so the labels do not depend on the price level. An
+    MAE of 0 counts as an infinite ratio when mfe > 0."""
+    mfe = prices_in_ticks(mfe, tick_size)
+    mae = prices_in_ticks(mae, tick_size)
+    moved = mfe >= MIN_MOVE_TICKS
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(mae > 0, mfe / mae, np.where(mfe > 0, np.inf, 0.0))
     return np.where(moved & (ratio >= MEGA_RATIO), "MEGA",
@@ -197,8 +205,9 @@ def make_patterns(symbol: str, timeframe: Timeframe | str, depth: int, states: p
     ``states`` holds the ``compute_states`` rows of the pattern bars (index = position in the
     timeframe's full series), ``vectors`` their ``feature_vectors`` rows (same index),
     ``close`` their closes, ``chains`` their ``parent_chain`` JSON and ``mfe``/``mae`` the
-    oracle excursions along ``oracle_sides(z)``. Every selected bar must be a cascade or a
-    confirmed structure (ValueError otherwise).
+    oracle excursions along ``oracle_sides(z)`` in price units; ``oracle_win`` and
+    ``oracle_label`` compare them in ticks of ``tick_size``. Every selected bar must be a
+    cascade or a confirmed structure (ValueError otherwise).
     """
     is_cascade = states["cascade_detected"].to_numpy(dtype=bool)
     is_structure = states["structure_confirmed"].to_numpy(dtype=bool)
@@ -233,6 +242,6 @@ def make_patterns(symbol: str, timeframe: Timeframe | str, depth: int, states: p
     columns["oracle_side"] = oracle_sides(columns["z"])  # type: ignore[arg-type]
     columns["oracle_mfe"] = mfe
     columns["oracle_mae"] = mae
-    columns["oracle_win"] = mfe > mae
+    columns["oracle_win"] = oracle_wins(mfe, mae, tick_size)
     columns["oracle_label"] = oracle_labels(mfe, mae, tick_size)
     return coerce_patterns(pd.DataFrame(columns))

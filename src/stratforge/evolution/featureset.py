@@ -1,10 +1,14 @@
 """The candidate feature set of one symbol and timeframe (before regimes, which are fitted).
 
-``build_features(bars, states)`` returns one float64 column per feature, aligned with the
-bars; row t uses bars 0..t only (the field-engine states keep the same guarantee), so the
-frame can be computed once over the whole series without lookahead. Reference symbols join
-as-of: a reference bar counts for the own bar with the same or a later open time (both are
-complete at the same close on one timeframe), never a later reference bar.
+``build_features(bars, states, tick_size=...)`` returns one float64 column per feature,
+aligned with the bars; row t uses bars 0..t only (the field-engine states keep the same
+guarantee), so the frame can be computed once over the whole series without lookahead. Every
+feature is scale-free: multiplying all prices and the tick size by one constant leaves it
+unchanged (price-unit states enter divided by the close; price features are returns, ratios
+of price moves or bounded oscillators, computed from prices in ticks when the tick is given).
+Reference symbols join as-of: a reference bar counts for the own bar with the same or a later
+open time (both are complete at the same close on one timeframe), never a later reference
+bar.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ import pandas as pd
 
 from stratforge.errors import DataError
 from stratforge.evolution import indicators as ind
-from stratforge.features.states import FLOAT_COLUMNS, TRENDS, ZONES
+from stratforge.features.states import FLOAT_COLUMNS, PRICE_COLUMNS, TRENDS, ZONES
+from stratforge.features.ticks import check_tick_size, prices_in_ticks
 
 RETURN_LAGS: tuple[int, ...] = (1, 2, 3, 5, 10, 15, 30, 60)
 ZSCORE_WINDOWS: tuple[int, ...] = (20, 60, 240)
@@ -25,9 +30,9 @@ REFERENCE_LAGS: tuple[int, ...] = (1, 5, 15)
 TAIL_Z = 2.0
 """Return z-scores beyond this many standard deviations count as a shock (``ret_tail_*``)."""
 TAIL_WINDOWS: tuple[int, ...] = (5, 15)
-_PRICE_LEVEL_STATES = {"centre", "slope", "residual", "reg_sigma", "robust_sigma", "sigma",
-                       "mean_abs_move", "fractal_sigma", "true_range"}
-"""States in price units: they enter divided by the close (scale-free)."""
+_PRICE_LEVEL_STATES = frozenset(PRICE_COLUMNS)
+"""States in price units: they enter divided by the close (scale-free); ``centre`` enters as
+``close / centre - 1``."""
 
 
 def _state_features(states: pd.DataFrame, close: np.ndarray) -> dict[str, np.ndarray]:
@@ -52,9 +57,11 @@ def _state_features(states: pd.DataFrame, close: np.ndarray) -> dict[str, np.nda
     return out
 
 
-def _price_features(bars: pd.DataFrame) -> dict[str, np.ndarray]:
+def _price_features(bars: pd.DataFrame, tick_size: float | None) -> dict[str, np.ndarray]:
     o, h, lo, c, v = (bars[k].to_numpy(dtype=np.float64)
                       for k in ("open", "high", "low", "close", "volume"))
+    if tick_size is not None:  # whole ticks on the grid: no rounding tie flips with the level
+        o, h, lo, c = (prices_in_ticks(a, tick_size) for a in (o, h, lo, c))
     out: dict[str, np.ndarray] = {}
     for lag in RETURN_LAGS:
         out[f"ret_{lag}"] = ind.lagged_return(c, lag, log=False)
@@ -130,16 +137,22 @@ def _reference_features(bars: pd.DataFrame, symbol: str, reference: pd.DataFrame
 
 
 def build_features(bars: pd.DataFrame, states: pd.DataFrame,
-                   references: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+                   references: Mapping[str, pd.DataFrame] | None = None, *,
+                   tick_size: float | None = None) -> pd.DataFrame:
     """Every candidate feature of ``bars`` (see the module docstring), float64, NaN in
-    warm-up. ``states`` is ``compute_states(bars)`` (or the cached equal frame);
-    ``references`` maps reference symbols to their bars on the same timeframe."""
+    warm-up. ``states`` is ``compute_states(bars, tick_size=...)`` (or the cached equal
+    frame); ``references`` maps reference symbols to their bars on the same timeframe;
+    ``tick_size`` (the instrument's) makes the price features come from prices in ticks, so
+    they are bit-identical for the same market at another price level (give it whenever it
+    is known; without it they are scale-free up to rounding)."""
+    if tick_size is not None:
+        tick_size = check_tick_size(tick_size, "build_features")
     if len(states) != len(bars):
         raise DataError(f"states have {len(states)} rows for {len(bars)} bars; compute them "
                         "from the same bars")
     close = bars["close"].to_numpy(dtype=np.float64)
     columns = _state_features(states, close)
-    columns.update(_price_features(bars))
+    columns.update(_price_features(bars, tick_size))
     columns.update(_calendar_features(bars["ts"]))
     for symbol, reference in sorted((references or {}).items()):
         columns.update(_reference_features(bars, symbol, reference))

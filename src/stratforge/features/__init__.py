@@ -3,8 +3,9 @@
 ``compute_states(bars)`` turns canonical bars into the field engine's states (regression
 centre and sigmas, Hurst exponent, z, forces, wave function, zone, trend, ADX/DMI, structure and
 cascade flags); ``feature_vectors(states_by_tf, hierarchy, session=...)`` joins the states of a
-timeframe hierarchy into the 14 template dimensions named by ``FEATURE_NAMES``. See
-docs/features.md.
+timeframe hierarchy into the 14 template dimensions named by ``FEATURE_NAMES``. Every
+template dimension is scale-free; with ``tick_size`` the states come from prices in ticks, so
+the same market at another price level gives bit-identical dimensions. See docs/features.md.
 """
 
 from stratforge.features.states import STATE_COLUMNS, TRENDS, ZONES, compute_states

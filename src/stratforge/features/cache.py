@@ -6,13 +6,15 @@ Layout under ``<home>/cache/states/<SYMBOL>/<tf>/``::
     index.json            the cache key of every month file, its first row and size
 
 States are always computed on the timeframe's **whole** series, so a narrow window never lacks
-warm-up. Row ``t`` of ``compute_states`` depends only on bars ``0..t``, so the key of month
-``m`` chains the ``compute_states`` parameters, ``FEATURES_VERSION`` and the sha256 of every
-ATLAS partition up to and including ``m``: appending a month rewrites only the months whose
-chain changed, and a changed partition invalidates its month and every later one. Files are
-written atomically; the index drops the entries of the months about to be rewritten before
-they are, so a crash never leaves an index naming a stale file. One writer at a time holds an
-exclusive lock on the folder; readers hold a shared one.
+warm-up, and from prices in ticks of the symbol's instrument (``tick_size``, part of the key),
+so the same market at another price level gets bit-identical scale-free states. Row ``t`` of
+``compute_states`` depends only on bars ``0..t``, so the key of month ``m`` chains the
+``compute_states`` parameters, ``FEATURES_VERSION`` and the sha256 of every ATLAS partition up
+to and including ``m``: appending a month rewrites only the months whose chain changed, and a
+changed partition invalidates its month and every later one. Files are written atomically; the
+index drops the entries of the months about to be rewritten before they are, so a crash never
+leaves an index naming a stale file. One writer at a time holds an exclusive lock on the
+folder; readers hold a shared one.
 
 ``load_states`` returns the whole frame; ``read_states`` a subset of columns and rows (the
 frame's index is always the row's position in the full series). Both set
@@ -44,10 +46,11 @@ from stratforge.data.atomic import atomic_write_bytes, atomic_write_json, read_j
 from stratforge.data.store import AtlasStore, month_name
 from stratforge.errors import ConfigError, DataError
 from stratforge.features.states import STATE_COLUMNS, TRENDS, ZONES, compute_states
+from stratforge.instruments import get_instrument
 from stratforge.progress import ProgressCallback, no_progress
 from stratforge.timeframes import Timeframe, parse_timeframe
 
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"
 """Bump when ``compute_states`` changes its output for the same bars and parameters."""
 
 INDEX = "index.json"
@@ -70,7 +73,8 @@ def reset_cache_stats() -> None:
 
 
 def states_parameters(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The effective ``compute_states`` parameters: its defaults updated with ``overrides``."""
+    """The effective ``compute_states`` parameters: its defaults updated with ``overrides``
+    (``tick_size`` stays None unless given; the cache fills it in, see ``_symbol_parameters``)."""
     defaults = {name: p.default for name, p in inspect.signature(compute_states).parameters.items()
                 if p.kind is inspect.Parameter.KEYWORD_ONLY}
     unknown = sorted(set(overrides or {}) - set(defaults))
@@ -78,6 +82,18 @@ def states_parameters(overrides: Mapping[str, Any] | None = None) -> dict[str, A
         raise ConfigError(f"unknown compute_states parameter(s) {', '.join(unknown)}; known: "
                           f"{', '.join(sorted(defaults))}")
     return {**defaults, **(overrides or {})}
+
+
+def _symbol_parameters(symbol: str, home: Path | str | None,
+                       overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The parameters the cache computes ``symbol``'s states with: ``states_parameters`` with
+    ``tick_size`` set to the instrument's tick unless given. The states then come from prices
+    in ticks, so a market and the same market with all prices and the tick multiplied by one
+    constant get bit-identical scale-free states (docs/features.md, "Scale-free")."""
+    params = states_parameters(overrides)
+    if params.get("tick_size") is None:
+        params["tick_size"] = get_instrument(symbol, home).tick_size
+    return params
 
 
 def cache_folder(symbol: str, timeframe: Timeframe | str, home: Path | str | None = None) -> Path:
@@ -199,10 +215,11 @@ def ensure_states(symbol: str, timeframe: Timeframe | str, *, home: Path | str |
     """Make the cached states of ``symbol`` at ``timeframe`` current; ``"hit"`` or ``"miss"``.
 
     On a miss the states of the whole series are computed from ``load_bars`` and the month
-    files whose key changed are (re)written; nothing is loaded into memory on a hit.
+    files whose key changed are (re)written; nothing is loaded into memory on a hit. The
+    states use the instrument's tick size unless ``parameters`` names a ``tick_size``.
     """
     tf = _tf(timeframe)
-    params = states_parameters(parameters)
+    params = _symbol_parameters(symbol, home, parameters)
     status, _ = _ensure(symbol, tf, home, params, progress)
     return status
 
@@ -288,7 +305,7 @@ def read_states(symbol: str, timeframe: Timeframe | str, *,
     if unknown:
         raise ConfigError(f"read_states: unknown state column(s) {', '.join(unknown)}; "
                           f"known: {', '.join(STATE_COLUMNS)}")
-    params = states_parameters(parameters)
+    params = _symbol_parameters(symbol, home, parameters)
     status, plan = _ensure(symbol, tf, home, params, progress)
     folder = cache_folder(symbol, tf, home)
     total = sum(m.rows for m, _ in plan)
@@ -340,8 +357,9 @@ def load_states(symbol: str, timeframe: Timeframe | str, *, home: Path | str | N
     cache when its key matches (else computed, stored and returned).
 
     The key chains the sha256 of the timeframe's ATLAS partitions, the effective
-    ``compute_states`` parameters (its defaults updated with ``parameters``) and
-    ``FEATURES_VERSION``. The frame equals ``compute_states(load_bars(symbol, timeframe))``
-    (same index, columns and dtypes); ``frame.attrs["cache"]`` is ``"hit"`` or ``"miss"``.
+    ``compute_states`` parameters (its defaults updated with ``parameters``, ``tick_size``
+    the instrument's unless given) and ``FEATURES_VERSION``. The frame equals
+    ``compute_states(load_bars(symbol, timeframe), tick_size=instrument.tick_size)`` (same
+    index, columns and dtypes); ``frame.attrs["cache"]`` is ``"hit"`` or ``"miss"``.
     """
     return read_states(symbol, timeframe, home=home, parameters=parameters, progress=progress)

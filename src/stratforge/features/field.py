@@ -38,6 +38,10 @@ def wave_function(z: float):
 
 
 DEAD_SIGMA = 1e-12  # sigma at most this times |close| counts as no dispersion at all
+REVERSION_FLOOR = 0.5
+"""Floor added to the reversion force in sigmas (``|reversion| / sigma``) in
+``momentum_strength``: the force of a bar one sigma off its centre at the default theta 0.5.
+It bounds the ratio at 2x the momentum on bars at their regression centre."""
 ZONE_L1_STABLE, ZONE_CHAOS, ZONE_L2_ROCHE, ZONE_L3_ROCHE = 0, 1, 2, 3
 TREND_DOWN, TREND_RANGE, TREND_UP = 0, 1, 2
 
@@ -48,15 +52,19 @@ def field_states(close, volume, slope, reg_sigma, robust_sigma, residual, mean_a
                  structure_volume_multiple, structure_z, cascade_multiple):
     """The per-bar field from the rolling inputs (each row reads only its own inputs).
 
-    Returns a float64 matrix with rows (sigma, fractal_sigma, z, velocity, reversion,
-    momentum, momentum_strength, p0, p1, p2, coherence, trend_strength, volume_ratio,
-    range_ratio), an int8 matrix with rows (zone, trend) where -1 means warm-up, and a bool
-    matrix with rows (structure_confirmed, cascade_detected). Where sigma is at most
-    ``DEAD_SIGMA * |close|`` (no dispersion) z and momentum are 0 and the trend strength is
-    +/-inf along a non-zero slope, else 0; ratios over a zero mean give 0 (0/0) or +inf.
+    Returns a float64 matrix with rows (sigma, fractal_sigma, z, velocity, velocity_sigma,
+    reversion, momentum, momentum_strength, p0, p1, p2, coherence, trend_strength,
+    volume_ratio, range_ratio), an int8 matrix with rows (zone, trend) where -1 means
+    warm-up, and a bool matrix with rows (structure_confirmed, cascade_detected). Where sigma
+    is at most ``DEAD_SIGMA * |close|`` (no dispersion) z, velocity_sigma, momentum and
+    momentum_strength are 0 and the trend strength is +/-inf along a non-zero slope, else 0;
+    ratios over a zero mean give 0 (0/0) or +inf. Every output but the price-unit rows
+    (sigma, fractal_sigma, velocity, reversion) is a ratio of price moves, so it does not
+    change when all prices are multiplied by one constant; ``momentum_strength`` is
+    ``momentum / (|reversion| / sigma + REVERSION_FLOOR)``.
     """
     n = close.shape[0]
-    f = np.full((14, n), NAN)
+    f = np.full((15, n), NAN)
     codes = np.full((2, n), -1, dtype=np.int8)
     flags = np.zeros((2, n), dtype=np.bool_)
     for t in prange(n):
@@ -65,15 +73,15 @@ def field_states(close, volume, slope, reg_sigma, robust_sigma, residual, mean_a
         vm = volume_mean[t]
         if not np.isnan(vm):
             if vm > 0.0:
-                f[12, t] = volume[t] / vm
+                f[13, t] = volume[t] / vm
             else:
-                f[12, t] = np.inf if volume[t] > 0.0 else 0.0
+                f[13, t] = np.inf if volume[t] > 0.0 else 0.0
         tm = tr_mean[t]
         if not np.isnan(tm):
             if tm > 0.0:
-                f[13, t] = tr[t] / tm
+                f[14, t] = tr[t] / tm
             else:
-                f[13, t] = np.inf if tr[t] > 0.0 else 0.0
+                f[14, t] = np.inf if tr[t] > 0.0 else 0.0
             flags[1, t] = tr[t] > cascade_multiple * tm
         rs = reg_sigma[t]
         if np.isnan(rs):
@@ -93,21 +101,22 @@ def field_states(close, volume, slope, reg_sigma, robust_sigma, residual, mean_a
         f[0, t] = sigma
         f[1, t] = fractal
         f[2, t] = z
-        f[4, t] = reversion
-        f[5, t] = momentum
-        f[6, t] = momentum / (abs(reversion) + 1e-6)
+        f[4, t] = 0.0 if dead else velocity / sigma
+        f[5, t] = reversion
+        f[6, t] = momentum
+        f[7, t] = 0.0 if dead else momentum / (abs(reversion) / sigma + REVERSION_FLOOR)
         p0, p1, p2, coherence = wave_function(z)
-        f[7, t] = p0
-        f[8, t] = p1
-        f[9, t] = p2
-        f[10, t] = coherence
+        f[8, t] = p0
+        f[9, t] = p1
+        f[10, t] = p2
+        f[11, t] = coherence
         if not dead:
             strength = slope[t] * period / sigma
         elif slope[t] == 0.0:
             strength = 0.0
         else:
             strength = np.inf if slope[t] > 0.0 else -np.inf
-        f[11, t] = strength
+        f[12, t] = strength
         az = abs(z)
         if az < 1.0:
             codes[0, t] = ZONE_L1_STABLE

@@ -15,6 +15,7 @@ from stratforge.data.bars import check_columns
 from stratforge.errors import ConfigError, DataError
 from stratforge.features import field as field_kernels
 from stratforge.features import kernels
+from stratforge.features.ticks import check_tick_size, prices_in_ticks
 
 ZONES: tuple[str, ...] = ("L1_STABLE", "CHAOS", "L2_ROCHE", "L3_ROCHE")
 """Zone categories, in the order of their codes."""
@@ -23,11 +24,19 @@ TRENDS: tuple[str, ...] = ("DOWN", "RANGE", "UP")
 
 FLOAT_COLUMNS: tuple[str, ...] = (
     "centre", "slope", "residual", "reg_sigma", "robust_sigma", "sigma", "mean_abs_move",
-    "hurst", "fractal_sigma", "z", "velocity", "reversion", "momentum", "momentum_strength",
+    "hurst", "fractal_sigma", "z", "velocity", "velocity_sigma", "reversion", "momentum",
+    "momentum_strength",
     "p0", "p1", "p2", "coherence", "trend_strength", "true_range", "volume_ratio",
     "range_ratio", "plus_di", "minus_di", "dmi_diff", "adx", "lyapunov",
 )
 """The float64 state columns."""
+
+PRICE_COLUMNS: tuple[str, ...] = (
+    "centre", "slope", "residual", "reg_sigma", "robust_sigma", "sigma", "mean_abs_move",
+    "fractal_sigma", "velocity", "reversion", "true_range",
+)
+"""Float state columns in price units (slope: price per bar); every other float column is a
+ratio of price moves (or of volumes), unchanged when all prices are multiplied by a constant."""
 
 STATE_COLUMNS: tuple[str, ...] = (
     "ts", *FLOAT_COLUMNS, "zone", "trend", "structure_confirmed", "cascade_detected", "ready",
@@ -37,8 +46,8 @@ STATE_COLUMNS: tuple[str, ...] = (
 HURST_MIN_CHUNK = 8
 HURST_FLAT_TOLERANCE = 1e-9
 HURST_DEFAULT = 0.5
-_FIELD_ROWS = ("sigma", "fractal_sigma", "z", "velocity", "reversion", "momentum",
-               "momentum_strength", "p0", "p1", "p2", "coherence", "trend_strength",
+_FIELD_ROWS = ("sigma", "fractal_sigma", "z", "velocity", "velocity_sigma", "reversion",
+               "momentum", "momentum_strength", "p0", "p1", "p2", "coherence", "trend_strength",
                "volume_ratio", "range_ratio")
 
 
@@ -102,7 +111,8 @@ def compute_states(bars: pd.DataFrame, *, regression_period: int = 21,
                    adx_period: int = 14, volume_window: int = 20,
                    structure_volume_multiple: float = 1.2, structure_z: float = 2.1,
                    cascade_window: int = 20, cascade_multiple: float = 3.0,
-                   trend_threshold: float = 1.0) -> pd.DataFrame:
+                   trend_threshold: float = 1.0,
+                   tick_size: float | None = None) -> pd.DataFrame:
     """Field-engine states of canonical ``bars``: one row per bar, aligned with the input.
 
     Row ``t`` depends only on bars ``0..t`` (truncating the input never changes an earlier
@@ -120,6 +130,12 @@ def compute_states(bars: pd.DataFrame, *, regression_period: int = 21,
     bar's true range with ``cascade_multiple`` times the mean true range of the previous
     ``cascade_window`` bars; the trend is UP/DOWN when slope * period / sigma is beyond
     +/- ``trend_threshold``. See docs/features.md for every column.
+
+    ``tick_size`` (the instrument's price step): the kernels then run on prices in ticks
+    (``prices_in_ticks``, snapped to whole ticks on the grid) and the ``PRICE_COLUMNS`` are
+    converted back to price units, so every scale-free column is bit-identical for a market
+    and the same market with all prices and the tick multiplied by one constant. Without it
+    the kernels run on the prices as given (scale-free up to rounding ties).
     """
     check_columns(bars, "compute_states input")
     _check_parameters(regression_period, robust_window, robust_min_count, robust_quantile,
@@ -127,6 +143,9 @@ def compute_states(bars: pd.DataFrame, *, regression_period: int = 21,
     high = _price_array(bars, "high")
     low = _price_array(bars, "low")
     close = _price_array(bars, "close")
+    if tick_size is not None:
+        tick_size = check_tick_size(tick_size, "compute_states")
+        high, low, close = (prices_in_ticks(a, tick_size) for a in (high, low, close))
     volume = np.ascontiguousarray(bars["volume"].to_numpy(dtype=np.float64))
 
     centre, slope, reg_sigma, residual, mean_abs_move = kernels.rolling_regression(
@@ -149,7 +168,7 @@ def compute_states(bars: pd.DataFrame, *, regression_period: int = 21,
     lyapunov = np.full(len(z), np.nan)
     lyapunov[1:] = abs_z[1:] - abs_z[:-1]
 
-    columns: dict[str, object] = dict(zip(_FIELD_ROWS, field, strict=True))
+    columns: dict[str, np.ndarray] = dict(zip(_FIELD_ROWS, field, strict=True))
     columns.update(centre=centre, slope=slope, residual=residual, reg_sigma=reg_sigma,
                    robust_sigma=robust_sigma, mean_abs_move=mean_abs_move, hurst=hurst,
                    true_range=tr, plus_di=plus_di, minus_di=minus_di,
@@ -158,6 +177,10 @@ def compute_states(bars: pd.DataFrame, *, regression_period: int = 21,
                               robust_min_count=robust_min_count, hurst_window=hurst_window,
                               adx_period=adx_period, volume_window=volume_window,
                               cascade_window=cascade_window)
+    if tick_size is not None:
+        for name in PRICE_COLUMNS:  # in place: each is its own array (or field row)
+            values = columns[name]
+            np.multiply(values, tick_size, out=values)
     out: dict[str, object] = {"ts": bars["ts"].array}
     out.update((name, columns[name]) for name in FLOAT_COLUMNS)
     out["zone"] = pd.Categorical.from_codes(codes[0], categories=list(ZONES))

@@ -17,13 +17,12 @@ import pandas as pd
 from stratforge.data.bars import ts_ns
 from stratforge.data.resample import bar_end_times
 from stratforge.errors import ConfigError
-from stratforge.features.field import DEAD_SIGMA
 from stratforge.sessions import Session
 from stratforge.timeframes import Timeframe, parse_timeframe
 
 FEATURE_NAMES: tuple[str, ...] = (
     "abs_z",                  # |z|
-    "abs_velocity_sigma",     # |close - previous close| / sigma
+    "abs_velocity_sigma",     # |velocity_sigma| = |close - previous close| / sigma
     "abs_momentum_strength",  # |momentum_strength|
     "coherence",              # wave-function entropy / ln 3
     "log2_tf_seconds",        # log2 of the timeframe's duration in seconds
@@ -42,8 +41,9 @@ FEATURE_NAMES: tuple[str, ...] = (
 VECTOR_COLUMNS: tuple[str, ...] = ("ts", *FEATURE_NAMES, "z")
 """Columns of each frame ``feature_vectors`` returns (``z`` is signed, for direction)."""
 
-_NEEDED = ("ts", "z", "velocity", "sigma", "centre", "momentum_strength", "coherence", "adx",
-           "hurst", "dmi_diff", "cascade_detected")
+_NEEDED = ("ts", "z", "velocity_sigma", "momentum_strength", "coherence", "adx", "hurst",
+           "dmi_diff", "cascade_detected")
+"""State columns read: all scale-free, so the vectors never depend on the price level."""
 
 
 def _as_timeframe(value: Timeframe | str) -> Timeframe:
@@ -99,7 +99,9 @@ def feature_vectors(states_by_tf: Mapping[Timeframe | str, pd.DataFrame],
     Parent (one level up) and root (``hierarchy[0]``) values come from the last bar of that
     timeframe completed by the own bar's completion instant (``bar_end_times`` of both, in
     ``session``); rows with no completed parent or root bar yet get NaN there. Root rows use
-    their own bar as parent and root. Velocity over a zero sigma (no dispersion) is 0.
+    their own bar as parent and root. Every dimension is a ratio of price moves, a flag, a
+    timeframe constant or a bounded oscillator: none changes when all prices (and the tick)
+    are multiplied by one constant.
     """
     levels, states = _checked_inputs(states_by_tf, hierarchy)
     arrays: dict[Timeframe, dict[str, np.ndarray]] = {}
@@ -122,15 +124,10 @@ def feature_vectors(states_by_tf: Mapping[Timeframe | str, pd.DataFrame],
             parent = levels[depth - 1]
             parent_index = _completed_index(ends[parent], ends[level])
             root_index = _completed_index(ends[root], ends[level])
-        sigma = own["sigma"]
-        alive = sigma > DEAD_SIGMA * np.abs(own["centre"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            abs_velocity = np.where(alive, np.abs(own["velocity"]) / sigma,
-                                    np.where(np.isnan(sigma), np.nan, 0.0))
         root_dmi = _take(arrays[root]["dmi_diff"], root_index)
         columns = {
             "abs_z": np.abs(own["z"]),
-            "abs_velocity_sigma": abs_velocity,
+            "abs_velocity_sigma": np.abs(own["velocity_sigma"]),
             "abs_momentum_strength": np.abs(own["momentum_strength"]),
             "coherence": own["coherence"],
             "log2_tf_seconds": np.full(count, np.log2(level.seconds)),
