@@ -135,7 +135,10 @@ def test_null_market_claims_no_edge(tmp_path, seed):
     log, _ = finish_training(result, config)
     verdict = log["summary"]["out_of_sample"]
     assert verdict["edge_claimed"] is False, verdict
-    assert abs(verdict["t_stat"]) < 2.5
+    # a null market has no edge before costs, so after the instrument's real costs its
+    # out-of-sample PnL may be significantly negative (the cost drag); what must never show
+    # is a significant gain
+    assert verdict["t_stat"] < 2.0, verdict
 
 
 def test_no_data_builds_the_demo_market_or_names_the_symbols(tmp_path):

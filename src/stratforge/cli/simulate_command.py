@@ -134,7 +134,8 @@ def simulate_command(
         raise DataError(f"{symbol.upper()} {timeframe}: fewer than 2 bars in the chosen span")
     # states feed the field-state signals and the regime filters; templates use the cache
     needs_states = (entries is None and template is None) or bool(regime_filter)
-    states = compute_states(bars) if needs_states else None
+    states = (compute_states(bars, tick_size=instrument.tick_size)
+              if needs_states else None)
     if template is not None:
         positions, sides = _template_signals(symbol, timeframe, template, bars, threshold)
         description = f"template {template} matches (distance < {threshold:g})"

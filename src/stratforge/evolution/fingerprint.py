@@ -18,7 +18,7 @@ from stratforge.errors import ConfigError
 from stratforge.evolution.training import normalise_hyperparameters
 
 FINGERPRINT_PATTERN = re.compile(r"^[0-9a-f]{64}$")
-FEATURE_SET_VERSION = 1
+FEATURE_SET_VERSION = 2
 """Bump when a feature's definition changes, so old models are not reused for new ones."""
 
 

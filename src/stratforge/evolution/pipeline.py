@@ -31,6 +31,7 @@ from stratforge.evolution.regimes import REGIME_FEATURES, RETURN_FEATURE, VOL_FE
 from stratforge.evolution.simulation import SPAN_TEST, SPAN_VALIDATION
 from stratforge.evolution.training import fit_model
 from stratforge.features.cache import atlas_fingerprint, load_states
+from stratforge.instruments import get_instrument
 from stratforge.progress import ProgressCallback, no_progress
 
 
@@ -83,7 +84,8 @@ def prepare_data(config: EvolutionConfig, home: Path | str | None = None,
         references[symbol] = ref[_span(ref, config)].reset_index(drop=True)
         data_keys[symbol] = atlas_fingerprint(symbol, config.timeframe, home=home)
     progress("data", 1, 3, f"building features of {len(bars):,} bars")
-    features = build_features(bars, states, references)
+    features = build_features(bars, states, references,
+                              tick_size=get_instrument(config.symbol, home).tick_size)
     close = bars["close"].to_numpy(dtype=np.float64)
     target = make_target(close, config.target, config.horizon)
     usable = np.flatnonzero(np.isfinite(features.to_numpy()).all(axis=1) & np.isfinite(target))
