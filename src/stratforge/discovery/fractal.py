@@ -29,7 +29,8 @@ import pyarrow.parquet as pq
 from stratforge.config import resolve_home
 from stratforge.data.atomic import atomic_write_bytes, atomic_write_json, read_json, sha256_bytes
 from stratforge.data.resample import bar_end_times
-from stratforge.data.store import AtlasStore, month_number
+from stratforge.data.store import AtlasStore
+from stratforge.data.timeframe_choice import missing_timeframes_message, month_number
 from stratforge.discovery.patterns import (
     ORACLE_LOOKAHEAD,
     child_chains,
@@ -134,10 +135,8 @@ def resolve_hierarchy(symbol: str, timeframes: Sequence[str | Timeframe] | str |
                               f"the discovery hierarchy ({known})")
         absent = sorted(tf for tf in wanted if tf not in present)
         if absent:
-            have = ", ".join(map(str, sorted(present, reverse=True))) or "none"
-            raise DataError(f"{symbol.upper()} has no {', '.join(map(str, absent))} bars in the "
-                            f"ATLAS (timeframes: {have}); run `stratforge data atlas --symbol "
-                            f"{symbol.upper()}` or choose other --timeframes")
+            raise DataError(missing_timeframes_message(symbol, absent, store.row_counts(),
+                                                       store.base_timeframe))
         chosen = [tf for tf in DEFAULT_HIERARCHY if tf in wanted]
     if not chosen:
         raise DataError(f"{symbol.upper()} has none of the discovery timeframes ({known}) in its "
