@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 from stratforge.config import resolve_home
 from stratforge.data.atomic import atomic_write_bytes, atomic_write_json, read_json, sha256_bytes
 from stratforge.data.resample import bar_end_times
-from stratforge.data.store import AtlasStore
-from stratforge.data.timeframe_choice import missing_timeframes_message, month_number
+from stratforge.data.store import AtlasStore, month_number
+from stratforge.data.timeframe_choice import missing_timeframes_message
 from stratforge.discovery.patterns import (
     ORACLE_LOOKAHEAD,
     child_chains,
