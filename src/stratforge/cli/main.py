@@ -81,5 +81,6 @@ def instruments() -> None:
                   "dates and moves the close and the flat on its early-close days; '-': every "
                   "listed weekday trades.", soft_wrap=True)
 
+
 if __name__ == "__main__":
     app()
