@@ -2,15 +2,20 @@
 
 Written straight from the rules with loops over Python lists: no numpy, no numba, no code
 shared with ``stratforge.sim``. Longs and shorts are written out separately. Session flat times
-come from ``zoneinfo`` directly, not from ``stratforge.sessions``. Property tests compare the
-numba kernels against this file trade for trade.
+come from ``zoneinfo`` directly, and early closes from ``exchange_calendars`` itself, not from
+``stratforge.sessions``. Property tests compare the numba kernels against this file trade for
+trade.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
+
+import exchange_calendars
 
 OFF_IS_ZERO = ("stop_ticks", "target_ticks", "trail_tight_ticks", "trail_wide_ticks",
                "trail_widen_points", "trail_activation_ticks", "max_hold_bars",
@@ -30,8 +35,35 @@ def _to_ns(moment):
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
+@cache
+def _exchange(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return exchange_calendars.get_calendar(name)
+
+
+@cache
+def _early_close_ns(session, day):
+    """UTC ns of the early close of trade date ``day`` per the session's calendar, or None."""
+    if session.calendar is None:
+        return None
+    exchange = _exchange(session.calendar)
+    label = datetime(day.year, day.month, day.day)
+    if not exchange.first_session <= label <= exchange.last_session:
+        return None
+    if not exchange.is_session(label) or label not in exchange.early_closes:
+        return None
+    return int(exchange.session_close(label).value)
+
+
 def session_flags(ts_ns, session):
     """Per bar: True when the position must be flat at this bar's close (see the docs)."""
+    n = len(ts_ns)
+    if session.flat is None:
+        return [False] * n  # no daily flat: only the end of the data ends a position
+    if n >= 2 and all(ts_ns[j + 1] - ts_ns[j] >= 20 * 3_600 * 1_000_000_000
+                      for j in range(n - 1)):
+        return [False] * n  # daily or coarser bars: one bar spans the session
     zone = ZoneInfo(session.timezone)
     overnight = session.open >= session.close
     trade_date = []
@@ -45,10 +77,18 @@ def session_flags(ts_ns, session):
         flat_day = day - timedelta(days=1) if (overnight and session.flat >= session.open) \
             else day
         flat_local = datetime.combine(flat_day, session.flat, tzinfo=zone)
+        flat_ns = _to_ns(flat_local.astimezone(UTC))
+        early = _early_close_ns(session, day)
+        if early is not None:  # the flat keeps its lead on the close, counted in real time
+            close_day = day if (overnight or session.close > session.open) else \
+                day + timedelta(days=1)
+            close_ns = _to_ns(datetime.combine(close_day, session.close, tzinfo=zone)
+                              .astimezone(UTC))
+            if early < close_ns:
+                flat_ns = min(flat_ns, early - (close_ns - flat_ns))
         trade_date.append(day)
-        flat.append(_to_ns(flat_local.astimezone(UTC)))
+        flat.append(flat_ns)
     flags = []
-    n = len(ts_ns)
     for j in range(n):
         flagged = ts_ns[j] >= flat[j]  # the bar starts at or after its flat time
         if j + 1 < n and (ts_ns[j + 1] >= flat[j] or trade_date[j + 1] != trade_date[j]):

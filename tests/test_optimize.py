@@ -256,7 +256,7 @@ def scripted_market(paths: list[np.ndarray], seed: int = 0) -> tuple[pd.DataFram
     """1m bars (six hours a weekday) with a random background and, at each entry bar, a
     scripted path: rows of (open, high, low, close) offsets in ticks from the entry close."""
     rng = np.random.default_rng(seed)
-    days = pd.bdate_range("2024-01-08", periods=len(paths) // len(SLOTS) + 1, tz="UTC")
+    days = pd.bdate_range("2024-01-22", periods=len(paths) // len(SLOTS) + 1, tz="UTC")
     ts = pd.DatetimeIndex(np.concatenate([
         (day + pd.Timedelta(hours=14, minutes=30)
          + pd.to_timedelta(np.arange(BARS_PER_DAY), "min")).as_unit("ns") for day in days]))

@@ -174,7 +174,7 @@ def test_any_market_respects_its_session_and_resolution(symbol, resolution, days
 
 def test_mnq_one_second_bars_are_sparse_like_real_data():
     days = 10
-    bars = market(days=days).bars
+    bars = market(days=days, start=date(2023, 1, 23)).bars  # ten regular CME days
     _, seconds, _ = local_times(ts_ns(bars), CHICAGO)
     rth = (seconds >= clock(time(8, 30))) & (seconds < clock(time(15)))
     assert 27_000 < len(bars) / days < 38_000

@@ -114,7 +114,7 @@ def _event_share(home: Path, trades: pd.DataFrame) -> pd.Series:
 
 
 def test_planted_market_learns_the_planted_pattern(tmp_path):
-    home = _market(tmp_path / "planted", "planted", 70, seed=3)
+    home = _market(tmp_path / "planted", "planted", 70, seed=5)
     config = make_train_config(templates="warmup", warmup_days=10, iterations=60)
     result = train(config, home=home)
     finish_training(result, config)

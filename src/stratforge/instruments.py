@@ -13,7 +13,13 @@ Users add or override instruments in ``<home>/instruments.yaml``::
       tick_size: 0.5
       point_value: 25
       currency: EUR
-      session: {timezone: Europe/Berlin, open: "08:00", close: "22:00", flat: "21:55"}
+      session: {timezone: Europe/Berlin, open: "08:00", close: "22:00", flat: "21:55",
+                calendar: XETR}   # optional exchange calendar (holidays, early closes)
+    BTCUSD:
+      tick_size: 0.01
+      point_value: 1
+      session: crypto_24x7         # or {timezone: UTC, open: "00:00", close: "00:00",
+                                   #     flat: null, weekdays: [0, 1, 2, 3, 4, 5, 6]}
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from stratforge.sessions import (
     SESSION_PRESETS,
     US_EQUITY_RTH,
     Session,
+    check_calendar_name,
 )
 
 
@@ -126,8 +133,9 @@ class _SessionModel(BaseModel):
     timezone: str
     open: time
     close: time
-    flat: time | None
+    flat: time | None  # required; null: no daily flat (positions held across trade dates)
     weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
+    calendar: str | None = None
 
 
 class _InstrumentModel(BaseModel):
@@ -150,7 +158,17 @@ def _session_from(value: str | _SessionModel, where: str) -> Session:
             raise ConfigError(f"{where}: unknown session preset {value!r}; "
                               f"use one of {', '.join(sorted(SESSION_PRESETS))} or a mapping")
         return SESSION_PRESETS[value]
-    return Session(value.timezone, value.open, value.close, value.flat, value.weekdays)
+    calendar = None
+    if value.calendar is not None:
+        try:
+            calendar = check_calendar_name(value.calendar)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: session.calendar: {exc}") from exc
+    try:
+        return Session(value.timezone, value.open, value.close, value.flat, value.weekdays,
+                       calendar)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: session: {exc}") from exc
 
 
 def load_user_instruments(path: Path) -> dict[str, Instrument]:

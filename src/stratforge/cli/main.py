@@ -19,7 +19,7 @@ from stratforge.cli.simulate_command import simulate_command
 from stratforge.cli.train_command import train_command
 from stratforge.cli.worker_commands import serve_command, worker_command
 from stratforge.config import configure, get_settings
-from stratforge.instruments import list_instruments
+from stratforge.instruments import USER_FILE_NAME, list_instruments, load_user_instruments
 
 app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="stratforge: a research factory for systematic trading strategies.")
@@ -56,14 +56,30 @@ def main(
 
 @app.command()
 def instruments() -> None:
-    """List the known instruments (built in, plus <home>/instruments.yaml)."""
-    table = Table(title=f"Instruments (user file: {get_settings().home / 'instruments.yaml'})")
-    for column in ("symbol", "tick", "point value", "currency", "session", "description"):
-        table.add_column(column)
+    """List the known instruments: built in, plus any in <home>/instruments.yaml."""
+    user_file = get_settings().home / USER_FILE_NAME
+    user = load_user_instruments(user_file)
+    table = Table(title="Instruments")
+    for column in ("symbol", "tick", "point value", "currency", "daily flat", "calendar"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("session", ratio=3)
+    table.add_column("description", ratio=2)
     for spec in sorted(list_instruments().values(), key=lambda s: s.symbol):
-        table.add_row(spec.symbol, f"{spec.tick_size:g}", f"{spec.point_value:g}", spec.currency,
-                      spec.session.describe(), spec.description)
+        session = spec.session
+        symbol = f"{spec.symbol} *" if spec.symbol in user else spec.symbol
+        table.add_row(symbol, f"{spec.tick_size:g}", f"{spec.point_value:g}", spec.currency,
+                      session.flat_text().removeprefix("flat "), session.calendar or "-",
+                      session.hours(), spec.description)
     console.print(table)
+    if user_file.exists():
+        console.print(f"User instruments (*): {user_file} ({len(user)} defined).",
+                      soft_wrap=True)
+    else:
+        console.print(f"No user instruments file: add your own in {user_file} "
+                      "(see docs/instruments.md).", soft_wrap=True)
+    console.print("A calendar (exchange_calendars) removes the exchange's holidays from the trade "
+                  "dates and moves the close and the flat on its early-close days; '-': every "
+                  "listed weekday trades.", soft_wrap=True)
 
 
 if __name__ == "__main__":

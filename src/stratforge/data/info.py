@@ -22,12 +22,16 @@ class TimeframeInfo:
     first: str
     last: str
     files: int
-    missing_days: int | None   # trading weekdays inside the span without a bar
+    missing_days: int | None   # trading days inside the span without a bar (see _gaps)
     max_gap_seconds: float | None  # longest pause between bars within one trade date
     stale_files: int  # derived months whose base bars changed since they were built
 
 
 def _gaps(ts: np.ndarray, session: Session) -> tuple[int, float]:
+    """Trading days without a bar between the first and last bar's trade dates, and the
+    longest pause (seconds) between bars of one trade date. Trading days are the session's
+    weekdays less its exchange calendar's holidays (``Session.trade_days``), so neither
+    weekends nor holidays count as missing."""
     calendar = session.trade_days_covering(ts)
     day = calendar.index_of(ts)
     trading = calendar.is_trading_day[day[0]:day[-1] + 1]
