@@ -1,4 +1,4 @@
-"""Instrument specifications: tick size, point value, currency and trading session.
+"""Instrument specifications: tick size, point value, currency, trading session and cost model.
 
 Built-in instruments cover CME equity-index futures (MNQ, NQ, MES, ES), EURUSD, US equities
 (SPY, AAPL, a generic EQUITY) and 24/7 crypto (BTCUSD).
@@ -9,6 +9,7 @@ Users add or override instruments in ``<home>/instruments.yaml``::
       point_value: 1000
       currency: USD
       session: cme_globex          # a preset, or a mapping:
+      costs: {commission: 2.5, spread_ticks: 1, slippage_ticks: 1}   # see stratforge.costs
     DAX:
       tick_size: 0.5
       point_value: 25
