@@ -44,7 +44,7 @@ def test_fingerprint_equals_an_independent_sha256_of_the_sorted_identity():
                                     "l1_ratios": [0.5, 0.9], "max_iter": 5000},
                 "symbol": "MNQ", "reference_symbols": ["ES", "NQ"], "timeframe": "1m",
                 "target": {"kind": "log_return", "horizon": 1}, "spans": BASE["spans"],
-                "seed": 7, "feature_set_version": 1}
+                "seed": 7, "feature_set_version": 2}
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     assert model_fingerprint(**BASE) == hashlib.sha256(text.encode()).hexdigest()
 

@@ -67,7 +67,10 @@ def test_default_timeframes_of_real_stores(home, tmp_path):
     # before the atlas: counts of unbuilt timeframes are estimated from the base
     assert default_timeframes("MNQ") == ("1m", "5m", "15m", "1h", "4h")
     build_atlas("MNQ")
-    assert store_timeframes("MNQ")["4h"] == 360 and store_base_timeframe("MNQ") == "1m"
+    # 60 CME trade dates from 2023-01-03 (01-02 is an exchange holiday): six 4h bars each
+    # (17:00-16:00 Chicago), but MLK and Presidents' Day close at 12:00: five bars there
+    assert store_timeframes("MNQ")["4h"] == 58 * 6 + 2 * 5
+    assert store_base_timeframe("MNQ") == "1m"
     assert default_timeframes("MNQ") == ("1m", "5m", "15m", "1h", "4h")
 
     days = [d.date() for d in pd.bdate_range("2014-01-02", "2023-12-29")]
