@@ -66,6 +66,12 @@ def test_an_fx_distance_is_not_written_as_zero():
     mnq = _market("MNQ")
     assert call("paramText", ["stop_ticks", 10, mnq], ["trail_widen_points", 7.5, mnq]) == \
         ["stop 2.50 (10 ticks)", "trail widen at 7.50"]
+    params = {"max_hold_bars": 9, "trail_widen_points": 0.00227, "stop_ticks": 227,
+              "target_ticks": 450, "trail_tight_ticks": 40}
+    assert call("paramsShort", [params, eurusd]) == [
+        "stop 0.00227, target 0.00450, tight 0.00040, widen at 0.00227, hold 9 bars"]
+    assert call("paramsText", [params, eurusd])[0].startswith(
+        "stop 0.00227 (227 ticks), target 0.00450 (450 ticks), trail tight 0.00040 (40 ticks)")
     assert call("statedParamsText", [{"stop_ticks": {"ticks": 227, "price": 0.00227,
                                                      "yardsticks": 1.5},
                                       "max_hold_bars": {"bars": 12}}, eurusd]) == \

@@ -50,8 +50,31 @@ export function paramText(name, value, market) {
   return `${name}=${+v.toFixed(4)}`;
 }
 
+// The simulator's order of the exit parameters (others follow in their own order).
+export const PARAM_ORDER = ["stop_ticks", "target_ticks", "trail_tight_ticks", "trail_wide_ticks",
+  "trail_widen_points", "trail_activation_ticks", "max_hold_bars"];
+
+function ordered(params) {
+  const rank = (k) => (PARAM_ORDER.includes(k) ? PARAM_ORDER.indexOf(k) : PARAM_ORDER.length);
+  return Object.entries(params).sort((a, b) => rank(a[0]) - rank(b[0]));
+}
+
+// Every exit parameter with its ticks: "stop 0.00227 (227 ticks), ...".
 export function paramsText(params, market) {
-  return params ? Object.entries(params).map(([k, v]) => paramText(k, v, market)).join(", ") : DASH;
+  return params ? ordered(params).map(([k, v]) => paramText(k, v, market)).join(", ") : DASH;
+}
+
+// The compact form for tables, price units only: "stop 0.00227, target 0.00450, ...".
+export function paramsShort(params, market) {
+  if (!params) return DASH;
+  return ordered(params).map(([k, v]) => {
+    if (!finite(v)) return `${k}=${v}`;
+    if (k === "max_hold_bars") return `hold ${fixed(v, 0)} bars`;
+    if (k === "trail_widen_points") return `widen at ${price(v, market)}`;
+    const tick = market && Number(market.tick_size) > 0 ? Number(market.tick_size) : null;
+    const label = k.replace(/^trail_/, "").replace(/_ticks$/, "").replace(/_/g, " ");
+    return k.endsWith("_ticks") && tick ? `${label} ${price(Number(v) * tick, market)}` : `${k}=${+Number(v).toFixed(4)}`;
+  }).join(", ");
 }
 
 // The q-quantile of numbers, the lower of the two values around it (numpy's

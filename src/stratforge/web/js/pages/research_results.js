@@ -3,7 +3,7 @@
 import { get, openDocument } from "../api.js";
 import { empty, errorBox, facts, fill, h, int, num, panel, pct, table } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
-import { inCurrency, money, paramsText, price, rangeText, statedParamsText, ticksText } from "../format.js";
+import { inCurrency, money, paramsShort, paramsText, price, rangeText, statedParamsText, ticksText } from "../format.js";
 
 export const PHASES = ["data", "discovery", "matching", "sweep", "anova", "refine", "validation", "report"];
 
@@ -135,7 +135,7 @@ function tiersPanel(tiers) {
     { label: inCurrency("OOS PnL", m), get: (r) => num(r.oos_pnl), class: "num" }, { label: "OOS Sharpe", get: (r) => num(r.oos_sharpe), class: "num" },
     { label: "DSR", get: (r) => num(r.dsr), class: "num" }, { label: "PBO", get: (r) => num(r.pbo), class: "num" },
     { label: "WF +folds", get: (r) => `${r.wf_positive_folds}/${r.wf_folds}`, class: "num" },
-    { label: "Parameters", get: (r) => paramsText(r.params, m), class: "wrap" },
+    { label: "Parameters (price units)", get: (r) => h("span", { title: paramsText(r.params, m) }, paramsShort(r.params, m)), class: "wrap" },
     { label: "Reasons", get: (r) => r.reasons || "", class: "wrap" },
   ], tiers.strategies, { id: "tiers-table" }));
 }

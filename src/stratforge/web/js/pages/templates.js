@@ -43,7 +43,7 @@ async function drawSpace(el, note, templates, colourBy, market) {
       line: { width: over.map((o) => (o ? 2 : 1)), color: "#0f1419" }, opacity: 0.85,
       colorbar: { title: { text: colourTitle } } },
   }], layout("Templates in z-momentum space (size ~ sqrt(members))", "centroid |z|", "centroid |momentum strength|",
-    clip ? { yaxis: { range: [0, clip.top * 1.04], title: { text: "centroid |momentum strength| (axis clipped)" }, gridcolor: "#2a3441", automargin: true } } : {}));
+    clip ? { yaxis: { range: [0, clip.top * 1.1], title: { text: "|momentum| (axis clipped)" }, gridcolor: "#2a3441", automargin: true } } : {}));
   el.dataset.clipped = clip ? String(clip.clipped) : "0";
   note.textContent = clip
     ? `${clip.clipped} of ${templates.length} templates have |momentum| above ${fixed(clip.top, 3)} (1.25 x the 90th percentile): drawn as open triangles on the top edge so one outlier does not squash the others; the hover gives their value.`
