@@ -184,7 +184,10 @@ def test_the_market_route_and_every_view_state_the_runs_market(finished):
     assert market["source"] == "run" and market["symbol"] == "MNQ"
     assert (market["tick_size"], market["price_decimals"], market["currency"]) == \
         (0.25, 2, "USD")
-    assert market["cost_model"] == pytest.approx(block["cost_model"])
+    cost = market.pop("cost_model")
+    assert cost.pop("per_fill_currency") == pytest.approx(
+        (cost["per_fill_price"] * 2.0 + cost["commission"]) * cost["quantity"])  # 2 USD/pt
+    assert cost == pytest.approx(block["cost_model"])
     assert market["session"] == block["session"] and market["timeframes"] == ["5m", "15m"]
     for tf, frame in block["per_timeframe"].items():
         got = market["per_timeframe"][tf]

@@ -114,7 +114,8 @@ def test_the_research_run_shows_the_market_with_five_decimals(fx, page):
     price = EURUSD.format_price
     assert "EURUSD" in panel and market["session"] in panel
     assert f"Tick size\n{price(0.00001)}" in panel or "0.00001" in panel
-    assert f"{price(cost['per_fill_price'])} price units" in panel
+    per_fill = (cost["per_fill_price"] * 100_000 + cost["commission"]) * cost["quantity"]
+    assert f"{price(cost['per_fill_price'])} price units = {per_fill:,.2f} USD" in panel
     assert (f"{price(cost['round_trip_price'])} price units = "
             f"{cost['round_trip_currency']:,.2f} USD") in panel
     assert cost["description"] in panel

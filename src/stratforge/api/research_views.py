@@ -130,7 +130,11 @@ def get_market(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
     if block:
         frames = {tf: {k: v for k, v in part.items() if k != "space_rows"}
                   for tf, part in (block.get("per_timeframe") or {}).items()}
-        return json_ready({**block, "per_timeframe": frames, "source": "run"})
+        cost = dict(block.get("cost_model") or {})
+        if "round_trip_currency" in cost:  # a round trip is two fills, each half of it
+            cost["per_fill_currency"] = float(cost["round_trip_currency"]) / 2.0
+        return json_ready({**block, "cost_model": cost or None, "per_timeframe": frames,
+                           "source": "run"})
     return {**price_format(path, home), "source": "instrument"}
 
 

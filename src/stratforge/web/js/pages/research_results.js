@@ -33,7 +33,7 @@ export function marketPanel(m) {
   if (m.session) pairs.push(["Session", m.session]);
   if (m.base_timeframe) pairs.push(["Bars", `base ${m.base_timeframe}; run on ${(m.timeframes || []).join(", ")}`]);
   const costFacts = m.cost_model ? facts([["Cost model", cost.description || "no costs"],
-    ["Per fill", `${price(cost.per_fill_price, m)} price units`],
+    ["Per fill", `${price(cost.per_fill_price, m)} price units = ${money(cost.per_fill_currency, m)}`],
     ["Per round trip", `${price(cost.round_trip_price, m)} price units = ${money(cost.round_trip_currency, m)}`],
     ["At price", `${price(cost.reference_price, m)} (in-sample median close)`]]) : null;
   const frames = Object.entries(m.per_timeframe || {});
