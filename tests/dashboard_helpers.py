@@ -140,3 +140,45 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def write_fx_hourly_csv(path: Path, *, seed: int = 5, days: int = 365,
+                        price: float = 1.08, tick: float = 0.00001) -> Path:
+    """An EURUSD-like CSV: hourly bars of the FX 24x5 week (Sunday 17:00 to Friday 17:00
+    New York), a random walk on the ``tick`` grid around ``price`` (hourly steps of about
+    ten pips), with wicks; columns timestamp (ISO, UTC), open, high, low, close, volume."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    stamps = pd.date_range("2025-01-01", periods=days * 24, freq="1h", tz="UTC")
+    local = stamps.tz_convert("America/New_York")
+    weekday, hour = local.day_of_week, local.hour
+    open_week = (weekday < 4) | ((weekday == 6) & (hour >= 17)) | ((weekday == 4) & (hour < 17))
+    stamps = stamps[open_week]
+    n = len(stamps)
+    steps = np.round(rng.normal(0, 0.0010, n) / tick)
+    close = np.round(price / tick) + np.cumsum(steps)
+    opened = np.concatenate([[close[0] - steps[0]], close[:-1]])
+    wicks = np.round(np.abs(rng.normal(0, 0.0004, (2, n))) / tick)
+    decimals = len(f"{tick:.10f}".rstrip("0").split(".")[1])
+
+    def prices(ticks: np.ndarray) -> np.ndarray:
+        return np.round(ticks * tick, decimals)
+
+    pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%dT%H:%M:%SZ"), "open": prices(opened),
+                  "high": prices(np.maximum(opened, close) + wicks[0]),
+                  "low": prices(np.minimum(opened, close) - wicks[1]),
+                  "close": prices(close), "volume": rng.integers(100, 1000, n)}
+                 ).to_csv(path, index=False)
+    return path
+
+
+def stratforge_cli(home: Path, *args: str, timeout: float = 300) -> str:
+    """Run ``stratforge --home HOME ARGS`` in a subprocess; its output (fails on exit != 0)."""
+    done = subprocess.run([sys.executable, "-m", "stratforge.cli.main", "--home", str(home),
+                           *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"stratforge {' '.join(args)} exited {done.returncode}: "
+                           f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return done.stdout

@@ -6,6 +6,7 @@ token while ``/api/v1`` still needs it."""
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,9 @@ import pandas as pd
 import pytest
 
 from research_helpers import SMALL, make_market
+from stratforge.api.research_views import heatmap
 from stratforge.config import configure
+from stratforge.instruments import get_instrument
 from stratforge.ops.operations import create_operation
 from stratforge.ops.worker import Worker
 from test_api_support import API, make_api
@@ -35,8 +38,9 @@ def finished(tmp_path_factory):
             training = api.post("/training/runs", json={
                 "templates": "warmup", "warmup_days": 10, "iterations": 12,
                 "max_days": 2}).json()["id"]
-            stats = Worker(api.db, exit_when_idle=True).run()
-            assert stats.completed == 2
+            Worker(api.db, exit_when_idle=True).run()
+            done = api.get(f"/operations/{research}").json()
+            assert done["status"] == "completed", done["error"]  # training: its own test
             run_id = api.get(f"/operations/{research}").json()["result_summary"]["run_id"]
             yield api, folder / "home" / "runs" / run_id, research, training
         configure()
@@ -141,6 +145,8 @@ def test_a_templates_trades_sit_on_its_matches_and_candles(finished):
 
 def test_training_days_and_platform_routes(finished):
     api, _, _, training = finished
+    op = api.get(f"/operations/{training}").json()
+    assert op["status"] == "completed", op["error"]
     days = api.get(f"/training/runs/{training}/days").json()
     log = api.get(f"/training/runs/{training}/log").json()
     assert [d["day"] for d in days["days"]] == [d["day"] for d in log["days"]]
@@ -164,6 +170,91 @@ def test_training_days_and_platform_routes(finished):
     assert workers[0]["jobs_done"] >= 2 and workers[0]["heartbeat_age_seconds"] >= 0
     queue = api.get("/queue").json()
     assert queue["depth"] == 0 and queue["jobs"]["completed"] >= 2
+
+
+def _price_format(block: dict) -> dict:
+    return {k: block[k] for k in ("symbol", "currency", "tick_size", "point_value",
+                                  "price_decimals")}
+
+
+def test_the_market_route_and_every_view_state_the_runs_market(finished):
+    api, folder, op_id, _ = finished
+    block = json.loads((folder / "state.json").read_text())["phases"]["data"]["market"]
+    market = api.get(f"/research/runs/{op_id}/market").json()
+    assert market["source"] == "run" and market["symbol"] == "MNQ"
+    assert (market["tick_size"], market["price_decimals"], market["currency"]) == \
+        (0.25, 2, "USD")
+    cost = market.pop("cost_model")
+    assert cost.pop("per_fill_currency") == pytest.approx(
+        (cost["per_fill_price"] * 2.0 + cost["commission"]) * cost["quantity"])  # 2 USD/pt
+    assert cost == pytest.approx(block["cost_model"])
+    assert market["session"] == block["session"] and market["timeframes"] == ["5m", "15m"]
+    for tf, frame in block["per_timeframe"].items():
+        got = market["per_timeframe"][tf]
+        assert "space_rows" not in got and got["resolved_space"] == frame["resolved_space"]
+        assert got["yardstick_price"] == pytest.approx(frame["yardstick_ticks"] * 0.25)
+    expected = _price_format(block)
+    template = api.get(f"/research/runs/{folder.name}/templates").json()["templates"][0]
+    for route in ("sweep", "tiers", "curves", "templates",
+                  f"templates/{template['template_id']}"):
+        assert api.get(f"/research/runs/{folder.name}/{route}").json()["market"] == expected
+
+
+def _edges(labels: list[str]) -> list[tuple[str, str]]:
+    return [tuple(label.split("–")) for label in labels]
+
+
+def test_heatmap_bins_in_price_units_have_the_ticks_decimals(finished):
+    api, folder, _, _ = finished
+    rows = pd.concat([pd.read_parquet(folder / "sweep" / "summaries.parquet"),
+                      pd.read_parquet(folder / "refine" / "trials.parquet")], ignore_index=True)
+    mnq = get_instrument("MNQ")
+    for combo in api.get(f"/research/runs/{folder.name}/sweep").json()["combos"][:3]:
+        t, tf = combo["template_id"], combo["timeframe"]
+        grid = api.get(f"/research/runs/{folder.name}/sweep",
+                       params={"template_id": t, "timeframe": tf}).json()["heatmap"]
+        sub = rows[(rows["template_id"] == t) & (rows["timeframe"] == tf) & (rows["trades"] > 0)]
+        for axis in ("stop", "target"):
+            labels = grid[f"{axis}_price_labels"]
+            assert len(labels) == len(grid[f"{axis}_labels"])
+            ticks = sub[f"{axis}_ticks"]
+            if len(labels) == 1:
+                assert labels == [mnq.format_price(ticks.min() * 0.25)]
+                continue
+            edges = _edges(labels)
+            assert edges[0][0] == mnq.format_price(ticks.min() * 0.25)
+            assert edges[-1][1] == mnq.format_price(ticks.max() * 0.25)
+            assert all(a[1] == b[0] for a, b in pairwise(edges))
+            assert all(len(x.split(".")[1]) == 2 for pair in edges for x in pair)
+
+
+def test_fx_distances_are_written_with_five_decimals():
+    # "trail widen points 0.0 for 0.00227": EURUSD distances of 67 to 402 ticks
+    rows = pd.DataFrame({"stop_ticks": [67.0, 227.0, 402.0], "target_ticks": [134.0] * 3,
+                         "trades": [5, 5, 5], "pnl_per_trade": [1.0, 2.0, 3.0]})
+    grid = heatmap(rows, 0.00001, get_instrument("EURUSD").price_decimals)
+    assert grid["target_price_labels"] == ["0.00134"]
+    edges = _edges(grid["stop_price_labels"])
+    assert edges[0][0] == "0.00067" and edges[-1][1] == "0.00402"
+    assert len(edges) == 3 and edges[1] == ("0.00179", "0.00290")  # 67 + 111.67 x 1, x 2
+
+
+def test_market_of_a_run_before_its_data_phase_and_of_training_runs(home, monkeypatch):
+    run = home / "runs" / "run_20260101_000000_fx"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"config": {"symbol": "EURUSD"}}))
+    with make_api(f"sqlite:///{home / 'stratforge.db'}", monkeypatch) as api:
+        market = api.get(f"/research/runs/{run.name}/market").json()
+        assert market["source"] == "instrument" and market["cost_model"] is None
+        assert _price_format(market) == {"symbol": "EURUSD", "currency": "USD",
+                                         "tick_size": 0.00001, "point_value": 100_000.0,
+                                         "price_decimals": 5}
+        for symbol, decimals in (("EURUSD", 5), ("MNQ", 2), (None, 2)):
+            op = create_operation(api.db, "training_run", {"symbol": symbol} if symbol else {})
+            got = api.get(f"/training/runs/{op.id}/days").json()
+            assert got["days"] == [] and got["market"]["price_decimals"] == decimals
+            assert got["market"]["symbol"] == (symbol or "MNQ")
+            assert got["market"]["currency"] == "USD"
 
 
 def test_workers_and_queue_on_each_backend(home, database_url, monkeypatch):

@@ -21,6 +21,7 @@ import pytest
 from dashboard_helpers import Console, artifacts_folder, browser_problem, chromium, serve
 from db_helpers import require_service
 from research_helpers import SMALL, make_market
+from stratforge.instruments import get_instrument
 from stratforge.ops.db import Database
 from stratforge.ops.operations import create_operation
 from test_api_support import parse_sse
@@ -249,6 +250,20 @@ def test_a_research_run_started_from_the_page(tab, server, state):
     assert sum(tab.points("chart-equity")) == len(curves)
     validation = pd.read_parquet(folder / "validation.parquet")
     assert page.locator("#tiers-table tbody tr").count() == len(validation)
+    # MNQ's numbers: tick 0.25 with two decimals, PnL in USD (EURUSD: test_dashboard_markets)
+    market = summary["market"]
+    panel = page.inner_text("#market-panel")
+    assert re.search(r"Tick size\s+0\.25\b", panel) and market["session"] in panel
+    mnq = get_instrument("MNQ")
+    cost = market["cost_model"]
+    assert (f"{mnq.format_price(cost['round_trip_price'])} price units = "
+            f"{cost['round_trip_currency']:,.2f} USD") in panel
+    headers = page.evaluate("[...document.querySelectorAll('#tiers-table thead th')]"
+                            ".map((th) => th.innerText)")
+    assert "IS PnL (USD)" in headers and "OOS PnL (USD)" in headers
+    labels = page.evaluate("document.getElementById('chart-heatmap').data[0].x")
+    assert labels == heatmap["stop_price_labels"]
+    assert all(re.fullmatch(r"[\d,]+\.\d\d(–[\d,]+\.\d\d)?", label) for label in labels)
     with page.expect_popup() as popup:
         page.click("#open-report")
     popup.value.wait_for_load_state()
@@ -286,7 +301,7 @@ def test_templates_page_and_a_templates_trades(tab, server, state):
     assert sorted(range(len(sizes)), key=lambda i: (sizes[i], i)) == \
         sorted(range(len(members)), key=lambda i: (members[i], i))  # bigger = more members
     page.select_option("#templates-colour", "risk")
-    page.wait_for_function(f"{marker}.colorbar.title.text === 'median MAE'")
+    page.wait_for_function(f"{marker}.colorbar.title.text === 'median MAE (price)'")
     assert page.evaluate(f"{marker}.color") == pytest.approx(
         [t["mae_median"] for t in api_templates])
     assert page.locator("#templates-table tbody tr").count() == len(library)
@@ -305,6 +320,10 @@ def test_templates_page_and_a_templates_trades(tab, server, state):
                            ".length === n", arg=trades)
     candles, entries, exits = tab.points("chart-trades")
     assert candles == len(detail["candles"]["ts"]) and entries == exits == trades
+    shown = page.evaluate("[...document.querySelectorAll('#trades-table tbody tr')]"
+                          ".map((tr) => tr.children[3].innerText)")
+    mnq = get_instrument("MNQ")
+    assert shown == [mnq.format_price(t["entry_price"]) for t in detail["trades"]]
     tab.shot("templates")
 
 
@@ -320,6 +339,9 @@ def test_a_training_run_updates_live(tab, server):
     assert tab.points("chart-daily-pnl") == [len(frame), len(frame)]
     assert tab.points("chart-win-rate") == [len(frame), len(frame)]
     assert tab.points("chart-regret") == [len(frame)] * 3
+    assert page.evaluate("document.getElementById('chart-daily-pnl').layout.yaxis.title.text"
+                         ) == "PnL (USD)"
+    assert "PnL (USD)" in page.inner_text("#days-table thead")
     page.wait_for_selector("#training-report:not([disabled])")
     with page.expect_popup() as popup:  # fetched with the token, shown from a blob URL
         page.click("#training-report")

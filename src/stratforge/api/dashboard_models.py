@@ -8,7 +8,51 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from stratforge.instruments import Instrument
+
 Row = dict[str, Any]
+
+
+class PriceFormat(BaseModel):
+    """How to write the numbers of a symbol: prices and price distances with
+    ``price_decimals`` decimals (from the tick size: 0.25 -> 2, 0.00001 -> 5), money in
+    ``currency``."""
+
+    symbol: str
+    currency: str = Field(description="The currency of every PnL, fee and commission.")
+    tick_size: float
+    point_value: float = Field(description="Currency per one price unit and contract.")
+    price_decimals: int = Field(description="Decimals that show every tick.")
+
+    @classmethod
+    def of(cls, instrument: Instrument) -> PriceFormat:
+        """The format of ``instrument``."""
+        return cls(symbol=instrument.symbol, currency=instrument.currency,
+                   tick_size=instrument.tick_size, point_value=instrument.point_value,
+                   price_decimals=instrument.price_decimals)
+
+
+class RunMarketOut(BaseModel):
+    """A research run's market: the `market` block its data phase recorded (summary.json
+    states the same), else (before the data phase) what the instrument says."""
+
+    source: str = Field(description="`run` (the data phase's block) or `instrument` (the "
+                                    "run has not measured its market yet).")
+    symbol: str
+    currency: str
+    tick_size: float
+    point_value: float
+    price_decimals: int
+    base_timeframe: str | None = None
+    timeframes: list[str] = Field(default_factory=list)
+    session: str | None = None
+    cost_model: Row | None = Field(None, description="Settings, per_fill_price, "
+                                   "round_trip_price, round_trip_currency, description, "
+                                   "reference_price.")
+    per_timeframe: dict[str, Row] = Field(
+        default_factory=dict, description="Per timeframe: yardstick_ticks, yardstick_price, "
+        "in_sample_bars, resolved_space (each parameter's low/high in ticks and price "
+        "units, or bars).")
 
 
 class WorkerOut(BaseModel):
@@ -70,6 +114,10 @@ class HeatmapOut(BaseModel):
     z: list[list[float | None]]
     counts: list[list[int]]
     rows: int
+    stop_price_labels: list[str] = Field(default_factory=list, description="The stop bins "
+                                         "in price units, with the instrument's decimals.")
+    target_price_labels: list[str] = Field(default_factory=list, description="The target "
+                                           "bins in price units.")
 
 
 class SweepOut(BaseModel):
@@ -78,6 +126,7 @@ class SweepOut(BaseModel):
     total_rows: int = Field(description="Sweep and refinement rows.")
     combos: list[ComboOut]
     heatmap: HeatmapOut
+    market: PriceFormat = Field(description="Price decimals and PnL currency.")
 
 
 class TiersOut(BaseModel):
@@ -85,6 +134,7 @@ class TiersOut(BaseModel):
 
     strategies: list[Row]
     count: int
+    market: PriceFormat = Field(description="Price decimals and PnL currency.")
 
 
 class CurveOut(BaseModel):
@@ -102,6 +152,7 @@ class CurvesOut(BaseModel):
 
     train_end: str | None
     strategies: list[CurveOut]
+    market: PriceFormat = Field(description="Price decimals and PnL currency.")
 
 
 class TemplatePoint(BaseModel):
@@ -126,6 +177,7 @@ class RunTemplatesOut(BaseModel):
     run_id: str
     count: int
     templates: list[TemplatePoint]
+    market: PriceFormat = Field(description="Price decimals and PnL currency.")
 
 
 class CandlesOut(BaseModel):
@@ -149,6 +201,7 @@ class TemplateTradesOut(BaseModel):
     matches: int
     trades: list[Row]
     candles: CandlesOut
+    market: PriceFormat = Field(description="Price decimals and PnL currency.")
 
 
 class TrainingDaysOut(BaseModel):
@@ -162,3 +215,4 @@ class TrainingDaysOut(BaseModel):
     strongest_from: str | None = Field(description="`log` (the finished run's), "
                                        "`checkpoint` (computed from the day's brain and "
                                        "trades while the run goes) or null.")
+    market: PriceFormat = Field(description="Price decimals and PnL currency.")

@@ -22,6 +22,8 @@ from fastapi import Path as PathParam
 from stratforge.api.dashboard_models import (
     CurvesOut,
     PhasesOut,
+    PriceFormat,
+    RunMarketOut,
     RunTemplatesOut,
     SweepOut,
     TemplateTradesOut,
@@ -39,7 +41,7 @@ from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.instruments import Instrument, get_instrument
 from stratforge.ops.operations import NotFoundError
 from stratforge.research.report import tier_table
-from stratforge.research.report_charts import best_is_pnl, heatmap_grid
+from stratforge.research.report_charts import HEATMAP_COLUMNS, best_is_pnl, heatmap_grid
 from stratforge.research.runs import CONFIG_FILE, PHASES, STATE_FILE
 from stratforge.search.validation import exit_params
 from stratforge.sim import simulate
@@ -50,7 +52,7 @@ OBJECT: dict[int | str, dict[str, Any]] = {
     200: {"content": {"application/json": {"schema": {"type": "object"}}},
           "description": "A JSON object read from the run's artifacts."}}
 RESPONSES = {**OBJECT, **NOT_FOUND}
-MAX_CANDLES = 4000
+MAX_CANDLES = 10_000
 """Bars sent with a template's trades (the span of the trades, newest kept)."""
 CANDLE_MARGIN = 20
 TemplateId = Annotated[str, PathParam(pattern=NAME_PATTERN, description="A template id.")]
@@ -72,13 +74,32 @@ def _config(path: Path) -> dict[str, Any]:
     return read_document(path / CONFIG_FILE, f"research run {path.name}").get("config") or {}
 
 
+def _market_block(path: Path) -> dict[str, Any]:
+    """The market block the run's data phase recorded (``{}`` before that phase)."""
+    state = read_document(path / STATE_FILE, f"the state of run {path.name}") \
+        if (path / STATE_FILE).is_file() else {}
+    return ((state.get("phases") or {}).get("data") or {}).get("market") or {}
+
+
+def run_symbol(path: Path) -> str:
+    """The symbol a run folder researched (its config; MNQ, the default, when unset)."""
+    return str(_config(path).get("symbol") or "MNQ").upper()
+
+
+def price_format(path: Path, home: Path) -> dict[str, Any]:
+    """How to write the run's numbers: tick size, decimals and currency as the run recorded
+    them, else as its instrument says."""
+    block = _market_block(path)
+    if all(k in block for k in ("symbol", "currency", "tick_size", "point_value",
+                                "price_decimals")):
+        return PriceFormat(**{k: block[k] for k in PriceFormat.model_fields}).model_dump()
+    return PriceFormat.of(get_instrument(run_symbol(path), home)).model_dump()
+
+
 def _run_costs(path: Path, instrument: Instrument) -> Costs:
     """The cost model the run charged (its data phase's market block), else the
     instrument's."""
-    state = read_document(path / STATE_FILE, f"the state of run {path.name}") \
-        if (path / STATE_FILE).is_file() else {}
-    block = (((state.get("phases") or {}).get("data") or {}).get("market") or {}).get(
-        "cost_model") or {}
+    block = _market_block(path).get("cost_model") or {}
     settings = {k: float(v) for k, v in block.items() if k in COST_FIELDS}
     return Costs(**settings) if settings else instrument.costs
 
@@ -96,6 +117,25 @@ def get_phases(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
                        "seconds": {p: phases[p].get("seconds") if isinstance(phases[p], dict)
                                    else None for p in done},
                        "phases": {p: phases[p] for p in done}})
+
+
+@router.get("/runs/{run_id}/market", response_model=RunMarketOut, responses=NOT_FOUND)
+def get_market(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
+    """The run's market: instrument, currency, tick size and price decimals, session, the
+    cost model per fill and per round trip (price units and currency), and per timeframe the
+    yardstick and the resolved stop/target/trail ranges (ticks and price units). Recorded by
+    the data phase; before it, the instrument's facts alone (`source` says which)."""
+    path = run_folder(db, home, run_id)
+    block = _market_block(path)
+    if block:
+        frames = {tf: {k: v for k, v in part.items() if k != "space_rows"}
+                  for tf, part in (block.get("per_timeframe") or {}).items()}
+        cost = dict(block.get("cost_model") or {})
+        if "round_trip_currency" in cost:  # a round trip is two fills, each half of it
+            cost["per_fill_currency"] = float(cost["round_trip_currency"]) / 2.0
+        return json_ready({**block, "cost_model": cost or None, "per_timeframe": frames,
+                           "source": "run"})
+    return {**price_format(path, home), "source": "instrument"}
 
 
 @router.get("/runs/{run_id}/anova", responses=RESPONSES)
@@ -128,16 +168,43 @@ def param_rows(path: Path) -> pd.DataFrame:
     return rows
 
 
-def heatmap(rows: pd.DataFrame) -> dict[str, Any]:
+def price_bin_labels(ticks: np.ndarray, bins: int, tick_size: float, decimals: int
+                     ) -> list[str]:
+    """The labels of ``bins`` equal-width bins over ``ticks`` (the report's binning,
+    ``report_charts.equal_width_bins``) written in price units with ``decimals``."""
+    def price(value: float) -> str:
+        return f"{value * tick_size:,.{decimals}f}"
+
+    lo, hi = float(np.min(ticks)), float(np.max(ticks))
+    if bins <= 1 or lo == hi:
+        return [price(lo)]
+    edges = np.linspace(lo, hi, bins + 1)
+    return [f"{price(edges[i])}–{price(edges[i + 1])}" for i in range(bins)]
+
+
+def heatmap(rows: pd.DataFrame, tick_size: float | None = None,
+            decimals: int = 2) -> dict[str, Any]:
     """The report's stop x target grid of ``rows`` (``report_charts.heatmap_grid``) as JSON:
-    labels, ``z[target][stop]`` (null for an empty cell), rows per cell."""
+    labels, ``z[target][stop]`` (null for an empty cell), rows per cell; with
+    ``tick_size``, the bins' labels in price units too."""
     grid = heatmap_grid(rows)
     if grid is None:
-        return {"stop_labels": [], "target_labels": [], "z": [], "counts": [], "rows": 0}
+        return {"stop_labels": [], "target_labels": [], "z": [], "counts": [], "rows": 0,
+                "stop_price_labels": [], "target_price_labels": []}
     stop_labels, target_labels, z, counts, used = grid
-    return {"stop_labels": stop_labels, "target_labels": target_labels,
-            "z": [[float(v) if np.isfinite(v) else None for v in row] for row in z],
-            "counts": counts.tolist(), "rows": used}
+    out = {"stop_labels": stop_labels, "target_labels": target_labels,
+           "z": [[float(v) if np.isfinite(v) else None for v in row] for row in z],
+           "counts": counts.tolist(), "rows": used,
+           "stop_price_labels": [], "target_price_labels": []}
+    if tick_size:
+        data = pd.DataFrame({c: pd.to_numeric(rows[c], errors="coerce")
+                             for c in HEATMAP_COLUMNS})
+        data = data[(data["trades"] > 0) & np.isfinite(data).all(axis=1)]
+        out["stop_price_labels"] = price_bin_labels(
+            data["stop_ticks"].to_numpy(), len(stop_labels), tick_size, decimals)
+        out["target_price_labels"] = price_bin_labels(
+            data["target_ticks"].to_numpy(), len(target_labels), tick_size, decimals)
+    return out
 
 
 @router.get("/runs/{run_id}/sweep", response_model=SweepOut, responses=NOT_FOUND)
@@ -145,7 +212,9 @@ def get_sweep(run_id: RunId, db: DbDep, home: HomeDep, template_id: Name = None,
               timeframe: Name = None) -> Any:
     """The combos of the sweep (rows, best PnL per trade) and the stop x target heatmap of
     one (default: the combo with the highest mean PnL per trade)."""
-    rows = param_rows(run_folder(db, home, run_id))
+    path = run_folder(db, home, run_id)
+    rows = param_rows(path)
+    market = price_format(path, home)
     traded = rows[pd.to_numeric(rows["trades"], errors="coerce") > 0]
     stats = traded.groupby(["template_id", "timeframe"], sort=True)["pnl_per_trade"].agg(
         ["count", "mean", "max"])
@@ -158,9 +227,10 @@ def get_sweep(run_id: RunId, db: DbDep, home: HomeDep, template_id: Name = None,
     chosen = rows[(rows["template_id"] == template_id) & (rows["timeframe"] == timeframe)]
     if (template_id is not None or timeframe is not None) and chosen.empty:
         raise NotFoundError(f"no sweep rows for template {template_id} at {timeframe}")
-    return json_ready({"total_rows": len(rows), "combos": combos,
+    grid = heatmap(chosen, market["tick_size"], market["price_decimals"])
+    return json_ready({"total_rows": len(rows), "combos": combos, "market": market,
                        "heatmap": {"template_id": template_id, "timeframe": timeframe,
-                                   **heatmap(chosen)}})
+                                   **grid}})
 
 
 @router.get("/runs/{run_id}/tiers", response_model=TiersOut, responses=NOT_FOUND)
@@ -174,7 +244,7 @@ def get_tiers(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
         for key in ("params", "wf_fold_pnl"):
             if isinstance(row.get(key), str):
                 row[key] = json.loads(row[key])
-    return {"strategies": rows, "count": len(rows)}
+    return {"strategies": rows, "count": len(rows), "market": price_format(path, home)}
 
 
 @router.get("/runs/{run_id}/curves", response_model=CurvesOut, responses=NOT_FOUND)
@@ -192,7 +262,8 @@ def get_curves(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
                            "segment": group["segment"].astype(str).tolist()})
     train_end = (read_document(path / STATE_FILE, f"the state of run {path.name}")
                  .get("phases", {}).get("data", {}).get("train_end"))
-    return json_ready({"train_end": train_end, "strategies": strategies})
+    return json_ready({"train_end": train_end, "strategies": strategies,
+                       "market": price_format(path, home)})
 
 
 def _library(path: Path) -> TemplateLibrary:
@@ -240,7 +311,8 @@ def get_templates(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
                   "oracle_win_rate": t.oracle_win_rate,
                   "mae_median": t.mae_percentiles[1], "mfe_median": t.mfe_percentiles[1],
                   "best_is_pnl": best.get(t.template_id)} for t in library]
-    return json_ready({"run_id": path.name, "count": len(templates), "templates": templates})
+    return json_ready({"run_id": path.name, "count": len(templates), "templates": templates,
+                       "market": price_format(path, home)})
 
 
 def _candles(bars: pd.DataFrame, trades: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -274,7 +346,8 @@ def get_template(run_id: RunId, template_id: TemplateId, db: DbDep, home: HomeDe
     out: dict[str, Any] = {"template": detail, "timeframe": timeframe, "timeframes": timeframes,
                            "params": None, "params_source": "none", "trades": [],
                            "candles": {"ts": [], "open": [], "high": [], "low": [],
-                                       "close": []}, "matches": 0}
+                                       "close": []}, "matches": 0,
+                           "market": price_format(path, home)}
     if not matches_path.is_file():
         return out
     matches = pd.read_parquet(matches_path)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body
 from fastapi.responses import FileResponse, Response
 
 from stratforge.api.common_models import OperationOut
-from stratforge.api.dashboard_models import TrainingDaysOut
+from stratforge.api.dashboard_models import PriceFormat, TrainingDaysOut
 from stratforge.api.deps import DbDep, HomeDep, OperationId
 from stratforge.api.errors import NOT_FOUND
 from stratforge.api.files import (
@@ -24,12 +24,13 @@ from stratforge.api.files import (
 from stratforge.api.settings_models import given_values, validate_settings
 from stratforge.api.training_models import TrainingRunOut, TrainingRunRequest
 from stratforge.data.atomic import json_ready
+from stratforge.instruments import get_instrument
 from stratforge.ops.db import Database
 from stratforge.ops.operations import NotFoundError, create_operation, get_operation
 from stratforge.ops.records import OperationRecord
 from stratforge.search.brain import BayesianBrain
 from stratforge.trainer.analysis import strongest_states
-from stratforge.trainer.config import make_train_config
+from stratforge.trainer.config import TrainConfig, make_train_config
 from stratforge.trainer.loop import BRAIN_FILE, DAYS_FILE, TRADES_FILE
 from stratforge.trainer.report import REPORT_NAME
 from stratforge.trainer.summary import LOG_FILE
@@ -90,7 +91,8 @@ def get_days(operation_id: OperationId, db: DbDep, home: HomeDep) -> Any:
     """The days trained so far (the per-day checkpoint, `days.parquet`, so it grows while
     the run goes), the operation's status, and the strongest states: from the log once it
     is written, before that from the checkpoint's brain and trades (`strongest_from` says
-    which; `null` before the first day)."""
+    which; `null` before the first day); `market` gives the currency of the PnL and the
+    decimals of prices for the run's symbol."""
     op, folder = training_operation(db, home, operation_id)
     days: list[dict[str, Any]] = []
     if (folder / DAYS_FILE).is_file():
@@ -106,5 +108,8 @@ def get_days(operation_id: OperationId, db: DbDep, home: HomeDep) -> Any:
         states = strongest_states(BayesianBrain.load(folder / BRAIN_FILE), trades)
         strongest = states.astype(object).where(states.notna(), None).to_dict("records")
         source = "checkpoint"
+    symbol = str(op.parameters.get("symbol") or TrainConfig.model_fields["symbol"].default)
+    market = PriceFormat.of(get_instrument(symbol, home)).model_dump()
     return json_ready({"operation_id": op.id, "status": op.status, "days": days,
-                       "strongest_states": strongest, "strongest_from": source})
+                       "strongest_states": strongest, "strongest_from": source,
+                       "market": market})

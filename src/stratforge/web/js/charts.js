@@ -34,10 +34,19 @@ export function layout(title, x, y, extra = {}) {
 
 const CONFIG = { displaylogo: false, responsive: true };
 
+// A chart drawn before its div is in the page gets plotly's default width; once the div is
+// attached (pages build their panels first, then insert them), fit it to its container.
+function fitWhenAttached(Plotly, el, frames = 600) {
+  if (el.isConnected) { Plotly.Plots.resize(el).catch(() => {}); return; }
+  if (frames > 0) requestAnimationFrame(() => fitWhenAttached(Plotly, el, frames - 1));
+}
+
 // Draw (or redraw) traces into a div; resolves with the div.
 export async function plot(el, traces, lay) {
   const Plotly = await loadPlotly();
+  const detached = !el.isConnected;
   await Plotly.react(el, traces, lay, CONFIG);
+  if (detached) fitWhenAttached(Plotly, el);
   return el;
 }
 

@@ -1,8 +1,9 @@
 // The results of a research run: phase timings, ANOVA effects, the stop x target heatmap of
 // a chosen combo, the Thompson allocation over rounds, tiers, playbook and equity curves.
 import { get, openDocument } from "../api.js";
-import { empty, errorBox, fill, h, int, num, panel, pct, table } from "../dom.js";
+import { empty, errorBox, facts, fill, h, int, num, panel, pct, table } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
+import { inCurrency, money, paramsShort, paramsText, price, rangeText, statedParamsText, ticksText } from "../format.js";
 
 export const PHASES = ["data", "discovery", "matching", "sweep", "anova", "refine", "validation", "report"];
 
@@ -18,6 +19,35 @@ export function timeline(done, step, seconds = {}) {
 }
 
 function chartDiv(id) { return h("div", { class: "chart", id }); }
+
+const PARAM_LABELS = { stop_ticks: "Stop", target_ticks: "Target", trail_tight_ticks: "Trail tight",
+  trail_wide_ticks: "Trail wide", trail_widen_points: "Trail widen at", trail_activation_ticks: "Trail activation",
+  max_hold_bars: "Max hold" };
+
+// The run's market: instrument, session, cost model (per fill and round trip, in price units
+// and currency) and per timeframe the yardstick and the resolved exit-parameter ranges.
+export function marketPanel(m) {
+  const cost = m.cost_model || {};
+  const pairs = [["Instrument", m.symbol], ["Currency", m.currency], ["Tick size", price(m.tick_size, m)],
+    ["Price decimals", String(m.price_decimals)], ["Point value", `${money(m.point_value, m)} per 1 price unit`]];
+  if (m.session) pairs.push(["Session", m.session]);
+  if (m.base_timeframe) pairs.push(["Bars", `base ${m.base_timeframe}; run on ${(m.timeframes || []).join(", ")}`]);
+  const costFacts = m.cost_model ? facts([["Cost model", cost.description || "no costs"],
+    ["Per fill", `${price(cost.per_fill_price, m)} price units = ${money(cost.per_fill_currency, m)}`],
+    ["Per round trip", `${price(cost.round_trip_price, m)} price units = ${money(cost.round_trip_currency, m)}`],
+    ["At price", `${price(cost.reference_price, m)} (in-sample median close)`]]) : null;
+  const frames = Object.entries(m.per_timeframe || {});
+  const names = [...new Set(frames.flatMap(([, f]) => Object.keys(f.resolved_space || {})))];
+  const ranges = frames.length ? table([
+    { label: "Timeframe", get: ([tf]) => tf }, { label: "In-sample bars", get: ([, f]) => int(f.in_sample_bars), class: "num" },
+    { label: "Yardstick (median true range)", get: ([, f]) => ticksText(f.yardstick_ticks, m), class: "num" },
+    ...names.map((n) => ({ label: PARAM_LABELS[n] || n, get: ([, f]) => rangeText((f.resolved_space || {})[n], m), class: "num" }))],
+  frames, { id: "market-timeframes", rowKey: ([tf]) => tf }) : null;
+  const note = m.source === "run" ? "Prices and distances with the tick size's decimals; every PnL in " + m.currency + "."
+    : "The run has not measured its market yet: the instrument's facts only.";
+  return panel("Market and costs", h("div", { id: "market-panel" }, h("div", { class: "grid" }, facts(pairs), costFacts),
+    ranges ? h("h3", {}, "Search ranges per timeframe (price units)") : null, ranges, h("p", { class: "muted" }, note)));
+}
 
 async function phasesChart(summary) {
   const names = PHASES.filter((p) => summary.phases && summary.phases[p]);
@@ -51,18 +81,25 @@ async function anovaChart(anova) {
 
 async function heatmapPanel(runId) {
   const first = await get(`/research/runs/${runId}/sweep`);
+  const market = first.market;
   const el = chartDiv("chart-heatmap");
   const select = h("select", { id: "combo-select" }, first.combos.map((c) => h("option", {
-    value: `${c.template_id}|${c.timeframe}` }, `${c.template_id} @ ${c.timeframe} (${c.rows} rows, mean ${num(c.mean_pnl_per_trade)})`)));
+    value: `${c.template_id}|${c.timeframe}` }, `${c.template_id} @ ${c.timeframe} (${c.rows} rows, mean ${money(c.mean_pnl_per_trade, market)})`)));
   const info = h("p", { class: "muted", id: "heatmap-info" });
   const draw = async (data) => {
     const m = data.heatmap;
-    info.textContent = `${m.template_id} @ ${m.timeframe}: ${m.rows} rows with trades, mean PnL per trade per bin`;
-    await plot(el, [{ type: "heatmap", x: m.stop_labels, y: m.target_labels, z: m.z, customdata: m.counts,
-      colorscale: "RdBu", reversescale: true, zmid: 0, colorbar: { title: { text: "PnL/trade" } },
-      hovertemplate: "stop %{x}<br>target %{y}<br>mean %{z:.2f}<br>rows %{customdata}<extra></extra>" }],
-    layout("Stop x target: mean PnL per trade", "stop_ticks", "target_ticks",
-      { xaxis: { type: "category", title: { text: "stop_ticks" } }, yaxis: { type: "category", title: { text: "target_ticks" } } }));
+    const priced = m.stop_price_labels.length === m.stop_labels.length && m.target_price_labels.length === m.target_labels.length;
+    const x = priced ? m.stop_price_labels : m.stop_labels;
+    const y = priced ? m.target_price_labels : m.target_labels;
+    const custom = m.counts.map((row, i) => row.map((count, j) => [count, esc(m.stop_labels[j]), esc(m.target_labels[i])]));
+    const unit = priced ? "price units" : "ticks";
+    info.textContent = `${m.template_id} @ ${m.timeframe}: ${m.rows} rows with trades, mean PnL per trade per bin (${market.currency}); distances in ${unit}`;
+    await plot(el, [{ type: "heatmap", x: x.map(esc), y: y.map(esc), z: m.z, customdata: custom,
+      colorscale: "RdBu", reversescale: true, zmid: 0, colorbar: { title: { text: inCurrency("PnL/trade", market) } },
+      hovertemplate: `stop %{x} (%{customdata[1]} ticks)<br>target %{y} (%{customdata[2]} ticks)<br>mean %{z:,.2f} ${esc(market.currency)}<br>rows %{customdata[0]}<extra></extra>` }],
+    layout(inCurrency("Stop x target: mean PnL per trade", market), `stop (${unit})`, `target (${unit})`,
+      { xaxis: { type: "category", title: { text: `stop (${unit})` }, automargin: true },
+        yaxis: { type: "category", title: { text: `target (${unit})` }, automargin: true } }));
   };
   if (!first.combos.length) return panel("Stop x target heatmap", empty("No sweep row has trades."));
   select.value = `${first.heatmap.template_id}|${first.heatmap.timeframe}`;
@@ -87,29 +124,30 @@ async function thompsonChart(history) {
 }
 
 function tierCell(row) { return h("span", { class: `tier-${row.tier}` }, row.tier_name); }
-function params(p) { return p ? Object.entries(p).map(([k, v]) => `${k}=${typeof v === "number" ? +v.toFixed(3) : v}`).join(", ") : "–"; }
-
 function tiersPanel(tiers) {
+  const m = tiers.market;
   if (!tiers.strategies.length) return panel("Validation tiers", empty("No strategy reached validation."));
   return panel("Validation tiers", table([
     { label: "Tier", get: tierCell }, { label: "Strategy", get: (r) => r.strategy_id },
     { label: "Side", get: (r) => (r.direction > 0 ? "long" : "short") },
-    { label: "IS trades", get: (r) => int(r.is_trades), class: "num" }, { label: "IS PnL", get: (r) => num(r.is_pnl), class: "num" },
+    { label: "IS trades", get: (r) => int(r.is_trades), class: "num" }, { label: inCurrency("IS PnL", m), get: (r) => num(r.is_pnl), class: "num" },
     { label: "OOS trades", get: (r) => int(r.oos_trades), class: "num" }, { label: "OOS win", get: (r) => pct(r.oos_win_rate), class: "num" },
-    { label: "OOS PnL", get: (r) => num(r.oos_pnl), class: "num" }, { label: "OOS Sharpe", get: (r) => num(r.oos_sharpe), class: "num" },
+    { label: inCurrency("OOS PnL", m), get: (r) => num(r.oos_pnl), class: "num" }, { label: "OOS Sharpe", get: (r) => num(r.oos_sharpe), class: "num" },
     { label: "DSR", get: (r) => num(r.dsr), class: "num" }, { label: "PBO", get: (r) => num(r.pbo), class: "num" },
     { label: "WF +folds", get: (r) => `${r.wf_positive_folds}/${r.wf_folds}`, class: "num" },
+    { label: "Parameters (price units)", get: (r) => h("span", { title: paramsText(r.params, m) }, paramsShort(r.params, m)), class: "wrap" },
     { label: "Reasons", get: (r) => r.reasons || "", class: "wrap" },
   ], tiers.strategies, { id: "tiers-table" }));
 }
 
-function playbookPanel(playbook) {
+function playbookPanel(playbook, market) {
   const list = playbook.strategies || [];
+  const m = playbook.market || market;
   return panel("Playbook (Tier 1)", list.length ? table([
     { label: "Strategy", get: (s) => s.strategy_id }, { label: "Timeframe", get: (s) => s.timeframe },
-    { label: "OOS PnL", get: (s) => num(s.out_of_sample?.pnl), class: "num" },
+    { label: inCurrency("OOS PnL", m), get: (s) => num(s.out_of_sample?.pnl), class: "num" },
     { label: "OOS Sharpe", get: (s) => num(s.out_of_sample?.sharpe), class: "num" },
-    { label: "Parameters", get: (s) => params(s.params), class: "wrap" },
+    { label: "Parameters", get: (s) => (s.parameters ? statedParamsText(s.parameters, m) : paramsText(s.params, m)), class: "wrap" },
   ], list, { id: "playbook-table" }) : empty("No strategy reached Tier 1 (PRODUCTION): the playbook is empty."));
 }
 
@@ -124,12 +162,12 @@ async function equityChart(curves) {
       traces.push({ type: "scatter", mode: "lines+markers", name: `${esc(s.strategy_id)} ${label}`,
         legendgroup: esc(s.strategy_id), x: idx.map((j) => s.exit_time[j]), y: idx.map((j) => s.equity[j]),
         line: { dash, width: 2, color: ["#5aa9ff", "#f0883e", "#3fb950", "#f85149", "#bc8cff"][i % 5] },
-        marker: { size: 4 }, hovertemplate: "%{x}<br>equity %{y:.2f}<extra></extra>" });
+        marker: { size: 4 }, hovertemplate: `%{x}<br>equity %{y:,.2f} ${esc(curves.market.currency)}<extra></extra>` });
     }
   });
   const shapes = curves.train_end ? [{ type: "line", x0: curves.train_end, x1: curves.train_end, y0: 0, y1: 1,
     yref: "paper", line: { color: "#8b98a8", dash: "dot", width: 1 } }] : [];
-  await plot(el, traces, layout("Equity curves (solid: in-sample, dashed: out-of-sample)", "exit time (UTC)", "cumulative PnL", { shapes }));
+  await plot(el, traces, layout("Equity curves (solid: in-sample, dashed: out-of-sample)", "exit time (UTC)", inCurrency("cumulative PnL", curves.market), { shapes }));
   return panel("Equity curves", el);
 }
 
@@ -143,12 +181,14 @@ export async function renderResults(box, runId, info) {
   const report = h("button", { id: "open-report", disabled: !info.files.report,
     onclick: () => openDocument(`/research/runs/${runId}/report`).catch((e) => console.warn(e)) }, "Open the report");
   parts.push(h("div", { class: "toolbar" }, report, h("span", { class: "muted" }, info.files.report ? "report.html" : "the report is written at the end")));
+  const market = await get(`/research/runs/${runId}/market`);
+  add(true, async () => marketPanel(market));
   add(info.files.summary, async () => phasesChart(await get(`/research/runs/${runId}/summary`)));
   add(done.includes("anova"), async () => anovaChart(await get(`/research/runs/${runId}/anova`)));
   add(done.includes("sweep"), () => heatmapPanel(runId));
   add(done.includes("refine"), async () => thompsonChart(await get(`/research/runs/${runId}/refinement`)));
   add(done.includes("validation"), async () => tiersPanel(await get(`/research/runs/${runId}/tiers`)));
-  add(info.files.playbook, async () => playbookPanel(await get(`/research/runs/${runId}/playbook`)));
+  add(info.files.playbook, async () => playbookPanel(await get(`/research/runs/${runId}/playbook`), market));
   add(done.includes("validation"), async () => equityChart(await get(`/research/runs/${runId}/curves`)));
   fill(box, ...parts);
   await Promise.all(tasks);

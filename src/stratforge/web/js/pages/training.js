@@ -2,7 +2,8 @@
 // Sharpe, regret efficiency and early/late exits, the strongest states), live while it runs.
 import { get, openDocument } from "../api.js";
 import { empty, fill, h, int, num, panel, pct, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
-import { layout, plot } from "../charts.js";
+import { esc, layout, plot } from "../charts.js";
+import { inCurrency, money } from "../format.js";
 
 function runLink(id) { return viewLink("training", id); }
 
@@ -20,13 +21,15 @@ export function cumulative(values) { let s = 0; return values.map((v) => (s += N
 const DAY_AXIS = { type: "category", title: { text: "day" }, gridcolor: "#2a3441", automargin: true };
 const RIGHT = (title) => ({ overlaying: "y", side: "right", title: { text: title }, showgrid: false, automargin: true });
 
-async function drawDays(charts, days) {
+async function drawDays(charts, days, market) {
   const x = days.map((d) => d.day);
   const wide = { margin: { l: 56, r: 64, t: 64, b: 44 }, xaxis: DAY_AXIS };
   await Promise.all([
-    plot(charts.pnl, [{ type: "bar", name: "daily PnL", x, y: days.map((d) => d.pnl), marker: { color: days.map((d) => (d.pnl >= 0 ? "#3fb950" : "#f85149")) } },
-      { type: "scatter", mode: "lines+markers", name: "cumulative PnL", x, y: cumulative(days.map((d) => d.pnl)), line: { color: "#5aa9ff" } }],
-    layout("Daily and cumulative PnL", "day", "PnL", { xaxis: DAY_AXIS })),
+    plot(charts.pnl, [{ type: "bar", name: "daily PnL", x, y: days.map((d) => d.pnl), marker: { color: days.map((d) => (d.pnl >= 0 ? "#3fb950" : "#f85149")) },
+      hovertemplate: `%{x}<br>daily PnL %{y:,.2f} ${esc(market.currency)}<extra></extra>` },
+    { type: "scatter", mode: "lines+markers", name: "cumulative PnL", x, y: cumulative(days.map((d) => d.pnl)), line: { color: "#5aa9ff" },
+      hovertemplate: `%{x}<br>cumulative PnL %{y:,.2f} ${esc(market.currency)}<extra></extra>` }],
+    layout(inCurrency(`Daily and cumulative PnL, ${esc(market.symbol)}`, market), "day", inCurrency("PnL", market), { xaxis: DAY_AXIS })),
     plot(charts.win, [{ type: "scatter", mode: "lines+markers", name: "win rate", x, y: days.map((d) => d.win_rate) },
       { type: "bar", name: "Sharpe", x, y: days.map((d) => d.sharpe), yaxis: "y2", opacity: 0.6 }],
     layout("Win rate and Sharpe per day", "day", "win rate", { ...wide, yaxis2: RIGHT("Sharpe") })),
@@ -35,14 +38,14 @@ async function drawDays(charts, days) {
   ]);
 }
 
-function strongestTable(states) {
+function strongestTable(states, market) {
   if (states === null) return empty("No day trained yet.");
   if (!states.length) return empty("No state has enough samples yet.");
   return table([
     { label: "State", get: (r) => r.state, class: "wrap" }, { label: "Samples", get: (r) => int(r.samples), class: "num" },
     { label: "Wins", get: (r) => int(r.wins), class: "num" }, { label: "Posterior win rate", get: (r) => pct(r.posterior_mean), class: "num" },
     { label: "90% interval", get: (r) => `${pct(r.lo)} – ${pct(r.hi)}`, class: "num" },
-    { label: "Avg PnL", get: (r) => num(r.avg_pnl), class: "num" }, { label: "Trades", get: (r) => int(r.trades), class: "num" },
+    { label: inCurrency("Avg PnL", market), get: (r) => num(r.avg_pnl), class: "num" }, { label: "Trades", get: (r) => int(r.trades), class: "num" },
     { label: "Avg bars", get: (r) => num(r.avg_duration_bars, 1), class: "num" }], states, { id: "strongest-table" });
 }
 
@@ -68,18 +71,18 @@ async function renderRun(root, id, feed) {
     setProgress(bar, op.progress.percent);
     fill(statusBox, statusBadge(op.status));
     summary.textContent = `${data.days.length} days trained, ${int(data.days.reduce((a, d) => a + (d.trades || 0), 0))} trades, ` +
-      `PnL ${num(data.days.reduce((a, d) => a + (Number(d.pnl) || 0), 0))}`;
+      `PnL ${money(data.days.reduce((a, d) => a + (Number(d.pnl) || 0), 0), data.market)} (${data.market.symbol})`;
     if (data.days.length !== count) {
       count = data.days.length;
-      await drawDays(charts, data.days);
+      await drawDays(charts, data.days, data.market);
       fill(daysBox, data.days.length ? table([
         { label: "Day", get: (d) => d.day }, { label: "Trades", get: (d) => int(d.trades), class: "num" },
-        { label: "Win rate", get: (d) => pct(d.win_rate), class: "num" }, { label: "PnL", get: (d) => num(d.pnl), class: "num" },
+        { label: "Win rate", get: (d) => pct(d.win_rate), class: "num" }, { label: inCurrency("PnL", data.market), get: (d) => num(d.pnl), class: "num" },
         { label: "Sharpe", get: (d) => num(d.sharpe), class: "num" }, { label: "Efficiency", get: (d) => pct(d.mean_efficiency), class: "num" },
         { label: "Early", get: (d) => pct(d.share_early), class: "num" }, { label: "Late", get: (d) => pct(d.share_late), class: "num" },
         { label: "States", get: (d) => int(d.states_learned), class: "num" }], data.days, { id: "days-table" }) : empty("No day trained yet."));
     }
-    fill(states, strongestTable(data.strongest_states));
+    fill(states, strongestTable(data.strongest_states, data.market));
     if (report.disabled && !["pending", "running"].includes(op.status)) {
       report.disabled = !(await get(`/training/runs/${encodeURIComponent(id)}`)).report;
     }
