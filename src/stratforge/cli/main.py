@@ -63,13 +63,15 @@ def instruments() -> None:
     for column in ("symbol", "tick", "point value", "currency", "daily flat", "calendar"):
         table.add_column(column, no_wrap=True)
     table.add_column("session", ratio=3)
+    table.add_column("costs", ratio=3)
     table.add_column("description", ratio=2)
     for spec in sorted(list_instruments().values(), key=lambda s: s.symbol):
         session = spec.session
         symbol = f"{spec.symbol} *" if spec.symbol in user else spec.symbol
-        table.add_row(symbol, f"{spec.tick_size:g}", f"{spec.point_value:g}", spec.currency,
-                      session.flat_text().removeprefix("flat "), session.calendar or "-",
-                      session.hours(), spec.description)
+        table.add_row(symbol, spec.format_price(spec.tick_size), f"{spec.point_value:,g}",
+                      spec.currency, session.flat_text().removeprefix("flat "),
+                      session.calendar or "-", session.hours(), spec.costs.describe(),
+                      spec.description)
     console.print(table)
     if user_file.exists():
         console.print(f"User instruments (*): {user_file} ({len(user)} defined).",
