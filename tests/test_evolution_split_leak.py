@@ -23,7 +23,9 @@ from stratforge.errors import DataError
 from stratforge.evolution import pipeline
 from stratforge.evolution.config import make_evolution_config
 from stratforge.evolution.dataset import chronological_split
-from stratforge.evolution.modelstore import load_estimator, load_signals
+from stratforge.evolution.loop import LocalBackend, evolve
+from stratforge.evolution.modelstore import load_estimator, load_meta, load_signals
+from stratforge.evolution.pruning import prune_features
 from stratforge.evolution.regimes import REGIME_FEATURES
 from stratforge.timeframes import parse_timeframe
 
@@ -207,3 +209,42 @@ def test_pruning_reads_importance_from_before_every_test_block(twins):
     if changed_after == 0:
         assert models[0].meta["importance"] == models[1].meta["importance"]
     assert models[0].meta["importance"] == models[0].meta["segments"][0]["importance"]
+
+
+def test_a_segmented_run_signals_each_segment_with_its_own_model(tmp_path):
+    """A whole run with two segments: every stored prediction is the standardised output of
+    its own segment's model (centre and scale of that segment's training predictions), and
+    the next generation's features are pruned by the first segment's importance."""
+    home = tmp_path / "home"
+    synthesize_into_store("EURUSD", days=150, seed=3, kind="planted", resolution="1h",
+                          replace=True, home=home)
+    config = make_evolution_config(symbol="EURUSD", timeframe="1h", segments=2,
+                                   max_generations=2, thresholds=[1.0], z_cutoffs=[0.0],
+                                   regimes=["all"], min_features=3, **SETTINGS)
+    prepared = pipeline.prepare_data(config, home)
+    outcome = evolve(prepared, LocalBackend(config, home), home=home,
+                     start_features=FEATURES)
+    assert [g.generation for g in outcome.generations] == [0, 1]
+    first, second = outcome.generations
+    meta = load_meta(first.model, home)
+    assert meta["prediction_centre"] == 0.0 and meta["prediction_scale"] == 1.0
+    expected = prune_features(meta["segments"][0]["importance"],
+                              prune_fraction=config.prune_fraction,
+                              min_features=config.min_features).kept
+    assert sorted(second.features) == sorted(expected)
+    estimator = load_estimator(first.model, home)
+    signals = load_signals(first.model, home)
+    x = prepared.features[sorted(FEATURES)].to_numpy()
+    y = prepared.target
+    for number, info in enumerate(meta["segments"]):
+        train = _rows_of(prepared, "train", number)
+        raw = estimator.estimators[number].predict(x[train])
+        assert info["prediction_centre"] == pytest.approx(raw.mean(), rel=1e-12)
+        assert info["prediction_scale"] == pytest.approx(raw.std(), rel=1e-12)
+        mine = prepared.segment[signals["bar"]] == number
+        rows = signals["bar"][mine]
+        expected_z = (estimator.estimators[number].predict(x[rows]) - raw.mean()) / raw.std()
+        np.testing.assert_allclose(signals["prediction"][mine], expected_z, rtol=1e-9,
+                                   atol=1e-12)
+        assert not np.isin(rows, train).any() and np.isfinite(y[train]).all()
+    assert first.best is None or first.best["trades"] is not None
