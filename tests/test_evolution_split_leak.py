@@ -248,3 +248,42 @@ def test_a_segmented_run_signals_each_segment_with_its_own_model(tmp_path):
                                    atol=1e-12)
         assert not np.isin(rows, train).any() and np.isfinite(y[train]).all()
     assert first.best is None or first.best["trades"] is not None
+
+
+@pytest.mark.parametrize("segments", [2, 3, 4])
+def test_no_fit_reads_a_row_at_or_after_its_test_block_minus_the_embargo(segments, tmp_path,
+                                                                          monkeypatch):
+    """What was seen: 3,220 of 6,442 training rows came after the first test row. A row-id
+    column fed to the fit shows exactly which rows each fit (and its importance) read."""
+    import dataclasses
+
+    home = tmp_path / "home"
+    synthesize_into_store("EURUSD", days=150, seed=2, kind="planted", resolution="1h",
+                          replace=True, home=home)
+    config = make_evolution_config(symbol="EURUSD", timeframe="1h", segments=segments,
+                                   **SETTINGS)
+    prepared = pipeline.prepare_data(config, home)
+    features = prepared.features.copy()
+    features["row_id"] = np.arange(len(features), dtype=np.float64)
+    prepared = dataclasses.replace(prepared, features=features)
+    fits = []
+    real = pipeline.fit_model
+
+    def recording(algorithm, hyper, names, x_train, y_train, x_val, y_val, **kwargs):
+        column = names.index("row_id")
+        fits.append((x_train[:, column].astype(np.int64), x_val[:, column].astype(np.int64)))
+        return real(algorithm, hyper, names, x_train, y_train, x_val, y_val, **kwargs)
+
+    monkeypatch.setattr(pipeline, "fit_model", recording)
+    pipeline.train_model(prepared, ["row_id", *FEATURES], home=home)
+    gap = prepared.split.gap
+    for number in range(segments):
+        test_start = int(_rows_of(prepared, "test", number)[0])
+        serving = fits if len(fits) == 1 else [fits[number]]  # the fits behind this block
+        fitted = np.concatenate([rows for rows, _ in serving])
+        validated = np.concatenate([rows for _, rows in serving])
+        late = int((fitted >= test_start - gap).sum())
+        assert late == 0, (f"segment {number + 1}: {late} of {len(fitted)} training rows at "
+                           f"or after its first test row minus the embargo")
+        assert validated.max() < test_start - gap
+        assert np.array_equal(np.sort(fitted), _rows_of(prepared, "train", number))
