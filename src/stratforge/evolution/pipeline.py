@@ -46,7 +46,7 @@ class PreparedData:
     features: pd.DataFrame
     target: np.ndarray
     split: Split
-    segment: np.ndarray   # segment number of every bar (-1 outside the usable rows)
+    segment: np.ndarray   # segment number of every bar (-1 outside its spans: warm-up, gaps)
     spans: dict[str, Any]
 
     @property
