@@ -1,11 +1,17 @@
 """Targets and the chronological split: train, validation and test spans with purge gaps.
 
 The usable rows are the bars where every candidate feature and the target are finite. They
-are cut into ``segments`` consecutive blocks (1 by default); each block gives, in time order,
-a training part (``train_fraction``), a validation part (``validation_fraction``) and a test
-part (the rest). ``gap = max(purge_bars, horizon)`` rows are dropped before every part that
-follows another one (validation, test and the next block's training), so no target of one
-span looks into the next and no span starts on bars the previous one's targets used.
+are cut into ``segments`` consecutive blocks (1 by default); each block is a segment and
+gives, in time order, a training part (``train_fraction``), a validation part
+(``validation_fraction``) and a test part (the rest). ``gap = max(purge_bars, horizon)``
+rows are dropped before every part that follows another one (validation, test and the next
+block's training), so no target of one span looks into the next and no span starts on bars
+the previous one's targets used.
+
+Every segment is its own walk-forward step: its model, scalers and regimes are fitted on its
+own training rows only, which all come before its validation rows, which all come before its
+test rows (each by more than the gap). No segment ever trains on rows of a later segment, so
+nothing at or after a test block's first row enters the fits judged on that block.
 """
 
 from __future__ import annotations
@@ -35,27 +41,53 @@ def make_target(close: np.ndarray, kind: str, horizon: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class SegmentSplit:
+    """The bar positions of one segment's spans (sorted int64): its model is fitted on
+    ``train``, measured and tuned on ``validation`` and judged on ``test``, in that time order
+    with an embargo of ``gap`` usable rows between them."""
+
+    number: int
+    train: np.ndarray
+    validation: np.ndarray
+    test: np.ndarray
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Every bar position of the segment's spans, sorted."""
+        return np.concatenate([self.train, self.validation, self.test])
+
+
+@dataclass(frozen=True)
 class Split:
-    """Bar positions of each span (sorted int64)."""
+    """Bar positions of each span over all segments (sorted int64) and the segments."""
 
     train: np.ndarray
     validation: np.ndarray
     test: np.ndarray
     gap: int
+    segments: tuple[SegmentSplit, ...] = ()
 
     def describe(self) -> dict[str, int]:
-        """Row counts and the purge gap."""
+        """Row counts, the purge gap and the number of segments."""
         return {"train": len(self.train), "validation": len(self.validation),
-                "test": len(self.test), "gap": self.gap}
+                "test": len(self.test), "gap": self.gap, "segments": len(self.segments)}
+
+
+def embargo_rows(purge_bars: int, horizon: int) -> int:
+    """The purge gap between spans: ``max(purge_bars, horizon)`` rows, so the target of the
+    last row of one span (it reads ``horizon`` bars ahead) ends before the next span starts."""
+    return max(int(purge_bars), int(horizon))
 
 
 def chronological_split(usable: np.ndarray, *, train_fraction: float,
                         validation_fraction: float, purge_bars: int, horizon: int,
                         segments: int = 1) -> Split:
     """Split the sorted usable bar positions (see the module docstring)."""
-    gap = max(int(purge_bars), int(horizon))
+    gap = embargo_rows(purge_bars, horizon)
+    if segments < 1:
+        raise ConfigError(f"segments must be >= 1, got {segments}")
     blocks = np.array_split(np.asarray(usable, dtype=np.int64), segments)
-    parts: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": []}
+    parts: list[SegmentSplit] = []
     for number, block in enumerate(blocks):
         n = len(block)
         a = round(n * train_fraction)
@@ -68,5 +100,6 @@ def chronological_split(usable: np.ndarray, *, train_fraction: float,
                 raise DataError(f"the {name} span of segment {number + 1} of {segments} has "
                                 f"{len(piece)} rows ({n} usable rows in the segment, purge gap "
                                 f"{gap}); use more data, fewer segments or a smaller gap")
-            parts[name].append(piece)
-    return Split(*(np.concatenate(parts[k]) for k in ("train", "validation", "test")), gap=gap)
+        parts.append(SegmentSplit(number, **pieces))
+    return Split(*(np.concatenate([getattr(p, k) for p in parts])
+                   for k in ("train", "validation", "test")), gap=gap, segments=tuple(parts))

@@ -20,6 +20,10 @@ from stratforge.evolution.training import normalise_hyperparameters
 FINGERPRINT_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 FEATURE_SET_VERSION = 2
 """Bump when a feature's definition changes, so old models are not reused for new ones."""
+SPLIT_VERSION = 2
+"""Bump when the split or what each segment is fitted on changes (it enters the spans of a
+model's identity). 2: every segment has its own model fitted on its own training rows only
+(before 2, one model was fitted on the training rows of all segments)."""
 
 
 def canonical_json(payload: Any) -> str:

@@ -123,3 +123,29 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
     if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
         return None
     return float(np.corrcoef(a, b)[0, 1])
+
+
+@dataclass
+class SegmentedModel:
+    """The fitted models of a segmented split, one per segment in time order, each with the
+    centre and scale of its own training-span predictions.
+
+    Segment k's model is fitted on segment k's training rows only, so it never saw a row at
+    or after its test block. ``predict`` gives the standardised prediction
+    ``(prediction - centre) / scale`` of the latest segment's model (the one to use after
+    the data); ``predict_segment`` that of any segment.
+    """
+
+    estimators: list[Any]
+    centres: list[float]
+    scales: list[float]
+
+    def predict_segment(self, number: int, x: np.ndarray) -> np.ndarray:
+        """Standardised predictions of segment ``number``'s model for rows of ``x``."""
+        scale = self.scales[number] if self.scales[number] > 0 else 1.0
+        raw = np.asarray(self.estimators[number].predict(x), dtype=np.float64)
+        return (raw - self.centres[number]) / scale
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Standardised predictions of the latest segment's model."""
+        return self.predict_segment(len(self.estimators) - 1, x)
