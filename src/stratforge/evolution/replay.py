@@ -72,6 +72,10 @@ def model_signal(fingerprint: str, *, threshold: float, home: Path | str | None 
     if long_only:
         side[side < 0] = 0
     entries = np.flatnonzero(side != 0).astype(np.int64)
-    test_start = prepared.bars["ts"].iloc[int(prepared.split.test[0])]
+    # a segmented model predicts with its latest segment's model: only the bars of that
+    # segment's test block are honest for it
+    last_test = prepared.split.segments[-1].test if prepared.split.segments else \
+        prepared.split.test
+    test_start = prepared.bars["ts"].iloc[int(last_test[0])]
     return ModelSignal(prepared.bars, entries, side[entries].astype(np.int64), test_start,
                        prepared.config.symbol, prepared.config.timeframe)
