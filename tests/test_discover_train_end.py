@@ -217,3 +217,25 @@ def test_the_optimiser_refuses_a_later_train_end_or_late_members(twins, tmp_path
         optimize_templates(library, span.patterns, symbol=twins.symbol, home=home,
                            train_end=early, iterations=6, checkpoint_dir=tmp_path)
     assert json.dumps(library.metadata)  # still JSON-ready
+
+
+def test_research_discovery_uses_only_patterns_whose_oracle_ends_before_t(twins):
+    """The research pipeline's discovery phase (full scans, in-sample patterns) gives the
+    same library on both twins: before the fix it kept every pattern starting before T, and
+    the oracle statistics of those near T read the bars after it."""
+    from stratforge.progress import no_progress
+    from stratforge.research.config import ResearchConfig
+    from stratforge.research.prepare import LIBRARY_DIR, discover
+    from stratforge.research.runs import RunFolder
+
+    config = ResearchConfig(symbol=twins.symbol, timeframes=tuple(twins.hierarchy.split(",")),
+                            seed=2)
+    libraries, infos = [], []
+    for home in twins.homes:
+        run = RunFolder.create(config, home, run_id="run_train_end_test")
+        infos.append(discover(run, home, twins.train_end.value, False, no_progress))
+        libraries.append(TemplateLibrary.load(run.path / LIBRARY_DIR))
+    assert libraries[0] == libraries[1] and len(libraries[0]) >= 2
+    assert infos[0]["in_sample_patterns"] == infos[1]["in_sample_patterns"]
+    assert infos[0]["patterns"] != infos[1]["patterns"]     # the twins differ after T
+    assert libraries[0].metadata["training_span"]["used"] == infos[0]["in_sample_patterns"]
