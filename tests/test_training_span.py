@@ -76,7 +76,9 @@ def test_every_bar_of_the_oracle_lookahead_must_end_by_t():
     span = select(patterns)
     assert span.excluded == {"starts_at_or_after": 2, "lookahead": 2, "drill_parent": 0}
     assert span.total == 6 and span.metadata()["used"] == 2
-    assert "2 of 6 patterns (4 left out: 2 starts at or after, 2 lookahead)" in span.describe()
+    assert span.describe() == ("training span to 2024-03-06T20:00:00+00:00: 2 of 6 patterns "
+                               "(4 left out: 2 start at or after T, 2 read bars after T (own "
+                               "bar or oracle lookahead))")
     expected = ["2024-03-06 14:00", "2024-03-06 20:00", "2024-03-06 21:00",
                 "2024-03-07 05:00", "2024-03-07 11:00", "2024-03-07 00:00"]
     assert label_ends(patterns, STARTS, SESSION).tolist() == [utc(e).value for e in expected]

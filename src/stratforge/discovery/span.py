@@ -45,6 +45,9 @@ SPAN_COLUMNS: tuple[str, ...] = ("pattern_id", "timeframe", "ts", "bar")
 EXCLUSION_REASONS: tuple[str, ...] = ("starts_at_or_after", "lookahead", "drill_parent")
 """Why a pattern is left out: its bar starts at or after ``T``; its own bar or its oracle
 lookahead ends after ``T``; no training-span parent's drill-down window holds it."""
+_REASON_TEXT = {"starts_at_or_after": "start at or after T",
+                "lookahead": "read bars after T (own bar or oracle lookahead)",
+                "drill_parent": "lie in no window of a parent known before T"}
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,10 @@ class TrainingPatterns:
                         "parents) ends by train_end"}
 
     def describe(self) -> str:
-        """One line: 'training span to T: 361 of 515 patterns (154 left out: ...)'."""
+        """One line: 'training span to T: 361 of 515 patterns (154 left out: 140 start at or
+        after T, 14 read bars after T)'."""
         left = self.total - len(self.patterns)
-        parts = ", ".join(f"{n:,} {reason.replace('_', ' ')}"
+        parts = ", ".join(f"{n:,} {_REASON_TEXT[reason]}"
                           for reason, n in self.excluded.items() if n)
         return (f"training span to {self.train_end.isoformat()}: {len(self.patterns):,} of "
                 f"{self.total:,} patterns" + (f" ({left:,} left out: {parts})" if left else ""))
