@@ -484,3 +484,39 @@ def test_bad_inputs_say_what_is_wrong(tmp_path):
         run(library, patterns, bars, tmp_path, fill="midnight")
     with pytest.raises(ConfigError, match="unique"):
         run(library, pd.concat([patterns, patterns.iloc[:1]]), bars, tmp_path)
+
+
+def test_with_a_training_end_the_optimiser_simulates_on_the_bars_before_it(tmp_path):
+    # 24 members that rally then collapse; the training end falls 30 bars into the last
+    # member's path, so its trade is still open there
+    bars, entries = scripted_market([RALLY] * 24, seed=4)
+    patterns = patterns_for(bars, entries, 4)
+    end = bars["ts"].iloc[entries[-1] + 30]
+    library = library_for(patterns, {"T0001": list(range(24))})
+    library = library.with_templates([], metadata={"train_end": end.isoformat()})
+    altered = bars.copy()
+    later = altered["ts"] >= end
+    for column in ("open", "high", "low", "close"):   # a huge rally after the training end
+        altered.loc[later, column] += 400 * TICK
+    settings = {"fission": False, "iterations": 30}
+    honest = run(library, patterns, bars, tmp_path / "a", **settings)
+    same = run(library, patterns, altered, tmp_path / "b", **settings)
+    assert honest.library == same.library
+    pd.testing.assert_frame_equal(honest.report, same.report)
+    assert honest.library.metadata["optimization"]["train_end"] == end.isoformat()
+
+    # reference: the bars cut at the training end by hand, and no training end at all
+    untimed = library.with_templates([], metadata={"train_end": None})
+    cut = run(untimed, patterns, bars[bars["ts"] < end], tmp_path / "c", **settings)
+    pd.testing.assert_frame_equal(cut.report, honest.report)
+    # without the cut the altered bars change what the last member earns
+    leaky = [run(untimed, patterns, frame, tmp_path / name, **settings).report
+             for frame, name in ((bars, "d"), (altered, "e"))]
+    assert not leaky[0][["score", "mean_points"]].equals(leaky[1][["score", "mean_points"]])
+    # an explicit training end may be earlier than the library's, never later
+    with pytest.raises(ConfigError, match="after the library's training end"):
+        run(library, patterns, bars, tmp_path / "f", train_end=end + pd.Timedelta(days=1),
+            **settings)
+    with pytest.raises(ConfigError, match=r"1 member\(s\) of 1m lie after the training end"):
+        run(library, patterns, bars, tmp_path / "g", train_end=bars["ts"].iloc[entries[-1]],
+            **settings)

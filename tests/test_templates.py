@@ -1,5 +1,5 @@
-"""Templates: the k rule, train-only scalers, tightening, direction and oracle statistics on hand
-cases, determinism, and an exact save/load round trip of the template library."""
+"""Templates: the k rule, training-span input and scalers, tightening, direction and oracle
+statistics on hand cases, determinism, and an exact save/load round trip of the library."""
 
 from __future__ import annotations
 
@@ -141,12 +141,13 @@ def test_fewer_distinct_vectors_than_k_caps_k():
 # ------------------------------------------------------------------ scalers
 
 
-def test_scaler_is_fitted_on_the_training_span_only():
+def test_scalers_are_fitted_on_the_training_patterns_and_later_ones_are_refused():
     patterns = pattern_frame(400, seed=11)
     train_end = patterns["ts"].iloc[250]
-    library = cluster_patterns(patterns, train_end=train_end)
+    train = patterns[patterns["ts"] < train_end]
+    library = cluster_patterns(train, train_end=train_end)
     for tf, scaler in library.scalers.items():
-        rows = patterns[(patterns["timeframe"] == tf) & (patterns["ts"] < train_end)]
+        rows = train[train["timeframe"] == tf]
         raw = rows.loc[:, list(FEATURE_NAMES)].to_numpy()
         std = raw.std(axis=0)
         np.testing.assert_allclose(scaler.mean, raw.mean(axis=0), rtol=1e-12, atol=1e-12)
@@ -154,27 +155,26 @@ def test_scaler_is_fitted_on_the_training_span_only():
         assert scaler.n_fit == len(rows)
         assert scaler.fitted_on == "train"
     assert library.metadata["train_end"] == train_end.isoformat()
+    assert library.metadata["n_train"] == library.metadata["n_patterns"] == len(train)
+    # the training end only records the span: the clustering is that of the rows given
+    untimed = cluster_patterns(train)
+    assert untimed.templates == library.templates and untimed.scalers == library.scalers
 
-    altered = patterns.copy()
-    later = altered["ts"] >= train_end
-    rng = np.random.default_rng(0)
-    for name in FEATURE_NAMES:
-        altered.loc[later, name] = rng.normal(50, 30, int(later.sum()))
-    changed = cluster_patterns(altered, train_end=train_end)
-    assert changed.scalers == library.scalers
-    assert changed != library  # the clustering itself did see the altered rows
+    # a pattern at or after the training end is refused, with what to do instead
+    with pytest.raises(ConfigError, match=r"1 pattern\(s\) start at or after.*"
+                                          r"training_patterns"):
+        cluster_patterns(patterns[patterns["ts"] <= train_end], train_end=train_end)
+    with pytest.raises(ConfigError, match="start at or after"):
+        cluster_patterns(patterns, train_end=train_end)
 
 
-def test_timeframe_without_training_patterns_is_fitted_on_all_and_flagged():
-    patterns = pattern_frame(120, seed=5, timeframes=("1h",))
-    late = pattern_frame(30, seed=6, timeframes=("5m",))
-    late["ts"] = late["ts"] + pd.Timedelta(days=800)
-    library = cluster_patterns(pd.concat([patterns, late], ignore_index=True),
-                               train_end=START + pd.Timedelta(days=400))
-    assert library.scalers["1h"].fitted_on == "train"
-    assert library.scalers["5m"].fitted_on == "all"
-    assert library.scalers["5m"].n_fit == 30
-    assert library.metadata["scalers_fitted_on_all"] == ["5m"]
+def test_a_naive_train_end_is_utc_and_bad_text_is_refused():
+    patterns = pattern_frame(120, seed=5)
+    end = patterns["ts"].iloc[-1] + pd.Timedelta(minutes=1)
+    naive = cluster_patterns(patterns, train_end=end.tz_localize(None))
+    assert naive.metadata["train_end"] == end.isoformat()
+    with pytest.raises(ConfigError, match="ISO-8601"):
+        cluster_patterns(patterns, train_end="next tuesday")
 
 
 def test_constant_feature_gets_scale_one_and_library_scale_matches():
@@ -331,8 +331,10 @@ def test_no_patterns_give_an_empty_library(tmp_path):
 
 
 def test_library_round_trips_exactly(tmp_path):
-    library = cluster_patterns(pattern_frame(700, seed=8), train_end=START + pd.Timedelta(
-        days=200), random_state=3)
+    patterns = pattern_frame(700, seed=8)
+    train_end = START + pd.Timedelta(days=200)
+    library = cluster_patterns(patterns[patterns["ts"] < train_end], train_end=train_end,
+                               random_state=3)
     parent = library.templates[0]
     half = parent.members // 2
     children = [dataclasses.replace(parent, template_id=f"{parent.template_id}.{i + 1}",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -12,7 +11,9 @@ from stratforge.cli.console import console, progress_bars
 from stratforge.discovery.fractal import DiscoveryResult, discover_patterns
 from stratforge.discovery.library import TemplateLibrary, library_folder
 from stratforge.discovery.optimize import optimize_templates
+from stratforge.discovery.span import training_patterns, utc_time
 from stratforge.discovery.templates import cluster_patterns
+from stratforge.errors import DataError
 
 
 def _print_levels(result: DiscoveryResult) -> None:
@@ -68,7 +69,8 @@ def discover_command(
     ] = None,
     fresh: Annotated[bool, typer.Option(help="Ignore checkpoints and start over.")] = False,
     train_end: Annotated[str | None, typer.Option(
-        help="Fit the feature scalers on patterns before this time (UTC) only.")] = None,
+        help="Train on the patterns that end before this time (UTC): scalers, clustering, "
+             "optimisation and fission see no bar at or after it.")] = None,
     seed: Annotated[int, typer.Option(help="random_state of clustering and optimisation.")
                     ] = 0,
     optimize: Annotated[bool, typer.Option(
@@ -80,7 +82,13 @@ def discover_command(
                                                "different exits.")] = True,
     show: Annotated[int, typer.Option(help="Templates to list.")] = 20,
 ) -> None:
-    """Discover patterns from the top timeframe down and cluster them into templates."""
+    """Discover patterns from the top timeframe down and cluster them into templates.
+
+    With ``--train-end T`` only the patterns whose every bar (their own, the oracle's
+    lookahead, drill-down parents) ends by T are clustered, optimised and split, and the
+    optimiser simulates on the bars before T only (docs/discovery.md, "Training span").
+    """
+    end = utc_time(train_end, "--train-end") if train_end else None
     with progress_bars() as progress:
         result = discover_patterns(symbol, timeframes=timeframes, fresh=fresh,
                                    progress=progress)
@@ -88,23 +96,32 @@ def discover_command(
     if len(result.patterns) == 0:
         console.print("no patterns found: nothing to cluster")
         return
+    patterns, span = result.patterns, None
+    if end is not None:
+        span = training_patterns(result.patterns, end, symbol=result.symbol)
+        console.print(span.describe())
+        patterns = span.patterns
+        if len(patterns) == 0:
+            raise DataError(f"no pattern of {result.symbol} ends before --train-end "
+                            f"{end.isoformat()}; choose a later --train-end or add data")
     with progress_bars() as progress:
-        library = cluster_patterns(result.patterns, random_state=seed, progress=progress,
-                                   train_end=pd.Timestamp(train_end, tz="UTC")
-                                   if train_end else None)
+        library = cluster_patterns(patterns, random_state=seed, progress=progress,
+                                   train_end=end)
         if optimize:
-            optimized = optimize_templates(library, result.patterns, symbol=symbol,
+            optimized = optimize_templates(library, patterns, symbol=symbol,
                                            iterations=iterations,
                                            members_per_template=members, fission=fission,
                                            random_state=seed, resume=not fresh,
-                                           progress=progress)
+                                           train_end=end, progress=progress)
             library = optimized.library
             if optimized.splits:
                 console.print(f"fission split {len(optimized.splits)} template(s): " +
                               ", ".join(f"{p} -> {len(c)}" for p, c in
                                         list(optimized.splits.items())[:10]))
-    library = library.with_templates([], metadata={"hierarchy": result.hierarchy,
-                                                   "symbol": result.symbol})
+    extra = {"hierarchy": result.hierarchy, "symbol": result.symbol}
+    if span is not None:
+        extra["training_span"] = span.metadata()
+    library = library.with_templates([], metadata=extra)
     folder = library.save(library_folder(symbol))
     _print_templates(library, show)
     console.print(f"{len(result.patterns):,} patterns, {len(library)} templates; library "

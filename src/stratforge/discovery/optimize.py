@@ -5,8 +5,10 @@ the best exit parameters found on a representative subset of its members, splits
 whose members want clearly different exits into children (``T0001`` -> ``T0001.1``,
 ``T0001.2``, ...; the parent is replaced by its children, which are optimised in the same
 run), and checkpoints after every batch of templates so a rerun resumes where the last one
-stopped and gives the same result. The rules are written down in docs/discovery.md
-("Optimisation and fission"); the array work runs in :mod:`stratforge.discovery.worker`.
+stopped and gives the same result. With a training end (the library's ``train_end``) every
+member must lie in the training span and the simulations see only the bars that end by it.
+The rules are written down in docs/discovery.md ("Optimisation and fission"); the array
+work runs in :mod:`stratforge.discovery.worker`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from stratforge.config import resolve_home
 from stratforge.data.atomic import atomic_write_json
 from stratforge.data.bars import ts_ns
 from stratforge.data.load import load_bars
+from stratforge.data.resample import bar_end_times
 from stratforge.discovery.doe import (
     EXIT_COLUMNS,
     STOP,
@@ -43,6 +46,7 @@ from stratforge.discovery.doe import (
 )
 from stratforge.discovery.library import Template, TemplateLibrary
 from stratforge.discovery.patterns import ORACLE_LOOKAHEAD
+from stratforge.discovery.span import utc_time
 from stratforge.discovery.templates import member_arrays, summarize_members
 from stratforge.discovery.worker import MarketArrays, kernel_matrix, member_points, score_points
 from stratforge.errors import ConfigError
@@ -52,6 +56,7 @@ from stratforge.progress import ProgressCallback, no_progress
 from stratforge.sim.fills import fill_offset, velocity_slip_ticks
 from stratforge.sim.params import Costs
 from stratforge.sim.session_flags import session_last_flags
+from stratforge.timeframes import parse_timeframe
 
 SILHOUETTE_MIN = 0.45
 FISSION_KS: tuple[int, ...] = (2, 3, 4, 5)
@@ -114,6 +119,8 @@ class _Context:
         self.patterns = patterns.set_index(ids.to_numpy(), drop=False)
         self.library, self.symbol, self.home = library, symbol, home
         self.instrument, self.bars, self.settings = instrument, bars, settings
+        end = settings["train_end"]
+        self.end_ns = None if end is None else int(pd.Timestamp(end).value)
         self.tick = float(instrument.tick_size)
         self.costs: Costs = settings["costs_object"]
         self._markets: dict[str, MarketArrays] = {}
@@ -129,11 +136,19 @@ class _Context:
         return rows.sort_values(["ts", "pattern_id"], kind="stable")
 
     def market(self, timeframe: str) -> tuple[MarketArrays, np.ndarray]:
-        """The timeframe's bar arrays and bar start times (loaded once)."""
+        """The timeframe's bar arrays and bar start times (loaded once); with a training end,
+        only the bars that end by it (a trade still open on the last one exits there, as at
+        the end of the data)."""
         if timeframe not in self._markets:
             frame = (self.bars[timeframe] if self.bars is not None and timeframe in self.bars
                      else load_bars(self.symbol, timeframe, home=self.home))
             stamps = ts_ns(frame)
+            if self.end_ns is not None:
+                ends = bar_end_times(stamps, parse_timeframe(timeframe),
+                                     self.instrument.session)
+                # bar ends rise with the starts: the training bars are a prefix
+                keep = int(np.searchsorted(ends, self.end_ns, side="right"))
+                frame, stamps = frame.iloc[:keep], stamps[:keep]
             prices = [np.ascontiguousarray(frame[c].to_numpy(dtype=np.float64))
                       for c in ("open", "high", "low", "close")]
             flags = session_last_flags(stamps, self.instrument.session)
@@ -149,6 +164,11 @@ class _Context:
         _market, stamps = self.market(timeframe)
         at = rows["bar"].to_numpy(dtype=np.int64)
         when = pd.to_datetime(rows["ts"], utc=True).dt.as_unit("ns").array.asi8
+        if self.end_ns is not None and (at >= len(stamps)).any():
+            late = rows["pattern_id"].astype(str).to_numpy()[at >= len(stamps)]
+            raise ConfigError(f"{len(late)} member(s) of {timeframe} lie after the training end "
+                              f"{self.settings['train_end']} (first {late[0]!r}); cluster "
+                              "the training patterns only (span.training_patterns)")
         inside = (at >= 0) & (at < len(stamps))
         if not inside.all() or (stamps[at] != when).any():
             raise ConfigError(f"patterns of {timeframe} do not match the {timeframe} bars of "
@@ -362,7 +382,7 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
                        random_state: int = 0, checkpoint_dir: Path | str | None = None,
                        resume: bool = True, batch_size: int = 8,
                        bars: Mapping[str, pd.DataFrame] | None = None,
-                       instrument: Instrument | None = None,
+                       instrument: Instrument | None = None, train_end: Any = None,
                        progress: ProgressCallback = no_progress) -> OptimizationResult:
     """Optimise exit parameters per template and split templates by fission.
 
@@ -386,6 +406,9 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
         batch_size: templates per checkpoint.
         bars: optional bars per timeframe (instead of loading them); ``instrument``: the
             instrument (default ``get_instrument(symbol, home)``).
+        train_end: the training end (default: the library's ``metadata["train_end"]``; a
+            later one than the library's is a ConfigError). The simulations see only the bars
+            that end by it, and every member's bar must be one of them.
         progress: called ``("optimize", done, total, message)`` after every batch.
 
     Returns:
@@ -399,13 +422,15 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
     fill_offset(fill, 1)
     spec = instrument if instrument is not None else get_instrument(symbol, home)
     cost = costs if costs is not None else spec.costs
+    end = _training_end(library, train_end)
     settings = {"symbol": symbol.upper(), "members_per_template": int(members_per_template),
                 "iterations": int(iterations), "fission": bool(fission),
                 "fission_members": int(fission_members),
                 "fission_iterations": int(fission_iterations),
                 "max_fission_depth": int(max_fission_depth), "costs": cost.to_dict(),
                 "fill": fill, "min_trades": int(min_trades), "random_state": int(random_state),
-                "min_silhouette": float(min_silhouette), "costs_object": cost}
+                "min_silhouette": float(min_silhouette),
+                "train_end": None if end is None else end.isoformat(), "costs_object": cost}
     ctx = _Context(library, patterns, symbol, home, spec, bars, settings)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else (
         resolve_home(home) / "discovery" / symbol.upper() / "optimization")
@@ -441,6 +466,21 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
         progress("optimize", len(records), len(records) + len(queue),
                  f"optimised {records[-1]['template_id']}")
     return _assemble(library, templates, records, settings)
+
+
+def _training_end(library: TemplateLibrary, train_end: Any) -> pd.Timestamp | None:
+    """The training end to simulate up to: ``train_end`` or the library's own; never later
+    than the library's."""
+    fitted = library.metadata.get("train_end")
+    fitted_end = utc_time(fitted, "the library's train_end") if fitted else None
+    if train_end is None:
+        return fitted_end
+    end = utc_time(train_end)
+    if fitted_end is not None and end > fitted_end:
+        raise ConfigError(f"optimize_templates: train_end {end.isoformat()} is after the "
+                          f"library's training end {fitted_end.isoformat()}; the optimiser "
+                          "may not see bars the templates were not trained on")
+    return end
 
 
 def _assemble(library: TemplateLibrary, templates: dict[str, Template],

@@ -1,9 +1,10 @@
 """Clustering patterns into templates: per-timeframe scalers, k-means, recursive tightening.
 
 ``cluster_patterns(patterns)`` standardises each pattern's 14-dimensional feature vector with
-the scaler of its timeframe (fitted on the training span only), clusters all patterns together
-in that scaled space, splits clusters whose scaled |z| is too spread out, and summarises each
-final cluster as a ``Template``. Conventions: docs/discovery.md, "Templates".
+the scaler of its timeframe, clusters all patterns together in that scaled space, splits
+clusters whose scaled |z| is too spread out, and summarises each final cluster as a
+``Template``. With a training end it takes the training patterns only (select them with
+``stratforge.discovery.span.training_patterns``). Conventions: docs/discovery.md, "Templates".
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pandas as pd
 from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from stratforge.discovery.library import FeatureScaler, Template, TemplateLibrary
+from stratforge.discovery.span import utc_time
 from stratforge.errors import ConfigError
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.progress import ProgressCallback, no_progress
@@ -53,6 +55,14 @@ def _checked(patterns: pd.DataFrame, train_end: pd.Timestamp | None) -> pd.DataF
         raise ConfigError(f"cluster_patterns: the patterns frame lacks column(s) "
                           f"{', '.join(missing)}; pass the frame of the pattern finder "
                           "(docs/discovery.md)")
+    if train_end is not None:
+        late = patterns.loc[(pd.to_datetime(patterns["ts"], utc=True) >= train_end).to_numpy(),
+                            "pattern_id"]
+        if len(late):
+            raise ConfigError(f"cluster_patterns: {len(late)} pattern(s) start at or after "
+                              f"train_end {train_end.isoformat()} (first {late.iloc[0]!r}); "
+                              "pass only the training patterns "
+                              "(stratforge.discovery.span.training_patterns)")
     ids = patterns["pattern_id"].astype(str)
     duplicated = ids[ids.duplicated()]
     if len(duplicated):
@@ -63,23 +73,15 @@ def _checked(patterns: pd.DataFrame, train_end: pd.Timestamp | None) -> pd.DataF
     return patterns.iloc[order].reset_index(drop=True)
 
 
-def _utc(value: Any) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
-def _fit_scalers(raw: np.ndarray, timeframes: np.ndarray, train: np.ndarray
+def _fit_scalers(raw: np.ndarray, timeframes: np.ndarray
                  ) -> tuple[dict[str, FeatureScaler], np.ndarray]:
-    """One scaler per timeframe (training rows, else all rows flagged ``fitted_on="all"``)
-    and the scaled matrix."""
+    """One scaler per timeframe, fitted on its rows, and the scaled matrix."""
     names = sorted(set(timeframes.tolist()), key=lambda t: -parse_timeframe(t).seconds)
     scalers: dict[str, FeatureScaler] = {}
     scaled = np.empty_like(raw)
     for name in names:
         rows = timeframes == name
-        fit_rows = rows & train
-        scaler = (FeatureScaler.fit(raw[fit_rows]) if fit_rows.any()
-                  else FeatureScaler.fit(raw[rows], fitted_on="all"))
+        scaler = FeatureScaler.fit(raw[rows])
         scalers[name] = scaler
         scaled[rows] = scaler.transform(raw[rows])
     return scalers, scaled
@@ -191,13 +193,13 @@ def cluster_patterns(patterns: pd.DataFrame, *, train_end: pd.Timestamp | None =
 
     Needs the columns ``REQUIRED_COLUMNS`` (``pattern_id``, ``timeframe``, signed ``z`` and
     the 14 ``FEATURE_NAMES``), ``ts`` when ``train_end`` is given, and uses ``ORACLE_COLUMNS``
-    when present. Steps (docs/discovery.md, "Templates"):
+    when present. ``train_end`` (recorded in the metadata) says the patterns are those of a
+    training span ending there: every one must start before it (ConfigError otherwise);
+    select them with ``span.training_patterns``, which also drops the patterns whose oracle
+    lookahead or drill-down parent reaches past it. Steps (docs/discovery.md, "Templates"):
 
     1. Rows with a NaN or infinite feature or z are dropped (counted in the metadata).
-    2. One ``FeatureScaler`` per timeframe, fitted on its patterns with ``ts < train_end``
-       (all of them when ``train_end`` is None); a timeframe with no training pattern is fitted
-       on all its patterns and flagged (``fitted_on="all"``, metadata
-       ``scalers_fitted_on_all``).
+    2. One ``FeatureScaler`` per timeframe, fitted on its patterns.
     3. All patterns together are clustered in scaled space into ``cluster_count(N)`` clusters
        (at most the number of distinct vectors): KMeans(n_init=10) below 500 patterns, else
        MiniBatchKMeans(batch_size=min(1024, N), n_init=3), a fresh estimator each time.
@@ -209,7 +211,7 @@ def cluster_patterns(patterns: pd.DataFrame, *, train_end: pd.Timestamp | None =
 
     The same input and ``random_state`` give an identical library, whatever the row order.
     """
-    end = None if train_end is None else _utc(train_end)
+    end = None if train_end is None else utc_time(train_end)
     frame = _checked(patterns, end)
     n_input = len(frame)
     raw = frame.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
@@ -222,11 +224,7 @@ def cluster_patterns(patterns: pd.DataFrame, *, train_end: pd.Timestamp | None =
     progress("templates", 1, 4, f"scaling {len(frame)} patterns ({n_input - len(frame)} "
                                 "dropped for NaN features)")
 
-    if end is None:
-        train = np.ones(len(frame), dtype=bool)
-    else:
-        train = (pd.to_datetime(frame["ts"], utc=True) < end).to_numpy()
-    scalers, scaled = _fit_scalers(raw, timeframes, train)
+    scalers, scaled = _fit_scalers(raw, timeframes)
 
     n = len(frame)
     k = cluster_count(n)
@@ -255,7 +253,7 @@ def cluster_patterns(patterns: pd.DataFrame, *, train_end: pd.Timestamp | None =
         "n_clustered": n,
         "dropped_rows": n_input - n,
         "dropped_by_timeframe": dropped,
-        "n_train": int(train.sum()),
+        "n_train": n,
         "k": k,
         "k_used": k_used,
         "algorithm": algorithm,
@@ -263,6 +261,5 @@ def cluster_patterns(patterns: pd.DataFrame, *, train_end: pd.Timestamp | None =
         "splits": splits,
         "n_templates": len(templates),
         "tightening": {"min_members": SPLIT_MIN_MEMBERS, "max_abs_z_std": SPLIT_ABS_Z_STD},
-        "scalers_fitted_on_all": [tf for tf, s in scalers.items() if s.fitted_on == "all"],
     }
     return TemplateLibrary(templates, scalers, metadata)

@@ -19,6 +19,7 @@ from stratforge.data.timeframe_choice import missing_timeframes_message, quick_t
 from stratforge.discovery.fractal import discover_patterns
 from stratforge.discovery.library import TemplateLibrary, library_folder
 from stratforge.discovery.matching import match_library, timeframe_vectors
+from stratforge.discovery.span import training_patterns
 from stratforge.discovery.templates import cluster_patterns
 from stratforge.errors import DataError
 from stratforge.features.cache import read_states
@@ -185,12 +186,15 @@ def split_time(bars: pd.DataFrame, fraction: float, symbol: str,
 def discover(run: RunFolder, home: Path | str | None, train_end_ns: int, fresh: bool,
              progress: ProgressCallback) -> dict[str, Any]:
     """Patterns on every bar of every run timeframe, clustered into templates on the
-    in-sample patterns only; the library is saved in the run folder."""
+    in-sample patterns only (``training_patterns``: every bar a pattern reads, its oracle
+    lookahead included, ends by the in-sample end); the library is saved in the run
+    folder."""
     config = run.config
     result = discover_patterns(config.symbol, timeframes=config.hierarchy, home=home,
                                fresh=fresh, scan="full", progress=progress)
     train_end = pd.Timestamp(train_end_ns, tz="UTC")
-    patterns = result.patterns[result.patterns["ts"] < train_end]
+    span = training_patterns(result.patterns, train_end, symbol=config.symbol, home=home)
+    patterns = span.patterns
     if len(patterns) == 0:
         raise DataError(f"{config.symbol}: discovery found no in-sample pattern on "
                         f"{', '.join(config.hierarchy)}; add data or timeframes")
@@ -201,7 +205,8 @@ def discover(run: RunFolder, home: Path | str | None, train_end_ns: int, fresh: 
         library = TemplateLibrary(library.templates[:config.max_templates], library.scalers,
                                   library.metadata)
     library = library.with_templates([], metadata={"hierarchy": config.hierarchy,
-                                                   "symbol": config.symbol})
+                                                   "symbol": config.symbol,
+                                                   "training_span": span.metadata()})
     library.save(run.path / LIBRARY_DIR)
     return {"patterns": len(result.patterns), "in_sample_patterns": len(patterns),
             "templates": len(library)}
