@@ -26,6 +26,7 @@ import pandas as pd
 from stratforge.config import resolve_home
 from stratforge.discovery.fractal import discover_patterns
 from stratforge.discovery.library import LIBRARY_FILE, TemplateLibrary, library_folder
+from stratforge.discovery.span import training_patterns
 from stratforge.discovery.templates import CLUSTERING_VERSION, cluster_patterns
 from stratforge.errors import DataError
 from stratforge.features.cache import atlas_fingerprint
@@ -77,6 +78,8 @@ def _discovery_choice(symbol: str, hierarchy: list[str], train_end: pd.Timestamp
     fitted_until = library.metadata.get("train_end")
     if list(library.metadata.get("hierarchy") or []) != hierarchy or not fitted_until:
         return None
+    if "training_span" not in library.metadata:
+        return None  # saved before clustering kept to the training span: it may have leaked
     if pd.Timestamp(fitted_until) > train_end or len(library) == 0:
         return None
     return LibraryChoice(library, library_digest(folder), folder, "discovery")
@@ -101,7 +104,7 @@ def ensure_library(symbol: str, hierarchy: list[str], train_end: pd.Timestamp, *
             pass  # damaged or half-written: build it again
     result = discover_patterns(symbol, timeframes=hierarchy, home=home, scan="full",
                                progress=progress)
-    patterns = result.patterns[result.patterns["ts"] < end]
+    patterns = training_patterns(result.patterns, end, symbol=symbol, home=home).patterns
     if len(patterns) == 0:
         raise DataError(f"{symbol}: discovery found no pattern on {', '.join(hierarchy)} "
                         f"before {end.isoformat()}; choose other timeframes or a longer "
