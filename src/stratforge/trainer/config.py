@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -24,6 +25,13 @@ class TrainConfig(BaseModel):
     seed: int = 7
     templates: Literal["latest", "warmup"] = "latest"
     warmup_days: int = Field(10, ge=1)
+    # which days to trade: the first trade date (None: the first day the library never saw)
+    start: date | None = None
+    # trade days the template library was clustered on (labelled in-sample)
+    allow_library_days: bool = False
+    # what the brain learns from: the trades of the parameters chosen before the day
+    # ("champion", out of sample) or of the day's best iteration ("best", in sample)
+    learn_from: Literal["champion", "best"] = "champion"
     # the brain's gate
     min_probability: float = Field(0.5, ge=0.0, le=1.0)
     min_confidence: float = Field(0.6, ge=0.0, le=1.0)
