@@ -448,7 +448,8 @@ def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool =
                 if len(checkpoint.oos_trades) else oos_trades
         checkpoint.regret.append(record)
         fired = pd.DataFrame({"day_index": np.full(len(gate.entries), index, np.int64),
-                              "position": gate.entries + lo, "side": gate.sides})
+                              "position": gate.entries + lo, "side": gate.sides,
+                              "state": pd.array(gate.states, dtype="str")})
         checkpoint.fired = pd.concat([checkpoint.fired, fired], ignore_index=True) \
             if len(checkpoint.fired) else fired
         checkpoint.state = TrainState(index + 1, new_bias,
