@@ -89,7 +89,7 @@ def market(request, tmp_path_factory) -> dict:
     # the library saw bars up to the later of train_end and its latest member bar's close
     closes = [int(m.split(":")[1]) + pd.Timedelta(m.split(":")[0]).value
               for t in library for m in t.member_ids]
-    seen_until = max(int(train_end.value), max(closes))
+    seen_until = max(int(train_end.value), *closes)
     first_honest = int(np.flatnonzero(first_ns >= seen_until)[0])
     return {"symbol": symbol, "timeframe": timeframe, "home": home, "days": names,
             "first_ns": first_ns, "train_end": train_end, "first_honest": first_honest}
@@ -253,7 +253,8 @@ def _replayed_counts(home: Path, market: dict, folder: Path, column: str) -> Cou
 
 def _brain_counts(brain) -> Counter:
     counts: Counter = Counter()
-    for key in brain.keys():
+    states = brain.keys()
+    for key in states:
         counts[(key, True)] += brain.wins(key)
         counts[(key, False)] += brain.losses(key)
     return +counts
@@ -305,7 +306,8 @@ def test_learn_from_best_keeps_the_in_sample_learning_labelled(market, learned):
     assert _brain_counts(result.brain) == +replayed
     assert (days["learned_trades"] == days["trades"]).all()
     # the old behaviour: every chosen trade teaches the brain, from the first day on
-    assert sum(result.brain.n(k) for k in result.brain.keys()) == days["trades"].sum()
+    states = result.brain.keys()
+    assert sum(result.brain.n(k) for k in states) == days["trades"].sum()
     first = days.iloc[0]
     # both runs see the same first day (an empty brain gates alike)
     other = learned["champion"][1].days.iloc[0]
@@ -318,7 +320,7 @@ def test_learn_from_best_keeps_the_in_sample_learning_labelled(market, learned):
 
 
 def test_resume_refuses_other_learning_or_day_settings(market, learned, tmp_path):
-    _, result, config = learned["champion"]
+    config = learned["champion"][2]
     home = tmp_path / "resume"
     shutil.copytree(learned["champion"][0], home)
     for change, name in (({"learn_from": "best"}, "learn_from"),
