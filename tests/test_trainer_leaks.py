@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +33,9 @@ from stratforge.discovery.templates import cluster_patterns
 from stratforge.errors import ConfigError, DataError
 from stratforge.instruments import get_instrument
 from stratforge.sim.backtest import simulate
+from stratforge.trainer.analysis import oos_distribution
 from stratforge.trainer.config import make_train_config
-from stratforge.trainer.library_span import library_span
+from stratforge.trainer.library_span import LibrarySpan, first_trade_day, library_span
 from stratforge.trainer.loop import train
 from stratforge.trainer.market import hierarchy_for
 from stratforge.trainer.summary import finish_training
@@ -134,6 +136,48 @@ def test_library_span_is_the_later_of_train_end_and_the_latest_member_close():
     # nothing dated at all: unknown
     blind = TemplateLibrary([template("T1", ["p1"])], scalers, {})
     assert library_span(blind, "test").end_ns is None
+
+
+def test_first_trade_day_by_hand():
+    days = ["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08"]
+    first_ns = np.array([pd.Timestamp(d).value for d in days], dtype=np.int64)
+    span = LibrarySpan("lib", int(first_ns[2]) + 1, "2024-03-06T00:00:00.000000001+00:00",
+                       None)  # the library saw the first nanosecond of day 2
+
+    def first(**values):
+        options = {"default_first": 1, "start": None, "span": span,
+                   "allow_library_days": False, **values}
+        return first_trade_day(days, first_ns, **options)
+
+    assert first() == 3
+    assert first(span=None) == 1
+    assert first(allow_library_days=True) == 1
+    assert first(start=date(2024, 3, 8)) == 4
+    assert first(start=date(2024, 3, 5), allow_library_days=True) == 1
+    with pytest.raises(ConfigError, match=r"2024-03-06T00:00:00\.000000001.*start on "
+                                          r"2024-03-07 or later"):
+        first(start=date(2024, 3, 6))
+    with pytest.raises(ConfigError, match="before the first day the trainer can trade"):
+        first(start=date(2024, 3, 4), allow_library_days=True)
+    with pytest.raises(ConfigError, match="after the last trade day"):
+        first(start=date(2024, 3, 9))
+    late = LibrarySpan("lib", int(first_ns[-1]) + 1, None, None)
+    with pytest.raises(DataError, match="no trade day to train on after"):
+        first(span=late)
+    unknown = LibrarySpan("lib", None, None, None)
+    with pytest.raises(DataError, match="records no training end"):
+        first(span=unknown)
+    assert first(span=unknown, allow_library_days=True) == 1
+
+
+def test_the_verdict_leaves_out_the_library_days():
+    days = pd.DataFrame({"day_index": range(5), "oos_pnl": [0.0, 10.0, 20.0, -5.0, 7.0],
+                         "library_in_sample": [True, True, False, False, False]})
+    verdict = oos_distribution(days)
+    # the first day (no champion) and the library days go: 20, -5, 7
+    assert verdict["n_days"] == 3
+    assert verdict["mean"] == pytest.approx(22 / 3)
+    assert verdict["std"] == pytest.approx(np.std([20.0, -5.0, 7.0], ddof=1))
 
 
 def test_train_with_a_library_starts_after_its_training_days(market, tmp_path):

@@ -25,13 +25,17 @@ class TrainConfig(BaseModel):
     seed: int = 7
     templates: Literal["latest", "warmup"] = "latest"
     warmup_days: int = Field(10, ge=1)
-    # which days to trade: the first trade date (None: the first day the library never saw)
-    start: date | None = None
-    # trade days the template library was clustered on (labelled in-sample)
-    allow_library_days: bool = False
-    # what the brain learns from: the trades of the parameters chosen before the day
-    # ("champion", out of sample) or of the day's best iteration ("best", in sample)
-    learn_from: Literal["champion", "best"] = "champion"
+    start: date | None = Field(None, description=(
+        "First trade date to trade; default: the first day after the template library's "
+        "training data. Days the library was trained on are refused unless "
+        "allow_library_days."))
+    allow_library_days: bool = Field(False, description=(
+        "Trade days the template library was trained on, labelled in-sample and left out "
+        "of the out-of-sample verdict. Default: false."))
+    learn_from: Literal["champion", "best"] = Field("champion", description=(
+        "What the brain learns from: 'champion' (default), the trades of the parameters "
+        "chosen before each day (out of sample); 'best', the day's best iteration (in "
+        "sample, optimistic)."))
     # the brain's gate
     min_probability: float = Field(0.5, ge=0.0, le=1.0)
     min_confidence: float = Field(0.6, ge=0.0, le=1.0)
