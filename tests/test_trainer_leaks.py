@@ -61,8 +61,8 @@ def _first_bars(bars: pd.DataFrame, symbol: str) -> tuple[list[str], np.ndarray]
     return [str(d) for d in calendar.dates[index[starts]]], stamps[starts]
 
 
-def _save_run_library(home: Path, symbol: str, timeframe: str, train_end: pd.Timestamp
-                      ) -> TemplateLibrary:
+def _save_run_library(home: Path, symbol: str, timeframe: str, train_end: pd.Timestamp,
+                      run_id: str = "run_20990101_000000_leaktest") -> TemplateLibrary:
     """What a research run saves: templates clustered on the patterns before ``train_end``,
     in ``runs/<run id>/library``."""
     hierarchy = hierarchy_for(timeframe)
@@ -71,7 +71,7 @@ def _save_run_library(home: Path, symbol: str, timeframe: str, train_end: pd.Tim
     library = cluster_patterns(patterns, train_end=train_end, random_state=3)
     library = library.with_templates([], metadata={"hierarchy": result.hierarchy,
                                                    "symbol": symbol})
-    library.save(home / "runs" / "run_20990101_000000_leaktest" / "library")
+    library.save(home / "runs" / run_id / "library")
     return library
 
 
@@ -373,3 +373,14 @@ def test_resume_refuses_other_learning_or_day_settings(market, learned, tmp_path
         with pytest.raises(ConfigError, match=name):
             train(make_train_config(**{**config.model_dump(), **change}), home=home,
                   resume=True)
+
+
+def test_resume_refuses_a_changed_template_library(market, tmp_path):
+    home = _copy(market, tmp_path, "changed")
+    train(_config(market, max_days=1), home=home)
+    later = pd.Timestamp(int(market["first_ns"][LIBRARY_DAY + 1]), tz="UTC")
+    # a newer research run's library, trained one day longer
+    _save_run_library(home, market["symbol"], market["timeframe"], later,
+                      run_id="run_20990101_000001_newer")
+    with pytest.raises(ConfigError, match="pass --fresh"):
+        train(_config(market, max_days=2), home=home, resume=True)

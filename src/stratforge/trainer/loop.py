@@ -63,6 +63,7 @@ TRADES_FILE = "trades.parquet"
 OOS_TRADES_FILE = "oos_trades.parquet"
 REGRET_FILE = "regret.json"
 FIRED_FILE = "fired.parquet"
+LIBRARY_FILE = "library_span.json"
 VOLATILITY_DAYS = 5
 """Trade days before the traded one whose bars measure its yardstick."""
 CHAMPION_DAYS = 5
@@ -240,6 +241,21 @@ def champion(market: TrainingMarket, checkpoint: Checkpoint, day: int, config: T
     return {k: float(v) for k, v in table.iloc[best].items()}
 
 
+def _same_library(folder: Path, span: LibrarySpan) -> None:
+    """Record the run's template library (its source and training end) on the first call;
+    later calls (a resume) refuse another library, which would change the days traded."""
+    path = folder / LIBRARY_FILE
+    if not path.exists() or not (folder / STATE_FILE).exists():  # no day trained yet
+        atomic_write_json(path, span.to_json())
+        return
+    stored = read_json(path)
+    if stored != span.to_json():
+        raise ConfigError(f"the training run in {folder} used the template library from "
+                          f"{stored.get('source')} (trained up to {stored.get('end')}), but "
+                          f"the newest is from {span.source} (trained up to "
+                          f"{span.end_text}); pass --fresh to train with it")
+
+
 def start_text(market: TrainingMarket, first_day: int, in_sample: np.ndarray,
                config: TrainConfig) -> str:
     """Two lines for the terminal: the first trained day with the library's training end,
@@ -387,6 +403,7 @@ def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool =
                                  costs=costs)
     build_atlas(config.symbol, home=home)  # incremental: nothing to do when it is current
     market = load_market(config, home)
+    _same_library(checkpoint.folder, market.span)
     higher = _higher_bars(config, home)
     # day 0 has no earlier bars to measure its yardstick on: it is never traded
     default_first = max(market.first_day, 1)
