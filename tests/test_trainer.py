@@ -129,12 +129,17 @@ def _event_share(home: Path, trades: pd.DataFrame) -> pd.Series:
     return pd.Series(hit, index=trades.index).groupby(trades["state"]).mean()
 
 
-def test_planted_market_learns_the_planted_pattern(tmp_path):
-    # seed-sensitive: with MNQ's real cost model, the calendars and yardstick spaces, seeds
-    # 3-8 over 70 days pass both checks only for seed 8 (seeds 6 and 8 with the old 0.5-point
-    # costs); see the issue 15 closing note
+def test_planted_market_learns_the_planted_pattern_in_sample(tmp_path):
+    # seed-sensitive, and run with the in-sample learning (--learn-from best) that it was
+    # written for: with MNQ's real cost model, seeds 1-12 over 70 days pass both checks only
+    # for seed 8 with learn_from="best" (one check: seeds 6, 8, 9, 10 and 5, 7, 8), and for
+    # seeds 3, 4 and 10 with the default honest learning (learn_from="champion": seeds 3, 4,
+    # 10 and 2, 3, 4, 5, 7, 10, 11, 12); 140 days do not help (champion: seed 2 of 1-6).
+    # It stays as the regression check that learn_from="best" is the old trainer; it does
+    # not show that the honest trainer finds the planted edge (issue 16 closing note)
     home = _market(tmp_path / "planted", "planted", 70, seed=8)
-    config = make_train_config(templates="warmup", warmup_days=10, iterations=60)
+    config = make_train_config(templates="warmup", warmup_days=10, iterations=60,
+                               learn_from="best")
     result = train(config, home=home)
     finish_training(result, config)
     trades = result.trades
