@@ -135,8 +135,8 @@ def train_command(
     warmup_days: Annotated[int | None, typer.Option(help="Days for warm-up discovery [10].")
                            ] = None,
     start: Annotated[str | None, typer.Option(
-        help="First trade date to trade (YYYY-MM-DD) [the first day after the template "
-             "library's training data].")] = None,
+        help="First trade date to trade (YYYY-MM-DD); default: the first day after the "
+             "template library's training data.")] = None,
     allow_library_days: Annotated[bool, typer.Option(
         "--allow-library-days",
         help="Trade days the template library was trained on (labelled in-sample, left out "
@@ -144,7 +144,7 @@ def train_command(
     learn_from: Annotated[str | None, typer.Option(
         help="What the brain learns from: champion (the trades of the parameters chosen "
              "before the day, out of sample) or best (the day's best iteration, in "
-             "sample) [champion].")] = None,
+             "sample); default: champion.")] = None,
     commission: Commission = None,
     spread_ticks: SpreadTicks = None,
     slippage_ticks: SlippageTicks = None,
