@@ -44,11 +44,25 @@ def _copy(source: Path, tmp_path: Path, name: str) -> Path:
 
 def test_an_empty_brain_trades_on_day_one(realistic, tmp_path):
     home = _copy(realistic, tmp_path, "one")
-    result = train(make_train_config(**SMALL, max_days=1), home=home)
-    first = result.days.iloc[0]
+    result = train(make_train_config(**SMALL, max_days=2), home=home)
+    first, second = result.days.iloc[0], result.days.iloc[1]
     assert first["candidates"] > 0
     assert first["fired"] > 0 and first["trades"] > 0
-    # every trade taught the brain something, under the trade's own state
+    # day one has no parameters chosen before it: nothing out of sample to learn from
+    assert first["oos_trades"] == 0 and first["learned_trades"] == 0
+    # every out-of-sample trade of day two taught the brain, under the trade's own state
+    states = result.brain.keys()
+    assert second["oos_trades"] > 0
+    assert sum(result.brain.n(k) for k in states) == second["oos_trades"]
+    assert set(result.oos_trades["state"]) == set(states)
+
+
+def test_an_empty_brain_learns_from_the_first_days_best_iteration_with_learn_from_best(
+        realistic, tmp_path):
+    home = _copy(realistic, tmp_path, "best")
+    result = train(make_train_config(**SMALL, max_days=1, learn_from="best"), home=home)
+    first = result.days.iloc[0]
+    assert first["trades"] > 0
     states = result.brain.keys()
     assert sum(result.brain.n(k) for k in states) == first["trades"]
     assert set(result.trades["state"]) == set(states)
@@ -65,6 +79,8 @@ def test_resume_gives_the_same_run_as_an_uninterrupted_one(realistic, tmp_path):
     pd.testing.assert_frame_equal(whole.days.drop(columns=["seconds"]),
                                   resumed.days.drop(columns=["seconds"]))
     pd.testing.assert_frame_equal(whole.trades, resumed.trades)
+    pd.testing.assert_frame_equal(whole.oos_trades, resumed.oos_trades)
+    assert len(whole.oos_trades) > 0
     assert whole.brain == resumed.brain
     assert whole.regret == resumed.regret
     assert BayesianBrain.load(whole.folder / "brain.parquet") == resumed.brain
@@ -113,12 +129,18 @@ def _event_share(home: Path, trades: pd.DataFrame) -> pd.Series:
     return pd.Series(hit, index=trades.index).groupby(trades["state"]).mean()
 
 
-def test_planted_market_learns_the_planted_pattern(tmp_path):
-    # seed-sensitive: with MNQ's real cost model, the calendars and yardstick spaces, seeds
-    # 3-8 over 70 days pass both checks only for seed 8 (seeds 6 and 8 with the old 0.5-point
-    # costs); see the issue 15 closing note
+def test_planted_market_learns_the_planted_pattern_in_sample(tmp_path):
+    # seed-sensitive, and run with the in-sample learning (--learn-from best) that it was
+    # written for: with MNQ's real cost model, seeds 1-12 over 70 days pass both checks only
+    # for seed 8 with learn_from="best" (one check: seeds 6, 8, 9, 10 and 5, 7, 8), and for
+    # seeds 3, 4 and 10 with the default honest learning (learn_from="champion": seeds 3, 4,
+    # 10 and 2, 3, 4, 5, 7, 10, 11, 12); 140 days do not help (seeds 1-6: both checks
+    # pass for seed 2 with champion, for none with best).
+    # It stays as the regression check that learn_from="best" is the old trainer; it does
+    # not show that the honest trainer finds the planted edge (issue 16 closing note)
     home = _market(tmp_path / "planted", "planted", 70, seed=8)
-    config = make_train_config(templates="warmup", warmup_days=10, iterations=60)
+    config = make_train_config(templates="warmup", warmup_days=10, iterations=60,
+                               learn_from="best")
     result = train(config, home=home)
     finish_training(result, config)
     trades = result.trades

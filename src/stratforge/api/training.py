@@ -31,7 +31,7 @@ from stratforge.ops.records import OperationRecord
 from stratforge.search.brain import BayesianBrain
 from stratforge.trainer.analysis import strongest_states
 from stratforge.trainer.config import TrainConfig, make_train_config
-from stratforge.trainer.loop import BRAIN_FILE, DAYS_FILE, TRADES_FILE
+from stratforge.trainer.loop import BRAIN_FILE, DAYS_FILE, learned_trades_file
 from stratforge.trainer.report import REPORT_NAME
 from stratforge.trainer.summary import LOG_FILE
 
@@ -103,8 +103,8 @@ def get_days(operation_id: OperationId, db: DbDep, home: HomeDep) -> Any:
         strongest = read_document(folder / LOG_FILE, "training log").get("strongest_states")
         source = "log"
     elif (folder / BRAIN_FILE).is_file():
-        trades = pd.read_parquet(folder / TRADES_FILE) if (folder / TRADES_FILE).is_file() \
-            else pd.DataFrame()
+        learned = learned_trades_file(folder)
+        trades = pd.read_parquet(learned) if learned.is_file() else pd.DataFrame()
         states = strongest_states(BayesianBrain.load(folder / BRAIN_FILE), trades)
         strongest = states.astype(object).where(states.notna(), None).to_dict("records")
         source = "checkpoint"

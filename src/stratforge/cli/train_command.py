@@ -47,7 +47,9 @@ def _print_day(row: dict[str, Any], regret: dict[str, Any], currency: str = "") 
         f"({row['high_confidence']} confident) | bars held: wins "
         f"{_num(row['avg_win_bars'], '.1f')}, losses {_num(row['avg_loss_bars'], '.1f')} | "
         f"regret: efficiency {_pct(row['mean_efficiency'])}, early {_pct(row['share_early'])}"
-        f", late {_pct(row['share_late'])} -> {move} | {row['seconds']:.2f} s")
+        f", late {_pct(row['share_late'])} -> {move} | {row['seconds']:.2f} s"
+        + (" | [bold red]IN SAMPLE: the templates were trained on this day[/]"
+           if row.get("library_in_sample") else ""))
 
 
 def _print_parameters(evolution: list[dict[str, Any]], rows: int = 5) -> None:
@@ -107,6 +109,9 @@ def _print_summary(log: dict[str, Any]) -> None:
                        _num(s["avg_pnl"]), _num(s["avg_duration_bars"], ".1f"))
     console.print(states)
     console.print(cost_model_line(log.get("cost_model") or {}), highlight=False)
+    console.print(f"brain learned from: {summary.get('learning')}", highlight=False)
+    console.print(f"days the templates were trained on: {summary.get('library_days')}",
+                  highlight=False)
     verdict = (summary.get("out_of_sample") or {}).get("verdict")
     if verdict:
         console.print(f"out of sample: {verdict}")
@@ -129,6 +134,17 @@ def train_command(
              "first days).")] = None,
     warmup_days: Annotated[int | None, typer.Option(help="Days for warm-up discovery [10].")
                            ] = None,
+    start: Annotated[str | None, typer.Option(
+        help="First trade date to trade (YYYY-MM-DD); default: the first day after the "
+             "template library's training data.")] = None,
+    allow_library_days: Annotated[bool, typer.Option(
+        "--allow-library-days",
+        help="Trade days the template library was trained on (labelled in-sample, left out "
+             "of the verdict).")] = False,
+    learn_from: Annotated[str | None, typer.Option(
+        help="What the brain learns from: champion (the trades of the parameters chosen "
+             "before the day, out of sample) or best (the day's best iteration, in "
+             "sample); default: champion.")] = None,
     commission: Commission = None,
     spread_ticks: SpreadTicks = None,
     slippage_ticks: SlippageTicks = None,
@@ -141,10 +157,14 @@ def train_command(
     """Walk the trading days of SYMBOL in order, learning as it would have live.
 
     Every trade pays SYMBOL's cost model; --commission, --spread-ticks, --slippage-ticks and
-    --fee-bps override parts of it for the run."""
+    --fee-bps override parts of it for the run. Days the template library was trained on
+    are not traded unless --allow-library-days; the brain learns from the out-of-sample
+    trades unless --learn-from best."""
     config = make_train_config(symbol=symbol, max_days=max_days, iterations=iterations,
                                timeframe=timeframe, seed=seed, templates=templates,
-                               warmup_days=warmup_days,
+                               warmup_days=warmup_days, start=start,
+                               allow_library_days=allow_library_days or None,
+                               learn_from=learn_from,
                                **cost_overrides(commission, spread_ticks, slippage_ticks,
                                                 fee_bps))
     if data is not None:
@@ -153,7 +173,8 @@ def train_command(
     currency = get_instrument(config.symbol).currency
     with progress_bars() as progress:
         result = train(config, resume=resume, fresh=fresh, progress=progress,
-                       on_day=lambda row, regret: _print_day(row, regret, currency))
+                       on_day=lambda row, regret: _print_day(row, regret, currency),
+                       on_start=lambda text: console.print(text, highlight=False))
     log, report = finish_training(result, config)
     _print_summary(log)
     console.print(f"training folder: {result.folder}")

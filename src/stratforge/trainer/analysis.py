@@ -182,12 +182,17 @@ def compare_periods(days: pd.DataFrame, n: int = 5) -> dict[str, Any]:
 def oos_distribution(days: pd.DataFrame) -> dict[str, Any]:
     """The honest verdict on out-of-sample daily PnL (``oos_pnl`` of every day but the first).
 
-    The first day has no previous parameters, so it is left out. Returns ``n_days``,
+    The first day has no previous parameters, so it is left out; so are the days the template
+    library was trained on (``library_in_sample``, traded only with ``allow_library_days``),
+    whose out-of-sample line is not out of sample for the templates. Returns ``n_days``,
     ``mean``, ``median``, ``std`` (ddof 1), ``t_stat`` (``mean / (std / sqrt(n))``),
     ``share_positive``, ``ci95`` (normal approximation ``mean +- 1.96 std / sqrt(n)``),
     ``edge_claimed`` (``t_stat > 2`` and ``mean > 0``) and a one-sentence ``verdict``.
     """
-    values = _num(_ordered(days), "oos_pnl").iloc[1:].to_numpy(np.float64)
+    later = _ordered(days).iloc[1:]
+    if "library_in_sample" in later.columns:
+        later = later[~later["library_in_sample"].fillna(False).astype(bool)]
+    values = _num(later, "oos_pnl").to_numpy(np.float64)
     values = values[np.isfinite(values)]
     n = int(values.size)
     mean = float(values.mean()) if n else math.nan

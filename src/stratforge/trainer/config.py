@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -24,6 +25,17 @@ class TrainConfig(BaseModel):
     seed: int = 7
     templates: Literal["latest", "warmup"] = "latest"
     warmup_days: int = Field(10, ge=1)
+    start: date | None = Field(None, description=(
+        "First trade date to trade; default: the first day after the template library's "
+        "training data. Days the library was trained on are refused unless "
+        "allow_library_days."))
+    allow_library_days: bool = Field(False, description=(
+        "Trade days the template library was trained on, labelled in-sample and left out "
+        "of the out-of-sample verdict. Default: false."))
+    learn_from: Literal["champion", "best"] = Field("champion", description=(
+        "What the brain learns from: 'champion' (default), the trades of the parameters "
+        "chosen before each day (out of sample); 'best', the day's best iteration (in "
+        "sample, optimistic)."))
     # the brain's gate
     min_probability: float = Field(0.5, ge=0.0, le=1.0)
     min_confidence: float = Field(0.6, ge=0.0, le=1.0)

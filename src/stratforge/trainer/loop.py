@@ -3,8 +3,12 @@
 Each day (docs/trainer.md): the day's template matches are gated by the brain; yesterday's
 parameters trade the day first (the out-of-sample figure, decided before the day is seen);
 then K design-of-experiments iterations are simulated on the day and the best one (Sharpe
-with at least ``min_trades`` trades, else PnL) is the day's result; only its trades update the
-brain; the end-of-day regret report biases the next day's parameter space. After every day
+with at least ``min_trades`` trades, else PnL) is the day's in-sample result. The brain learns
+from the trades of the parameters chosen before the day (``learn_from="champion"``, the
+honest stream), or with ``learn_from="best"`` from the day's best iteration (in sample: it
+was picked on the day it is scored on). The end-of-day regret report biases the next day's
+parameter space. Days the template library was trained on are not traded unless
+``allow_library_days`` (then they are labelled in-sample; ``trainer.library_span``). After every day
 the brain, the regret bias, the chosen parameters, the day table and the trades are written
 atomically, so ``resume`` continues after the last finished day with identical results
 (every random draw of a day comes from ``(seed, day)`` alone).
@@ -41,6 +45,7 @@ from stratforge.sim.params import Costs
 from stratforge.timeframes import parse_timeframe
 from stratforge.trainer.config import TrainConfig
 from stratforge.trainer.day import day_space, day_yardstick, gate_entries, run_day
+from stratforge.trainer.library_span import LibrarySpan, first_trade_day, in_library_span
 from stratforge.trainer.market import TrainingMarket, load_market
 from stratforge.trainer.regret import (
     RegretBias,
@@ -55,8 +60,10 @@ CONFIG_FILE = "config.json"
 BRAIN_FILE = "brain.parquet"
 DAYS_FILE = "days.parquet"
 TRADES_FILE = "trades.parquet"
+OOS_TRADES_FILE = "oos_trades.parquet"
 REGRET_FILE = "regret.json"
 FIRED_FILE = "fired.parquet"
+LIBRARY_FILE = "library_span.json"
 VOLATILITY_DAYS = 5
 """Trade days before the traded one whose bars measure its yardstick."""
 CHAMPION_DAYS = 5
@@ -127,12 +134,14 @@ class Checkpoint:
     trades: pd.DataFrame
     regret: list[dict[str, Any]]
     fired: pd.DataFrame = field(default_factory=pd.DataFrame)
+    oos_trades: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def save(self) -> None:
         """Write tables first, the state last (all atomic): a crash in between leaves a state
         that points before the extra rows, which ``open_checkpoint`` trims."""
         atomic_write_bytes(self.folder / DAYS_FILE, _frame_bytes(self.days))
         atomic_write_bytes(self.folder / TRADES_FILE, _frame_bytes(self.trades))
+        atomic_write_bytes(self.folder / OOS_TRADES_FILE, _frame_bytes(self.oos_trades))
         atomic_write_bytes(self.folder / FIRED_FILE, _frame_bytes(self.fired))
         self.brain.save(self.folder / BRAIN_FILE)
         atomic_write_json(self.folder / REGRET_FILE, self.regret)
@@ -183,12 +192,24 @@ def open_checkpoint(config: TrainConfig, home: Path | str | None, *, resume: boo
     fired = _read(folder / FIRED_FILE)
     if len(fired):
         fired = fired[fired["day_index"] < state.next_day].reset_index(drop=True)
+    oos_trades = _read(folder / OOS_TRADES_FILE)
+    if len(oos_trades):
+        oos_trades = oos_trades[oos_trades["day_index"] < state.next_day].reset_index(drop=True)
     regret = [r for r in read_json(folder / REGRET_FILE) if r["day_index"] < state.next_day] \
         if (folder / REGRET_FILE).exists() else []
     brain = BayesianBrain.load(folder / BRAIN_FILE)
     if _brain_counts(brain) != raw["brain_sha"]:
         raise ConfigError(f"the brain in {folder} does not match its state file; pass --fresh")
-    return Checkpoint(folder, state, brain, days, trades, regret, fired)
+    return Checkpoint(folder, state, brain, days, trades, regret, fired, oos_trades)
+
+
+def learned_trades_file(folder: Path) -> Path:
+    """The table of the trades the brain of the training run in ``folder`` learned from:
+    ``oos_trades.parquet`` (``learn_from`` "champion") or ``trades.parquet`` ("best"; runs
+    from before the setting existed learned from the best iteration)."""
+    config = read_json(folder / CONFIG_FILE) if (folder / CONFIG_FILE).is_file() else {}
+    return folder / (OOS_TRADES_FILE if config.get("learn_from") == "champion"
+                     else TRADES_FILE)
 
 
 def champion(market: TrainingMarket, checkpoint: Checkpoint, day: int, config: TrainConfig
@@ -218,6 +239,38 @@ def champion(market: TrainingMarket, checkpoint: Checkpoint, day: int, config: T
                     table, instrument=market.instrument, costs=costs)
     best = int(np.argmax(summary["total_pnl"].to_numpy()))  # first max = the newest
     return {k: float(v) for k, v in table.iloc[best].items()}
+
+
+def _same_library(folder: Path, span: LibrarySpan) -> None:
+    """Record the run's template library (its source and training end) on the first call;
+    later calls (a resume) refuse another library, which would change the days traded."""
+    path = folder / LIBRARY_FILE
+    if not path.exists() or not (folder / STATE_FILE).exists():  # no day trained yet
+        atomic_write_json(path, span.to_json())
+        return
+    stored = read_json(path)
+    if stored != span.to_json():
+        raise ConfigError(f"the training run in {folder} used the template library from "
+                          f"{stored.get('source')} (trained up to {stored.get('end')}), but "
+                          f"the newest is from {span.source} (trained up to "
+                          f"{span.end_text}); pass --fresh to train with it")
+
+
+def start_text(market: TrainingMarket, first_day: int, in_sample: np.ndarray,
+               config: TrainConfig) -> str:
+    """Two lines for the terminal: the first trained day with the library's training end,
+    labelled when library days are traded; and what the brain learns from."""
+    span = market.span
+    labelled = int(in_sample[first_day:].sum())
+    where = (f"training starts on {market.days[first_day]}; {span.describe()}")
+    if labelled:
+        where += (f"; {labelled} day(s) from {market.days[first_day]} are IN SAMPLE for the "
+                  "templates (--allow-library-days) and labelled so")
+    learning = ("the brain learns from the out-of-sample trades (parameters chosen before "
+                "each day)" if config.learn_from == "champion" else
+                "the brain learns from each day's best iteration: IN SAMPLE (--learn-from "
+                "best), optimistic")
+    return f"{where}\n{learning}"
 
 
 def _higher_bars(config: TrainConfig, home: Path | str | None) -> dict[str, pd.DataFrame]:
@@ -254,7 +307,8 @@ def _trade_rows(result_trades: pd.DataFrame, gate_rows: pd.DataFrame, states: li
 
 
 def _day_row(index: int, day: str, gate, result, checkpoint: Checkpoint, report,
-             bias: RegretBias, seconds: float) -> dict[str, Any]:
+             bias: RegretBias, seconds: float, *, champion_params: dict[str, float] | None,
+             learned: int, library_in_sample: bool) -> dict[str, Any]:
     trades = result.trades
     pnl = trades["pnl"].to_numpy(np.float64)
     wins = pnl > 0
@@ -277,7 +331,10 @@ def _day_row(index: int, day: str, gate, result, checkpoint: Checkpoint, report,
         "mean_efficiency": _finite(report.mean_efficiency),
         "share_early": _finite(report.share_early), "share_late": _finite(report.share_late),
         "target_scale": bias.target_scale, "trail_scale": bias.trail_scale,
-        "params": json.dumps(result.params, sort_keys=True), "seconds": round(seconds, 4),
+        "params": json.dumps(result.params, sort_keys=True),
+        "oos_params": json.dumps(champion_params or {}, sort_keys=True),
+        "learned_trades": int(learned), "library_in_sample": bool(library_in_sample),
+        "seconds": round(seconds, 4),
     }
 
 
@@ -297,6 +354,16 @@ class TrainResult:
     library_source: str
     resumed_days: int = 0
     cost_model: dict[str, Any] = field(default_factory=dict)
+    oos_trades: pd.DataFrame = field(default_factory=pd.DataFrame)
+    span: LibrarySpan | None = None
+    first_day: int = 0
+    learn_from: str = "champion"
+
+    @property
+    def learned_trades(self) -> pd.DataFrame:
+        """The trades the brain learned from: the out-of-sample ones (``learn_from``
+        ``"champion"``) or the day's best iteration's (``"best"``)."""
+        return self.oos_trades if self.learn_from == "champion" else self.trades
 
 
 DayCallback = Callable[[dict[str, Any], dict[str, Any]], None]
@@ -304,14 +371,24 @@ DayCallback = Callable[[dict[str, Any], dict[str, Any]], None]
 
 def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool = False,
           fresh: bool = False, progress: ProgressCallback = no_progress,
-          on_day: DayCallback | None = None, folder: Path | None = None) -> TrainResult:
+          on_day: DayCallback | None = None, folder: Path | None = None,
+          on_start: Callable[[str], None] | None = None) -> TrainResult:
     """Train day by day (see the module docstring); returns the run's tables.
 
     ``folder`` replaces the default training folder (operations train into their own).
     With no data at all for the demo symbol (MNQ) the demo market is built first, and the
     ATLAS is brought up to date. ``progress("train", days_done, days_total, message)`` is
     called after every day (the event the dashboard and operations follow);
-    ``on_day(row, regret_report)`` too.
+    ``on_day(row, regret_report)`` too; ``on_start(text)`` once, before the first day, with
+    the first trained day and why (the library's training end), and what the brain learns
+    from.
+
+    Days the template library was trained on (``trainer.library_span``) are not traded:
+    training starts after them (or on ``config.start``, which may not fall inside them)
+    unless ``config.allow_library_days``, which trades them with ``library_in_sample`` set in
+    their day rows. With ``config.learn_from`` "champion" (default) the brain learns from the
+    day's out-of-sample trades (the parameters chosen before the day); with "best" from the
+    day's best iteration (in sample).
 
     Every simulated trade pays the instrument's cost model with the config's overrides
     (``TrainConfig.costs_for``; part of what a resumed run must share). Each day's design
@@ -326,13 +403,21 @@ def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool =
                                  costs=costs)
     build_atlas(config.symbol, home=home)  # incremental: nothing to do when it is current
     market = load_market(config, home)
+    _same_library(checkpoint.folder, market.span)
     higher = _higher_bars(config, home)
     # day 0 has no earlier bars to measure its yardstick on: it is never traded
-    first_day = max(market.first_day, 1)
-    if len(market.days) <= first_day:
+    default_first = max(market.first_day, 1)
+    if len(market.days) <= default_first:
         raise DataError(f"{config.symbol} has {len(market.days)} trade day(s) of "
                         f"{config.timeframe} bars: the trainer needs one day before the first "
                         "traded day to measure volatility on; ingest more data")
+    first_ns = market.bars["ts"].array.asi8[market.day_start[:-1]]
+    first_day = first_trade_day(market.days, first_ns, default_first=default_first,
+                                start=config.start, span=market.span,
+                                allow_library_days=config.allow_library_days)
+    in_sample = in_library_span(first_ns, market.span)
+    if on_start is not None:
+        on_start(start_text(market, first_day, in_sample, config))
     last = len(market.days) if config.max_days is None else \
         min(len(market.days), first_day + config.max_days)
     start = max(checkpoint.state.next_day, first_day)
@@ -351,28 +436,37 @@ def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool =
         bias = checkpoint.state.bias
         yardstick = day_yardstick(market.bars, market.day_start, index, tick, VOLATILITY_DAYS)
         space = day_space(yardstick, hold, bias.target_scale, bias.trail_scale)
+        chosen_before = champion(market, checkpoint, index, config)
         result = run_day(bars, gate, space, config, instrument=market.instrument,
-                         day_index=index, previous=champion(market, checkpoint, index, config),
-                         yardstick_ticks=yardstick)
+                         day_index=index, previous=chosen_before, yardstick_ticks=yardstick)
         trades = _trade_rows(result.trades, gate.rows, gate.states, gate.entries, config,
                              market.days[index], index, lo)
-        if len(trades):
-            checkpoint.brain.batch_update(trades["state"].tolist(),
-                                          (trades["pnl"].to_numpy() > 0).tolist())
+        oos_trades = _trade_rows(result.oos_trades, gate.rows, gate.states, gate.entries,
+                                 config, market.days[index], index, lo)
+        learned = oos_trades if config.learn_from == "champion" else trades
+        if len(learned):
+            checkpoint.brain.batch_update(learned["state"].tolist(),
+                                          (learned["pnl"].to_numpy() > 0).tolist())
         regret = trade_regret(result.trades, higher, after_bars=config.regret_after_bars)
         report = day_regret(regret, day_bars=bars)
         new_bias = next_bias(bias, report)
         row = _day_row(index, market.days[index], gate, result, checkpoint, report, bias,
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, champion_params=chosen_before,
+                       learned=len(learned), library_in_sample=bool(in_sample[index]))
         record = {"day_index": index, "day": market.days[index], **report.to_json(),
                   "bias_after": new_bias.to_json()}
         checkpoint.days = pd.concat([checkpoint.days, pd.DataFrame([row])], ignore_index=True)
         if len(trades):
             checkpoint.trades = pd.concat([checkpoint.trades, trades], ignore_index=True) \
                 if len(checkpoint.trades) else trades
+        if len(oos_trades):
+            checkpoint.oos_trades = pd.concat([checkpoint.oos_trades, oos_trades],
+                                              ignore_index=True) \
+                if len(checkpoint.oos_trades) else oos_trades
         checkpoint.regret.append(record)
         fired = pd.DataFrame({"day_index": np.full(len(gate.entries), index, np.int64),
-                              "position": gate.entries + lo, "side": gate.sides})
+                              "position": gate.entries + lo, "side": gate.sides,
+                              "state": pd.array(gate.states, dtype="str")})
         checkpoint.fired = pd.concat([checkpoint.fired, fired], ignore_index=True) \
             if len(checkpoint.fired) else fired
         checkpoint.state = TrainState(index + 1, new_bias,
@@ -386,4 +480,5 @@ def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool =
     price = float(np.median(market.bars["close"].to_numpy(np.float64)))
     return TrainResult(checkpoint.folder, checkpoint.days, checkpoint.trades,
                        checkpoint.brain, checkpoint.regret, market.library_source, resumed,
-                       cost_model_facts(costs, market.instrument, price))
+                       cost_model_facts(costs, market.instrument, price),
+                       checkpoint.oos_trades, market.span, first_day, config.learn_from)

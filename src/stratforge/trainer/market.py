@@ -20,6 +20,7 @@ from stratforge.features.cache import read_states
 from stratforge.instruments import Instrument, get_instrument
 from stratforge.timeframes import ATLAS_TIMEFRAMES, parse_timeframe
 from stratforge.trainer.config import TrainConfig
+from stratforge.trainer.library_span import LibrarySpan, library_span
 
 
 @dataclass
@@ -28,7 +29,9 @@ class TrainingMarket:
 
     ``day_start[i]:day_start[i + 1]`` are the bar positions of trade day ``i`` (``days``).
     ``matches`` has one row per (bar, template) match: ``position``, ``template_id``,
-    ``side``, ``zone``, ``z``, ordered by position then library order.
+    ``side``, ``zone``, ``z``, ordered by position then library order. ``first_day`` is the
+    first day the library's kind allows (after the warm-up days, else 0); ``span`` where the
+    library's training data ends (``trainer.library_span``).
     """
 
     instrument: Instrument
@@ -39,6 +42,7 @@ class TrainingMarket:
     matches: pd.DataFrame
     first_day: int
     library_source: str
+    span: LibrarySpan
 
 
 def trade_days(bars: pd.DataFrame, instrument: Instrument) -> tuple[list[str], np.ndarray]:
@@ -130,4 +134,5 @@ def load_market(config: TrainConfig, home: Path | str | None) -> TrainingMarket:
     })
     order = np.argsort(positions, kind="stable")  # by bar, then library order
     return TrainingMarket(instrument, bars, days, day_start, library,
-                          matches.iloc[order].reset_index(drop=True), first_day, source)
+                          matches.iloc[order].reset_index(drop=True), first_day, source,
+                          library_span(library, source))

@@ -266,7 +266,9 @@ def _header(days: pd.DataFrame, trades: pd.DataFrame, log: Mapping[str, Any]) ->
     labels = {"days": ("Days trained", _int), "trades": ("Trades", _int),
               "pnl": (f"In-day best PnL{money}", _fmt),
               "oos_pnl": (f"Out-of-sample PnL{money}", _fmt),
-              "states_learned": ("States learned", _int)}
+              "states_learned": ("States learned", _int),
+              "learning": ("Brain learns from", _text),
+              "library_days": ("Days the templates were trained on", _text)}
     span = (f"{days['day'].iloc[0]} → {days['day'].iloc[-1]}" if len(days) else None)
     pairs: list[tuple] = [("Symbol", log.get("symbol")), ("Timeframe", timeframe),
                           ("Span", span)]

@@ -31,14 +31,38 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [_clean(r) for r in frame.to_dict("records")]
 
 
+LEARNING_LABELS = {
+    "champion": "out of sample: the trades of the parameters chosen before each day",
+    "best": "IN SAMPLE: the trades of each day's best iteration, picked on the day it is "
+            "scored on (optimistic)",
+}
+"""How the log and the report name what the brain learned from (``TrainConfig.learn_from``)."""
+
+
+def library_days_text(days: pd.DataFrame) -> str:
+    """How many trained days the template library was trained on (labelled in-sample)."""
+    count = int(days["library_in_sample"].fillna(False).astype(bool).sum()) \
+        if "library_in_sample" in days.columns else 0
+    if not count:
+        return "none: every trained day is after the template library's training data"
+    return (f"{count} IN SAMPLE: the template library was trained on these days "
+            "(--allow-library-days); they are left out of the out-of-sample verdict")
+
+
 def training_summary(result: TrainResult, config: TrainConfig) -> dict[str, Any]:
-    """The summary of a training run (what ``training_log.json`` holds)."""
+    """The summary of a training run (what ``training_log.json`` holds): besides the
+    figures, ``learning`` (what the brain learned from, labelled), ``library_days`` (the
+    trained days the template library saw, labelled in-sample) and ``library`` (where the
+    library's training data ends)."""
     days, trades = result.days, result.trades
     return _clean({
         "symbol": config.symbol, "timeframe": config.timeframe,
         "config": config.model_dump(mode="json"), "templates": result.library_source,
+        "library": result.span.to_json() if result.span is not None else None,
         "cost_model": result.cost_model,
         "summary": {
+            "learning": LEARNING_LABELS[config.learn_from],
+            "library_days": library_days_text(days),
             "days": len(days), "trades": int(days["trades"].sum()) if len(days) else 0,
             "pnl": float(days["pnl"].sum()) if len(days) else 0.0,
             "oos_pnl": float(days["oos_pnl"].sum()) if len(days) else 0.0,
@@ -46,7 +70,7 @@ def training_summary(result: TrainResult, config: TrainConfig) -> dict[str, Any]
             "first_vs_last": compare_periods(days) if len(days) else {},
             "out_of_sample": oos_distribution(days) if len(days) else {},
         },
-        "strongest_states": _records(strongest_states(result.brain, trades)),
+        "strongest_states": _records(strongest_states(result.brain, result.learned_trades)),
         "breakdowns": {k: _records(v) for k, v in breakdowns(trades).items()}
         if len(trades) else {},
         "learning_progression": _records(learning_progression(days)) if len(days) else [],
