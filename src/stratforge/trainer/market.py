@@ -14,6 +14,7 @@ from stratforge.data.load import load_bars
 from stratforge.discovery.fractal import discover_patterns
 from stratforge.discovery.library import TemplateLibrary, library_folder
 from stratforge.discovery.matching import match_library, timeframe_vectors
+from stratforge.discovery.span import training_patterns
 from stratforge.discovery.templates import cluster_patterns
 from stratforge.errors import DataError
 from stratforge.features.cache import read_states
@@ -89,7 +90,9 @@ def warmup_library(config: TrainConfig, bars: pd.DataFrame, day_start: np.ndarra
     hierarchy = hierarchy_for(config.timeframe)
     result = discover_patterns(config.symbol, timeframes=hierarchy, home=home, scan="full")
     cutoff = pd.Timestamp(int(bars["ts"].array.asi8[day_start[config.warmup_days]]), tz="UTC")
-    patterns = result.patterns[result.patterns["ts"] < cutoff]
+    # patterns whose every bar, the oracle's lookahead included, ends by the cutoff
+    patterns = training_patterns(result.patterns, cutoff, symbol=config.symbol,
+                                 home=home).patterns
     if len(patterns) == 0:
         raise DataError(f"{config.symbol}: no pattern in the {config.warmup_days} warm-up "
                         f"days on {', '.join(hierarchy)}; use more --warmup-days")
