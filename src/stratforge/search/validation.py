@@ -60,6 +60,7 @@ class TierRules:
     production_min_pnl: float = 0.0
     production_min_sharpe: float = 0.3
     production_min_dsr: float = 0.95
+    dsr_min_trades: int = 30
     production_max_pbo: float = 0.5
     candidate_min_trades: int = 10
     candidate_min_pnl: float = 0.0
@@ -113,7 +114,11 @@ def production_failures(trades: int, win_rate: float, pnl: float, sharpe: float,
         failed.append(f"PnL {pnl:.2f} <= {rules.production_min_pnl}")
     if not _passes(sharpe, rules.production_min_sharpe):
         failed.append(f"Sharpe {sharpe:.3f} <= {rules.production_min_sharpe}")
-    if not (dsr is not None and math.isfinite(dsr) and dsr >= rules.production_min_dsr):
+    if trades < rules.dsr_min_trades:
+        failed.append(f"DSR not computed: too few trades ({trades} < {rules.dsr_min_trades})")
+    elif dsr is None or not math.isfinite(dsr):
+        failed.append("DSR not computed: the trades have no dispersion")
+    elif dsr < rules.production_min_dsr:
         failed.append(f"DSR {dsr:.3f} < {rules.production_min_dsr}")
     if not _passes(pbo, rules.production_max_pbo, above=False):
         failed.append("PBO not computed" if pbo is None or not math.isfinite(pbo)
@@ -185,11 +190,19 @@ def _per_trade_sharpe(pnl: np.ndarray) -> float:
     return float(np.mean(pnl) / np.std(pnl, ddof=1))
 
 
-def _dsr(pnl: np.ndarray, trial_sharpes: np.ndarray) -> float:
+def deflated_oos_sharpe(pnl: np.ndarray, trial_sharpes: np.ndarray, trial_trades: np.ndarray,
+                        min_trades: int, min_trial_trades: int) -> float:
+    """The deflated Sharpe ratio of out-of-sample trade PnL ``pnl`` against the trials that
+    chose it: NaN below ``min_trades`` trades (too few to judge) or for trades without
+    dispersion; the variance of the trials' per-trade Sharpe ratios is taken over the trials
+    with at least ``min_trial_trades`` trades (a set of 2 trades has a meaningless Sharpe
+    ratio that would inflate it); the trial count is every trial."""
     # equal trades (up to rounding: the same exit on every trade) have no Sharpe ratio
-    if len(pnl) < 3 or not np.std(pnl, ddof=1) > 1e-12 * float(np.abs(pnl).max()):
+    if len(pnl) < max(3, min_trades) or \
+            not np.std(pnl, ddof=1) > 1e-12 * float(np.abs(pnl).max()):
         return math.nan
-    finite = trial_sharpes[np.isfinite(trial_sharpes)]
+    enough = np.isfinite(trial_sharpes) & (trial_trades >= min_trial_trades)
+    finite = trial_sharpes[enough]
     variance = float(np.var(finite, ddof=1)) if len(finite) > 1 else 0.0
     return float(deflated_sharpe_ratio(pnl, n_trials=max(1, len(trial_sharpes)),
                                        sharpe_variance=variance))
@@ -254,7 +267,9 @@ def validate_candidate(c: Candidate, *, instrument: Instrument, settings: Valida
     is_m = compute_metrics(is_trades, instrument=instrument, bars=is_bars)
     oos_m = compute_metrics(oos_trades, instrument=instrument, bars=oos_bars)
     oos_pnl = oos_trades["pnl"].to_numpy(dtype=np.float64)
-    dsr = _dsr(oos_pnl, c.trials["sharpe_per_trade"].to_numpy(dtype=np.float64))
+    dsr = deflated_oos_sharpe(oos_pnl, c.trials["sharpe_per_trade"].to_numpy(dtype=np.float64),
+                              c.trials["trades"].to_numpy(dtype=np.float64),
+                              settings.rules.dsr_min_trades, settings.min_is_trades)
     rules = settings.rules
     pbo = math.nan
     others = production_failures(oos_m.trades, oos_m.win_rate, oos_m.total_pnl, oos_m.sharpe,
