@@ -97,6 +97,15 @@ class Costs:
         return (0.5 * self.spread_ticks * tick_size + self.slippage_ticks * tick_size
                 + self.fee_bps * 1e-4 * price)
 
+    def figures(self, tick_size: float, point_value: float, price: float) -> dict[str, float]:
+        """One market fill and one round trip at ``price``, in price units and in currency
+        (``quantity`` contracts, commissions included), before velocity slippage."""
+        round_trip = self.round_trip_currency(tick_size, point_value, price)
+        return {"per_fill_price": self.per_fill_price(tick_size, price),
+                "per_fill_currency": round_trip / 2.0,  # a round trip is two fills
+                "round_trip_price": self.round_trip_price(tick_size, price),
+                "round_trip_currency": round_trip}
+
     def describe(self) -> str:
         """One line such as 'spread 1 tick, slippage 1 tick per fill, commission 0.62 per
         side' (only the parts that are set)."""

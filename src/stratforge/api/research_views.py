@@ -40,6 +40,8 @@ from stratforge.discovery.library import LIBRARY_FILE, TemplateLibrary
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.instruments import Instrument, get_instrument
 from stratforge.ops.operations import NotFoundError
+from stratforge.research.config import ResearchConfig
+from stratforge.research.outputs import public_market
 from stratforge.research.report import tier_table
 from stratforge.research.report_charts import HEATMAP_COLUMNS, best_is_pnl, heatmap_grid
 from stratforge.research.runs import CONFIG_FILE, PHASES, STATE_FILE
@@ -82,8 +84,9 @@ def _market_block(path: Path) -> dict[str, Any]:
 
 
 def run_symbol(path: Path) -> str:
-    """The symbol a run folder researched (its config; MNQ, the default, when unset)."""
-    return str(_config(path).get("symbol") or "MNQ").upper()
+    """The symbol a run folder researched (its config; the config's default when unset)."""
+    default = ResearchConfig.model_fields["symbol"].default
+    return str(_config(path).get("symbol") or default).upper()
 
 
 def price_format(path: Path, home: Path) -> dict[str, Any]:
@@ -128,12 +131,8 @@ def get_market(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
     path = run_folder(db, home, run_id)
     block = _market_block(path)
     if block:
-        frames = {tf: {k: v for k, v in part.items() if k != "space_rows"}
-                  for tf, part in (block.get("per_timeframe") or {}).items()}
-        cost = dict(block.get("cost_model") or {})
-        if "round_trip_currency" in cost:  # a round trip is two fills, each half of it
-            cost["per_fill_currency"] = float(cost["round_trip_currency"]) / 2.0
-        return json_ready({**block, "cost_model": cost or None, "per_timeframe": frames,
+        shown = public_market(block)
+        return json_ready({**shown, "cost_model": shown.get("cost_model") or None,
                            "source": "run"})
     return {**price_format(path, home), "source": "instrument"}
 

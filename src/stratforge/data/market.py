@@ -69,15 +69,11 @@ class Market:
         return load_bars(self.symbol, timeframe, start, end, home=self.home)
 
     def cost_block(self, price: float) -> dict[str, Any]:
-        """The cost model's settings plus one round trip at ``price`` in price units and in
-        the instrument's currency (what summaries and reports state)."""
+        """The cost model's settings plus one fill and one round trip at ``price`` in price
+        units and in the instrument's currency (what summaries and reports state)."""
         spec = self.instrument
-        return {**self.costs.to_dict(), "currency": spec.currency,
-                "reference_price": price,
-                "per_fill_price": self.costs.per_fill_price(spec.tick_size, price),
-                "round_trip_price": self.costs.round_trip_price(spec.tick_size, price),
-                "round_trip_currency": self.costs.round_trip_currency(
-                    spec.tick_size, spec.point_value, price),
+        return {**self.costs.to_dict(), "currency": spec.currency, "reference_price": price,
+                **self.costs.figures(spec.tick_size, spec.point_value, price),
                 "description": self.costs.describe()}
 
 

@@ -81,6 +81,10 @@ class MarketArrays:
     point_value: float
     extra_slip: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        if self.extra_slip is None:  # no velocity slippage: zeros, made once
+            object.__setattr__(self, "extra_slip", np.zeros(len(self.close)))
+
 
 def member_points(market: MarketArrays, entries: np.ndarray, sides: np.ndarray,
                   params: np.ndarray, *, member_of_row: np.ndarray | None = None,
@@ -123,7 +127,7 @@ def member_points(market: MarketArrays, entries: np.ndarray, sides: np.ndarray,
     if live.any():
         out[live] = _pair_points(
             market.open, market.high, market.low, market.close, market.session_last,
-            (np.zeros(len(market.close)) if market.extra_slip is None else market.extra_slip),
+            market.extra_slip,
             plan.fill_bar, plan.raw_price, plan.side, rows, row_param[live],
             slot[row_member[live]], float(market.tick), float(market.point_value))
     return out if member_of_row is not None else out.reshape(len(rows), len(bars_at))

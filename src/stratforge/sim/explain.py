@@ -69,17 +69,11 @@ def cost_model_facts(costs: Costs, instrument: Instrument, price: float) -> dict
     """The cost model as numbers at ``price`` (JSON-ready): its settings, one market fill
     and one round trip in price units and in currency (``quantity`` contracts, commissions
     included), before velocity slippage (see ``stratforge.costs``)."""
-    tick, value = float(instrument.tick_size), float(instrument.point_value)
-    per_fill = costs.per_fill_price(tick, price)
     return {
         "settings": costs.to_dict(), "description": costs.describe(),
         "currency": instrument.currency, "price": float(price),
         "price_decimals": instrument.price_decimals,
-        "per_fill_price": per_fill,
-        "per_fill_currency": per_fill * value * costs.quantity
-        + costs.commission * costs.quantity,
-        "round_trip_price": costs.round_trip_price(tick, price),
-        "round_trip_currency": costs.round_trip_currency(tick, value, price),
+        **costs.figures(float(instrument.tick_size), float(instrument.point_value), price),
     }
 
 
