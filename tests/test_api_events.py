@@ -61,7 +61,9 @@ def test_without_a_start_only_new_events_come(api):
     newest = last_event_id(api.db)
 
     def later():
-        time.sleep(0.3)
+        # after the stream has read its start (the newest event id): on a loaded machine
+        # opening the stream took more than 0.3 s and the noop counted as old
+        time.sleep(1.5)
         create_operation(api.db, "noop", {})
 
     thread = threading.Thread(target=later)
