@@ -23,7 +23,13 @@ from stratforge.errors import DataError
 from stratforge.evolution import pipeline
 from stratforge.evolution.config import make_evolution_config
 from stratforge.evolution.dataset import chronological_split
-from stratforge.evolution.loop import LocalBackend, evolve
+from stratforge.evolution.loop import (
+    GenerationPlan,
+    LocalBackend,
+    evolve,
+    run_simulation,
+    summarise,
+)
 from stratforge.evolution.modelstore import load_estimator, load_meta, load_signals
 from stratforge.evolution.pruning import prune_features
 from stratforge.evolution.regimes import REGIME_FEATURES
@@ -287,3 +293,30 @@ def test_no_fit_reads_a_row_at_or_after_its_test_block_minus_the_embargo(segment
                            f"or after its first test row minus the embargo")
         assert validated.max() < test_start - gap
         assert np.array_equal(np.sort(fitted), _rows_of(prepared, "train", number))
+
+
+def test_grid_points_are_chosen_on_validation_rows_before_every_test_block(twins):
+    """The grid point and the generation are chosen on validation metrics; with several
+    segments those come from the first segment's validation span, which ends before every
+    test block, so a market changed from any test block on gives the same choice. Before the
+    fix the validation rows of later segments (after the first test block) entered it."""
+    symbol, changed_after, _, models, homes, _ = twins
+    timeframe, _, segments, _ = KINDS[symbol]
+    config = make_evolution_config(symbol=symbol, timeframe=timeframe, segments=segments,
+                                   **SETTINGS)
+    runs = [[run_simulation(m.fingerprint, point, config, h) for point in config.grid]
+            for m, h in zip(models, homes, strict=True)]
+    assert any(r["validation"]["trades"] > 0 for r in runs[0])
+    # the explained log says each segment's own model made the signal
+    signals_step = dict((step[0], step[1]) for step in runs[0][0]["explain"])["Signals"]
+    assert f"each of the {segments} segments' own model" in signals_step[0]
+    for a, b in zip(*runs, strict=True):
+        assert a["validation"] == b["validation"], f"{symbol}: {a['point']}"
+    plan = GenerationPlan(0, models[0].fingerprint, None, FEATURES, list(config.grid), [], 0)
+    best = [summarise(plan, r, config, False).best for r in runs]
+    assert (best[0] is None) == (best[1] is None)
+    if best[0] is not None:
+        keys = ("threshold", "z_cutoff", "regime", "validation_sqn", "validation_trades")
+        assert {k: best[0][k] for k in keys} == {k: best[1][k] for k in keys}
+    if changed_after == 0:  # every test block changed: the test metrics must show it
+        assert any(a["test"] != b["test"] for a, b in zip(*runs, strict=True))

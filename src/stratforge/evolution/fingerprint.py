@@ -57,11 +57,20 @@ def model_fingerprint(**identity: Any) -> str:
     return digest(model_identity(**identity))
 
 
+SIMULATION_VERSION = 2
+"""Bump when what a simulation measures changes (it enters every simulation fingerprint, so
+cached results of an older version are not reused). 2: the validation metrics of a segmented
+model come from the first segment's validation span only (before 2: every segment's, so the
+grid point was chosen on rows after the first test block)."""
+
+
 def simulation_fingerprint(model: str, point: dict[str, Any], execution: dict[str, Any]
                            ) -> str:
-    """The fingerprint of one simulation: model fingerprint, grid point and execution."""
+    """The fingerprint of one simulation: model fingerprint, grid point, execution and the
+    simulation version."""
     check_fingerprint(model)
-    return digest({"model": model, "point": dict(point), "execution": dict(execution)})
+    return digest({"model": model, "point": dict(point), "execution": dict(execution),
+                   "version": SIMULATION_VERSION})
 
 
 def check_fingerprint(value: str, what: str = "model fingerprint") -> str:

@@ -9,7 +9,9 @@ threshold: long above it, short below its negative (flat between; no shorts with
 skipped; with a regime rule, a bar outside the rule's regimes is skipped. A skipped bar
 neither opens nor closes anything: it keeps the wanted side of the bar before it.
 Execution: ``evolution.execution`` (``delayed_mid`` fill). Each span (validation, test) is
-simulated on its own bars, every contiguous piece separately.
+simulated on its own bars, every contiguous piece separately. With several segments the
+validation metrics (what grid points and generations are chosen on) come from the first
+segment's validation span alone, which ends before every test block (``span_rows``).
 """
 
 from __future__ import annotations
@@ -125,6 +127,18 @@ def _span_result(signals: dict[str, np.ndarray], wanted: np.ndarray, rows: np.nd
     return json_ready(out), all_trades
 
 
+def span_rows(signals: dict[str, np.ndarray], code: int) -> np.ndarray:
+    """The rows a span is judged on. Test: every segment's test rows. Validation: the first
+    segment's validation rows only, the one validation span that ends before every test block:
+    the grid point and the generation are chosen on it, so no choice sees a row at or after
+    any segment's test block (with one segment this is the whole validation span)."""
+    rows = np.flatnonzero(signals["span"] == code)
+    if code == SPAN_VALIDATION and len(rows):
+        segment = signals["piece"][rows] // 4
+        rows = rows[segment == segment.min()]
+    return rows
+
+
 def simulate_point(signals: dict[str, np.ndarray], prediction_scale: float, point: GridPoint,
                    config: EvolutionConfig, instrument: Instrument, *,
                    prediction_centre: float = 0.0, explain: bool = True) -> dict[str, Any]:
@@ -144,7 +158,7 @@ def simulate_point(signals: dict[str, np.ndarray], prediction_scale: float, poin
     wanted = hold_skipped(raw, outlier | outside)
     result: dict[str, Any] = {"point": point.to_json()}
     for name, code in SPANS.items():
-        rows = np.flatnonzero(signals["span"] == code)
+        rows = span_rows(signals, code)
         metrics, trades = _span_result(signals, wanted, rows, config, instrument)
         metrics["signal_bars"] = int(active[rows].sum())
         metrics["outlier_skipped"] = int((active & outlier)[rows].sum())
@@ -154,6 +168,17 @@ def simulate_point(signals: dict[str, np.ndarray], prediction_scale: float, poin
             result["explain"] = explain_lines(signals, rows, point, config, instrument,
                                               scale, metrics, trades, prediction_centre)
     return result
+
+
+def _signal_rule(signals: dict[str, np.ndarray], rows: np.ndarray, centre: float,
+                 scale: float) -> str:
+    segments = len(np.unique(signals["piece"][rows] // 4)) if len(rows) else 0
+    if segments > 1:
+        return (f"signal = each of the {segments} segments' own model's prediction, "
+                "standardised by the mean and std of that segment's training-span "
+                "predictions")
+    return (f"signal = (prediction - {centre:.6g}) / {scale:.6g} (mean and std of the "
+            "training-span predictions)")
 
 
 def explain_lines(signals: dict[str, np.ndarray], rows: np.ndarray, point: GridPoint,
@@ -171,8 +196,8 @@ def explain_lines(signals: dict[str, np.ndarray], rows: np.ndarray, point: GridP
     steps: list[list[Any]] = [
         ["Data", [f"{instrument.symbol} {config.timeframe} bars: {len(rows):,} from {first} "
                   f"to {last} (test span, never used to fit, scale, select or prune)"]],
-        ["Signals", [f"signal = (prediction - {centre:.6g}) / {scale:.6g} (mean and std of "
-                     "the training-span predictions)", side_rule.format(t=point.threshold),
+        ["Signals", [_signal_rule(signals, rows, centre, scale),
+                     side_rule.format(t=point.threshold),
                      f"bars with a long or short signal: {metrics['signal_bars']:,}"]],
         ["Outlier filter", [f"skip bars whose largest |feature z| > {point.z_cutoff:g}: "
                             f"skipped {metrics['outlier_skipped']:,} signal bars"
