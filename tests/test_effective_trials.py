@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stratforge.errors import ConfigError
-from stratforge.sim.effective_trials import effective_trials
+from stratforge.sim.effective_trials import effective_trials, sampled_effective_trials
 
 
 def reference(returns: np.ndarray) -> float:
@@ -77,3 +77,72 @@ def test_matches_the_eigenvalue_reference_and_stays_in_bounds(seed, n, t, mix):
         assert result.effective == pytest.approx(min(max(reference(matrix), 1.0), n),
                                                  rel=1e-9)
     assert 1.0 <= result.effective <= result.used
+
+
+# --- the run-wide estimate from a stratified sample -------------------------------------------
+
+def test_sampled_estimate_of_a_full_sample_is_the_plain_participation_ratio():
+    rng = np.random.default_rng(11)
+    common = rng.normal(size=(300, 1))
+    matrix = common + rng.normal(size=(300, 12)) * np.linspace(0.2, 3.0, 12)
+    strata = np.repeat([0, 1, 2], 4)
+    got = sampled_effective_trials(matrix, strata, {0: 4, 1: 4, 2: 4}, noise_correction=False)
+    assert got.raw == got.used == 12
+    assert got.effective == pytest.approx(reference(matrix), rel=1e-9)
+
+
+def test_sampled_estimate_of_two_unequal_groups_of_identical_trials():
+    # 300 copies of one series and 100 of an independent one: the population's participation
+    # ratio is (300 + 100)^2 / (300^2 + 100^2) = 1.6, whatever five samples of each show
+    rng = np.random.default_rng(12)
+    sources = rng.normal(size=(20_000, 2))
+    sample = np.repeat(sources, 5, axis=1) * rng.uniform(0.5, 2.0, 10)
+    got = sampled_effective_trials(sample, np.repeat([7, 9], 5), {7: 300, 9: 100})
+    assert (got.raw, got.used, got.dropped) == (400, 400, 0)
+    assert got.effective == pytest.approx(1.6, rel=0.01)
+
+
+def test_sampled_estimate_counts_independent_trials_as_independent():
+    # 200 independent series of 250 days: chance correlations alone would make them look like
+    # about 111 trials (200 / (1 + 199 / 249)); the correction brings back about 200
+    rng = np.random.default_rng(13)
+    matrix = rng.normal(size=(250, 200))
+    strata = np.repeat(np.arange(10), 20)
+    population = {s: 20 for s in range(10)}
+    raw = sampled_effective_trials(matrix, strata, population, noise_correction=False)
+    corrected = sampled_effective_trials(matrix, strata, population)
+    assert raw.effective == pytest.approx(200 / (1 + 199 / 249), rel=0.05)
+    assert corrected.effective == pytest.approx(200, rel=0.15)
+
+
+def test_sampled_estimate_matches_the_whole_population():
+    # a factor model: 4 strata of 250 trials, each trial = its stratum's factor + noise; the
+    # estimate from 25 sampled trials per stratum is close to the participation ratio of all
+    # 1,000 (both without the chance correction, on long series)
+    rng = np.random.default_rng(14)
+    factors = rng.normal(size=(4_000, 4))
+    loads = rng.uniform(0.3, 1.5, 1_000)
+    strata = np.repeat(np.arange(4), 250)
+    population = factors[:, strata] * loads + rng.normal(size=(4_000, 1_000))
+    exact = reference(population)
+    pick = np.concatenate([rng.choice(np.flatnonzero(strata == s), 25, replace=False)
+                           for s in range(4)])
+    got = sampled_effective_trials(population[:, pick], strata[pick],
+                                   {s: 250 for s in range(4)}, noise_correction=False)
+    assert got.effective == pytest.approx(exact, rel=0.1)
+
+
+def test_sampled_estimate_limiting_cases_and_dropped_strata():
+    rng = np.random.default_rng(15)
+    one = sampled_effective_trials(rng.normal(size=(50, 1)), np.array([3]), {3: 1})
+    assert (one.raw, one.used, one.effective) == (1, 1, 1.0)
+    series = rng.normal(size=(100, 1))
+    same = sampled_effective_trials(np.repeat(series, 6, axis=1) * np.arange(1, 7),
+                                    np.repeat([0, 1], 3), {0: 50, 1: 70})
+    assert same.raw == 120 and same.effective == pytest.approx(1.0, abs=0.01)
+    # a stratum whose sampled trials never trade is dropped, with its population
+    flat = np.column_stack([rng.normal(size=(100, 2)), np.zeros((100, 2))])
+    dropped = sampled_effective_trials(flat, np.array([0, 0, 1, 1]), {0: 10, 1: 40})
+    assert (dropped.raw, dropped.used, dropped.dropped) == (50, 10, 40)
+    with pytest.raises(ConfigError, match="smaller than its sample"):
+        sampled_effective_trials(flat, np.array([0, 0, 1, 1]), {0: 1, 1: 40})

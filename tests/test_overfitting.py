@@ -337,3 +337,24 @@ def test_pbo_mean_ignores_a_constant_added_to_all_returns(matrix, splits, shift)
     base = probability_of_backtest_overfitting(matrix, splits, metric="mean")
     moved = probability_of_backtest_overfitting(matrix + shift, splits, metric="mean")
     np.testing.assert_array_equal(moved.logits, base.logits)
+
+
+def test_dsr_reproduces_the_numerical_example_of_bailey_and_lopez_de_prado():
+    # The deflated Sharpe ratio (2014), section "A numerical example": 100 independent trials
+    # whose annualised Sharpe ratios have variance 1/2; the chosen one has annualised SR 2.5
+    # over 1,250 daily observations (5 years), skewness -3 and kurtosis 10. The paper gets
+    # SR0 = 0.1132 per day and DSR = 0.9004.
+    per_year = 250
+    threshold = expected_max_sharpe(100, 0.5 / per_year)
+    assert threshold == pytest.approx(0.1132, abs=1e-4)
+    dsr = deflated_sharpe_ratio(sharpe=2.5 / math.sqrt(per_year), n_obs=1250, skew=-3.0,
+                                kurtosis=10.0, n_trials=100, sharpe_variance=0.5 / per_year)
+    assert dsr == pytest.approx(0.9004, abs=5e-4)
+
+
+def test_expected_max_sharpe_of_fractional_trials_is_continuous_and_grows():
+    values = [expected_max_sharpe(n, 0.01) for n in (1.0, 1.5, 2.0, 2.5, 10.0, 10.5, 1e4)]
+    assert values[0] == 0.0
+    assert all(b > a for a, b in pairwise(values[1:]))
+    assert expected_max_sharpe(2.0000001, 0.01) == pytest.approx(expected_max_sharpe(2, 0.01))
+    assert expected_max_sharpe(1.0001, 0.01) == 0.0  # never below the one-trial value

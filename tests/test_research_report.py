@@ -12,12 +12,16 @@ import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
 
+from stratforge.data.atomic import json_ready
 from stratforge.discovery.library import FeatureScaler, Template, TemplateLibrary
 from stratforge.errors import DataError
 from stratforge.features.vectors import FEATURE_NAMES
+from stratforge.research.outputs import MEASURED_RATES
 from stratforge.research.report import SECTION_TITLES, render_report, write_report
 from stratforge.research.report_charts import anova_figure, equal_width_bins, heatmap_figure
 from stratforge.search.anova import MULTI_COLUMNS, ONE_WAY_COLUMNS, TOP_COLUMNS, AnovaResult
+from stratforge.search.judgement import judge_run
+from stratforge.search.validation import CandidateResult, ValidationSettings
 
 TRAIN_END = "2024-01-01T00:00:00+00:00"
 TEMPLATES = ("T0001", "T0002", "T<b>3")
@@ -35,6 +39,7 @@ def _summary(symbol: str = "MNQ", best: bool = True) -> dict:
                    "sweep": {"seconds": 40.2, "pairs": 6, "backtests": 120},
                    "validation": {"seconds": 5.0, "candidates": 6}},
         "tiers": {"PRODUCTION": 1, "CANDIDATE": 1, "UNPROVEN": 2, "TOXIC": 2},
+        "overfitting": _overfitting_block(),
     }
     if best:
         out["best"] = [{
@@ -45,6 +50,25 @@ def _summary(symbol: str = "MNQ", best: bool = True) -> dict:
             "out_of_sample": {"trades": 92, "win_rate": 0.53, "pnl": 543.2, "sharpe": 1.2},
             "dsr": 0.97, "pbo": 0.21}]
     return out
+
+
+def _overfitting_block() -> dict:
+    """The overfitting block through the real judgement, from two hand-made candidates."""
+    rng = np.random.default_rng(9)
+    days = pd.date_range("2023-01-02", periods=60)
+    results = []
+    for k, name in enumerate(("T0001_1m", "T0002_1m")):
+        row = {"strategy_id": name, "is_pnl": 10.0, "is_sharpe": 1.0, "oos_trades": 40,
+               "oos_win_rate": 0.5, "oos_pnl": 5.0, "oos_sharpe": 0.5, "pbo": 0.3,
+               "pbo_note": ""}
+        empty = pd.DataFrame({"exit_time": [], "pnl": []})
+        daily = pd.DataFrame(rng.normal(size=(60, 4)) + k, index=days)
+        results.append(CandidateResult(row, empty, empty, rng.normal(0.2, 1.0, 40), daily,
+                                       300))
+    trials = pd.DataFrame({"trades": rng.integers(5, 60, 900),
+                           "sharpe_per_trade": rng.normal(0.0, 0.2, 900)})
+    _, block = judge_run(trials, results, ValidationSettings(pbo_splits=4))
+    return json.loads(json.dumps(json_ready({**block, "measured_rates": MEASURED_RATES})))
 
 
 def _sweep(rng: np.random.Generator, n_sets: int = 20) -> pd.DataFrame:
@@ -103,10 +127,12 @@ def _validation() -> pd.DataFrame:
                 "direction": np.int8(1 if i % 2 == 0 else -1),
                 "params": json.dumps({"stop_ticks": 40, "target_ticks": 120}),
                 "n_trials": 100, "is_trades": 200 + i, "is_win_rate": 0.5, "is_pnl": 100.0 * i,
-                "is_sharpe": 1.0, "is_sharpe_per_trade": 0.1, "oos_trades": 50,
+                "is_sharpe": 1.0, "is_sharpe_per_trade": 0.1 + 0.01 * i + 0.001 * j,
+                "oos_trades": 50, "oos_p_value": 0.01, "oos_accepted": True,
                 "oos_win_rate": 0.52, "oos_pnl": 50.0 - 10 * i - j, "oos_sharpe": 0.8,
                 "oos_sharpe_per_trade": 0.05, "dsr": 0.9, "pbo": math.nan,
                 "wf_positive_folds": 3, "wf_folds": 4, "wf_oos_pnl": 42.0,
+                "wf_efficiency": 0.8,
                 "tier": np.int8(tier), "tier_name": name, "reasons": "dsr < 0.95"})
     frame = pd.DataFrame(rows)
     return frame.astype({"direction": "int8", "tier": "int8"})
@@ -206,12 +232,24 @@ def test_ids_tiers_and_numbers_appear(full_html):
         assert text in rest, text
 
 
-def test_tier_table_is_sorted_by_tier_then_oos_pnl(full_html):
+def test_tier_table_is_sorted_by_tier_then_the_in_sample_criterion(full_html):
     table = _without_plotlyjs(full_html).split('<section id="tiers">')[1].split("</section>")[0]
     order = re.findall(r"<td>(T[^<]*_(?:1m|5m))</td>", table)
-    # tier 1 T0001_1m, tier 2 T0002_1m, tier 3 (UNPROVEN) by oos_pnl desc, tier 4 last
-    assert order == ["T0001_1m", "T0002_1m", "T0001_5m", "T0002_5m", "T&lt;b&gt;3_5m",
+    # tier 1 T0001_1m, tier 2 T0002_1m, tier 3 (UNPROVEN) by in-sample Sharpe per trade
+    # (highest first, although their out-of-sample PnL runs the other way), tier 4 last
+    assert order == ["T0001_1m", "T0002_1m", "T&lt;b&gt;3_5m", "T0002_5m", "T0001_5m",
                      "T&lt;b&gt;3_1m"]
+
+
+def test_overfitting_section_states_trials_threshold_and_run_pbo(full_html):
+    section = _without_plotlyjs(full_html).split('<section id="overfitting">')[1]
+    section = section.split("</section>")[0]
+    block = _overfitting_block()
+    for text in (f"{block['trials']['raw']:,}", f"{block['trials']['eligible']:,}",
+                 f"{block['trials']['effective']:,.1f}", "participation ratio",
+                 f"{block['dsr']['threshold_t']:,.2f}", "Benjamini-Hochberg",
+                 "Run PBO", "measured false-discovery rates"):
+        assert text in section, text
 
 
 def test_same_folder_gives_identical_bytes(full_run, full_html):

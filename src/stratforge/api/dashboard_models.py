@@ -130,11 +130,16 @@ class SweepOut(BaseModel):
 
 
 class TiersOut(BaseModel):
-    """The validation table (`validation.parquet`), best tiers first."""
+    """The validation table (`validation.parquet`), best tiers first, then by in-sample
+    per-trade Sharpe."""
 
     strategies: list[Row]
     count: int
     market: PriceFormat = Field(description="Price decimals and PnL currency.")
+    overfitting: dict[str, Any] | None = Field(
+        None, description="The run's overfitting block (`overfitting.json`): trials raw, "
+                          "eligible and effective, the DSR benchmark, the out-of-sample test, "
+                          "the run PBO.")
 
 
 class CurveOut(BaseModel):

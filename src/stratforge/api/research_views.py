@@ -234,16 +234,20 @@ def get_sweep(run_id: RunId, db: DbDep, home: HomeDep, template_id: Name = None,
 
 @router.get("/runs/{run_id}/tiers", response_model=TiersOut, responses=NOT_FOUND)
 def get_tiers(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
-    """Every validated strategy (`validation.parquet`), best tiers first; `params` and
-    `wf_fold_pnl` parsed."""
+    """Every validated strategy (`validation.parquet`), best tiers first, then by in-sample
+    per-trade Sharpe; `params` and the walk-forward fold lists parsed; the run's overfitting
+    block beside them."""
     path = run_folder(db, home, run_id)
     frame = tier_table(_frame(path / "validation.parquet", f"the validation of run {path.name}"))
     rows = _records(frame)
     for row in rows:
-        for key in ("params", "wf_fold_pnl"):
+        for key in ("params", "wf_fold_pnl", "wf_fold_params", "wf_fold_efficiency"):
             if isinstance(row.get(key), str):
                 row[key] = json.loads(row[key])
-    return {"strategies": rows, "count": len(rows), "market": price_format(path, home)}
+    overfitting = path / "overfitting.json"
+    return {"strategies": rows, "count": len(rows), "market": price_format(path, home),
+            "overfitting": json.loads(overfitting.read_text()) if overfitting.exists()
+            else None}
 
 
 @router.get("/runs/{run_id}/curves", response_model=CurvesOut, responses=NOT_FOUND)

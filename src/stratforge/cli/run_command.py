@@ -83,21 +83,37 @@ def _print_best(result: RunResult) -> None:
         return
     currency = (summary.get("market") or {}).get("currency", "")
     tiers = summary.get("tiers", {})
-    table = Table(title="Best strategies (out of sample) - tiers: " +
-                  ", ".join(f"{k} {v}" for k, v in tiers.items()))
-    for column in ("strategy", "side", "tier", "IS trades", f"IS PnL {currency}",
-                   "OOS trades", "OOS win", f"OOS PnL {currency}", "Sharpe", "DSR", "PBO",
-                   "folds up"):
+    table = Table(title="Best strategies: by tier, then in-sample Sharpe per trade (out of "
+                        "sample only accepts or rejects) - " +
+                        ", ".join(f"{k} {v}" for k, v in tiers.items()))
+    for column in ("strategy", "side", "tier", "IS trades", "IS SR/trade", "OOS trades",
+                   f"OOS PnL {currency}", "OOS p", "DSR", "PBO", "WF up", "WF eff"):
         table.add_column(column, justify="left" if column in ("strategy", "side", "tier")
                          else "right")
     for s in best:
         ins, oos, wf = s["in_sample"], s["out_of_sample"], s["walk_forward"]
         table.add_row(s["strategy_id"], "long" if s["direction"] > 0 else "short",
-                      s["tier_name"], _fmt(ins["trades"], ","), _fmt(ins["pnl"], ",.0f"),
-                      _fmt(oos["trades"], ","), _fmt(oos["win_rate"], ".0%"),
-                      _fmt(oos["pnl"], ",.0f"), _fmt(oos["sharpe"]), _fmt(s["dsr"], ".2f"),
-                      _fmt(s["pbo"], ".2f"), f"{wf['positive_folds']}/{wf['folds']}")
+                      s["tier_name"], _fmt(ins["trades"], ","),
+                      _fmt(ins["sharpe_per_trade"], ".2f"), _fmt(oos["trades"], ","),
+                      _fmt(oos["pnl"], ",.0f"), _fmt(s["oos_test"]["p_value"], ".3f"),
+                      _fmt(s["dsr"], ".2f"), _fmt(s["pbo"], ".2f"),
+                      f"{wf['positive_folds']}/{wf['folds']}", _fmt(wf["efficiency"], ".2f"))
     console.print(table)
+    _print_overfitting(summary.get("overfitting"))
+
+
+def _print_overfitting(block: dict | None) -> None:
+    if not block:
+        return
+    trials, dsr, test, pbo = block["trials"], block["dsr"], block["oos_test"], block["run_pbo"]
+    pbo_text = (f"{pbo['value']:.2f} over {pbo['configs']:,} sets" if pbo["value"] is not None
+                else f"not computed ({pbo['note']})")
+    console.print(
+        f"overfitting: {trials['raw']:,} trials, {trials['eligible']:,} with at least "
+        f"{trials['min_is_trades']} in-sample trades, {trials['effective']:,.1f} effective; "
+        f"DSR benchmark t = SR x sqrt(trades) of {dsr['threshold_t']:.2f}; "
+        f"{test['accepted']} of {test['candidates_tested']} candidates significant out of "
+        f"sample (Benjamini-Hochberg, FDR {test['fdr']}); run PBO {pbo_text}")
 
 
 def run_command(

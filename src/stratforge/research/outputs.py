@@ -14,13 +14,21 @@ from stratforge.discovery.library import TemplateLibrary
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.research.prepare import LIBRARY_DIR
 from stratforge.research.runs import PHASES, RunFolder
-from stratforge.research.search_phases import VALIDATION_FILE
+from stratforge.research.search_phases import OVERFITTING_FILE, VALIDATION_FILE
 from stratforge.search.sweep import read_frame
 
 PLAYBOOK_FILE = "playbook.json"
 SUMMARY_FILE = "summary.json"
 BEST_STRATEGIES = 10
 TIER_ORDER: tuple[str, ...] = ("PRODUCTION", "CANDIDATE", "UNPROVEN", "TOXIC")
+MEASURED_RATES: dict[str, Any] = {
+    "command": "python benchmarks/bench_false_discovery.py",
+    "null_runs": None, "null_any_production": None, "null_any_candidate": None,
+    "planted_runs": None, "planted_found": None,
+    "note": "not yet measured for this version",
+}
+"""The false-discovery rates and power of the default pipeline (``--quick`` sizes) as last
+measured by ``benchmarks/bench_false_discovery.py``; docs/research.md has the history."""
 
 
 _clean = json_ready
@@ -38,17 +46,32 @@ def _strategy(row: pd.Series) -> dict[str, Any]:
             "tier": int(row["tier"]), "tier_name": row["tier_name"],
             "params": json.loads(row["params"]), "n_trials": int(row["n_trials"]),
             "in_sample": _metrics(row, "is"), "out_of_sample": _metrics(row, "oos"),
-            "dsr": row["dsr"], "pbo": row["pbo"],
+            "oos_test": {"p_value": row["oos_p_value"], "accepted": bool(row["oos_accepted"])},
+            "dsr": row["dsr"], "dsr_note": row["dsr_note"], "pbo": row["pbo"],
+            "pbo_note": row["pbo_note"], "reasons": row["reasons"],
             "walk_forward": {"folds": int(row["wf_folds"]),
                              "positive_folds": int(row["wf_positive_folds"]),
                              "oos_pnl": row["wf_oos_pnl"],
-                             "fold_pnl": json.loads(row["wf_fold_pnl"])}}
+                             "efficiency": row["wf_efficiency"],
+                             "fold_pnl": json.loads(row["wf_fold_pnl"]),
+                             "fold_efficiency": json.loads(row["wf_fold_efficiency"]),
+                             "fold_params": json.loads(row["wf_fold_params"])}}
 
 
 def load_validation(run: RunFolder) -> pd.DataFrame | None:
     """The run's validation table, or None before validation."""
     path = run.path / VALIDATION_FILE
     return read_frame(path) if path.exists() else None
+
+
+def load_overfitting(run: RunFolder) -> dict[str, Any] | None:
+    """The run's overfitting block (trials raw and effective, the DSR threshold, the
+    out-of-sample test, the run PBO) with the measured false-discovery rates of the default
+    pipeline, or None before validation."""
+    path = run.path / OVERFITTING_FILE
+    if not path.exists():
+        return None
+    return {**read_json(path), "measured_rates": MEASURED_RATES}
 
 
 def stated_parameters(params: dict[str, float], tick_size: float, yardstick_ticks: float
@@ -130,6 +153,9 @@ def write_summary(run: RunFolder) -> dict[str, Any]:
         "complete": all(run.done(p) for p in PHASES),
         "seconds": round(sum(float(p.get("seconds", 0.0)) for p in phases.values()), 3),
     }
+    overfitting = load_overfitting(run)
+    if overfitting is not None:
+        summary["overfitting"] = overfitting
     if frame is not None:
         counts = frame["tier_name"].value_counts().to_dict()
         summary["tiers"] = {name: int(counts.get(name, 0)) for name in TIER_ORDER}

@@ -35,7 +35,8 @@ PHASE_ORDER: tuple[str, ...] = ("data", "discovery", "matching", "sweep", "anova
 SECTION_TITLES: dict[str, str] = {
     "overview": "Run overview", "market": "Market and costs", "best": "Best strategies",
     "equity": "Equity curves",
-    "tiers": "Validation tiers", "anova": "ANOVA factor effects",
+    "tiers": "Validation tiers", "overfitting": "Overfitting and multiple testing",
+    "anova": "ANOVA factor effects",
     "heatmaps": "Stop x target heatmaps", "templates": "Templates in z-momentum space",
     "refine": "Refinement progress",
 }
@@ -336,29 +337,36 @@ def _best(run: RunArtifacts) -> str:
                     (f"{label} win", _sub(seg, "win_rate", _pct), "num"),
                     (f"{label} PnL{_currency(run)}", _sub(seg, "pnl", _num), "num"),
                     (f"{label} Sharpe", _sub(seg, "sharpe", _num), "num")]
-    columns += [_col("DSR", "dsr", _num), _col("PBO", "pbo", _num)]
-    return _table(columns, best, with_tier=True)
+    columns += [_col("DSR", "dsr", _num), _col("PBO", "pbo", _num),
+                ("WF eff.", _sub("walk_forward", "efficiency", _num), "num")]
+    return (_note("best tiers first, ranked inside a tier by the in-sample per-trade Sharpe "
+                  "(the criterion that chose the parameters); out-of-sample figures beside it "
+                  "only accept or reject") + _table(columns, best, with_tier=True))
 
 
 TIER_COLUMNS: tuple[Column, ...] = (
     _col("Strategy", "strategy_id", css=""), _col("Side", "direction", _side, css=""),
     _col("Trials", "n_trials", _int), _col("IS trades", "is_trades", _int),
     _col("IS win", "is_win_rate", _pct), _col("IS PnL", "is_pnl", _num),
-    _col("IS Sharpe", "is_sharpe", _num), _col("OOS trades", "oos_trades", _int),
+    _col("IS Sharpe", "is_sharpe", _num), _col("IS Sharpe/trade", "is_sharpe_per_trade", _num),
+    _col("OOS trades", "oos_trades", _int),
     _col("OOS win", "oos_win_rate", _pct), _col("OOS PnL", "oos_pnl", _num),
-    _col("OOS Sharpe", "oos_sharpe", _num), _col("DSR", "dsr", _num), _col("PBO", "pbo", _num),
+    _col("OOS Sharpe", "oos_sharpe", _num), _col("OOS p", "oos_p_value", _num),
+    _col("DSR", "dsr", _num), _col("PBO", "pbo", _num),
     ("WF folds +", lambda r: f"{_int(r.get('wf_positive_folds'))}/{_int(r.get('wf_folds'))}",
      "num"),
-    _col("WF OOS PnL", "wf_oos_pnl", _num), _col("Parameters", "params", _params, css="wrap"),
+    _col("WF OOS PnL", "wf_oos_pnl", _num), _col("WF eff.", "wf_efficiency", _num),
+    _col("Parameters", "params", _params, css="wrap"),
     _col("Reasons", "reasons", css="wrap"),
 )
 
 
 def tier_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The validation table, best tiers first, then by out-of-sample PnL (highest first)."""
-    keys = [c for c in ("tier", "oos_pnl", "strategy_id") if c in frame.columns]
-    return frame.sort_values(keys, ascending=[c != "oos_pnl" for c in keys], kind="stable",
-                             na_position="last")
+    """The validation table, best tiers first, then by the in-sample per-trade Sharpe (the
+    pre-registered criterion, highest first): nothing out of sample ranks a strategy."""
+    keys = [c for c in ("tier", "is_sharpe_per_trade", "strategy_id") if c in frame.columns]
+    return frame.sort_values(keys, ascending=[c != "is_sharpe_per_trade" for c in keys],
+                             kind="stable", na_position="last")
 
 
 def _tiers(run: RunArtifacts) -> str:
@@ -367,8 +375,44 @@ def _tiers(run: RunArtifacts) -> str:
         return _note("no validation in this run")
     shown = tier_table(frame).head(TIER_TABLE_ROWS).to_dict(orient="records")
     note = _note(f"showing the first {len(shown)} of {len(frame)} strategies, best tiers first, "
-                 "then by out-of-sample PnL")
+                 "then by in-sample per-trade Sharpe")
     return note + _table(TIER_COLUMNS, shown, with_tier=True)
+
+
+def _overfitting(run: RunArtifacts) -> str:
+    block = run.summary.get("overfitting")
+    if not block:
+        return _note("no validation in this run")
+    trials, dsr, test, pbo = block["trials"], block["dsr"], block["oos_test"], block["run_pbo"]
+    rates = block.get("measured_rates") or {}
+    pbo_text = (f"{_num(pbo['value'])} over {_int(pbo['configs'])} parameter sets, "
+                f"{_int(pbo['splits'])} CSCV blocks of in-sample days"
+                if pbo.get("value") is not None else f"not computed: {pbo.get('note')}")
+    facts = _facts([
+        ("Trials (every parameter set simulated)", _int(trials["raw"])),
+        (f"Eligible trials (at least {trials['min_is_trades']} in-sample trades)",
+         _int(trials["eligible"])),
+        ("Effective independent trials", _num(trials["effective"], 1)),
+        ("How the effective count is estimated", trials["method"]),
+        ("Variance of the eligible trials' t = Sharpe per trade x sqrt(trades)",
+         _num(block["t_variance"], 3)),
+        ("DSR benchmark: the best t luck gives that many trials (per-trade Sharpe = t / "
+         "sqrt(trades) of the tested track)", _num(dsr["threshold_t"], 2)),
+        ("DSR needed for PRODUCTION", f"{_num(dsr['min_dsr'])} on at least "
+                                      f"{_int(dsr['min_trades'])} out-of-sample trades"),
+        ("Out-of-sample test", f"{test['method']}, FDR {test['fdr']}: {_int(test['accepted'])} "
+                               f"of {_int(test['candidates_tested'])} candidates significant"),
+        ("Run PBO (choosing among every candidate's eligible sets)", pbo_text),
+    ])
+    if rates.get("null_runs"):
+        measured = (f"on {rates['null_runs']} null markets any PRODUCTION in "
+                    f"{_pct(rates['null_any_production'])} and any CANDIDATE in "
+                    f"{_pct(rates['null_any_candidate'])} of runs; on {rates['planted_runs']} "
+                    f"planted markets the edge reached PRODUCTION in "
+                    f"{_pct(rates['planted_found'])} ({rates['command']})")
+    else:
+        measured = rates.get("note", "not measured")
+    return facts + _note(f"measured false-discovery rates of the default pipeline: {measured}")
 
 
 SECTION_BUILDERS: dict[str, Callable[[RunArtifacts], str]] = {
@@ -378,6 +422,7 @@ SECTION_BUILDERS: dict[str, Callable[[RunArtifacts], str]] = {
     "equity": lambda run: charts.equity_html(
         run.curves, (run.summary.get("data") or {}).get("train_end"), _best_records(run)),
     "tiers": _tiers,
+    "overfitting": _overfitting,
     "anova": lambda run: charts.anova_html(run.anova),
     "heatmaps": lambda run: charts.heatmaps_html(run.param_rows, _best_records(run), run.anova),
     "templates": lambda run: charts.templates_html(run.library, run.validation),

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from stratforge.costs import COST_FIELDS
+from stratforge.data.atomic import atomic_write_json, json_ready
 from stratforge.discovery.library import TemplateLibrary
 from stratforge.parallel import Executor
 from stratforge.progress import ProgressCallback
@@ -18,6 +19,7 @@ from stratforge.research.prepare import LIBRARY_DIR, matches_path, run_space
 from stratforge.research.runs import RunFolder
 from stratforge.search.anova import analyze, write_anova
 from stratforge.search.brain import BayesianBrain
+from stratforge.search.judgement import judge_run
 from stratforge.search.refine import RefineSettings, thompson_refine
 from stratforge.search.sweep import (
     BRAIN_FILE,
@@ -28,8 +30,8 @@ from stratforge.search.sweep import (
     summary_columns,
     write_frame,
 )
+from stratforge.search.tiers import TierRules
 from stratforge.search.validation import (
-    TierRules,
     ValidationJob,
     ValidationSettings,
     validate_job,
@@ -39,6 +41,7 @@ from stratforge.search.validation import (
 SWEEP_DIR = "sweep"
 REFINE_DIR = "refine"
 VALIDATION_FILE = "validation.parquet"
+OVERFITTING_FILE = "overfitting.json"
 CURVES_FILE = "curves.parquet"
 CURVE_STRATEGIES = 10
 
@@ -182,12 +185,14 @@ def validation_phase(run: RunFolder, home: Path | str | None, executor: Executor
     results: list[Any] = [None] * len(jobs)
     for done, (index, result) in enumerate(executor.imap_unordered(validate_job, jobs), 1):
         results[index] = result
-        progress("validation", done, len(jobs), f"{result[0]['strategy_id']}: "
-                                                f"{result[0]['tier_name']}")
-    frame = validation_frame([r[0] for r in results])
-    trades = {r[0]["strategy_id"]: (r[1], r[2]) for r in results}
+        progress("validation", done, len(jobs), f"{result.row['strategy_id']}: evidence "
+                                                "gathered")
+    rows, overfitting = judge_run(trials, results, settings)
+    frame = validation_frame(rows)
+    trades = {r.row["strategy_id"]: (r.is_trades, r.oos_trades) for r in results}
     write_frame(run.path / VALIDATION_FILE, frame)
     write_frame(run.path / CURVES_FILE, _curves(frame, trades))
+    atomic_write_json(run.path / OVERFITTING_FILE, json_ready(overfitting))
     tiers = frame["tier_name"].value_counts().to_dict()
     return {"candidates": len(frame),
             "tiers": {name: int(tiers.get(name, 0)) for name in

@@ -76,3 +76,71 @@ def effective_trials(returns: np.ndarray, min_observations: int = 3) -> Effectiv
     corr = np.corrcoef(filled[:, keep], rowvar=False)
     effective = float(used * used / np.sum(corr * corr))  # trace(C @ C) = sum of C_ij^2
     return EffectiveTrials(raw, used, float(np.clip(effective, 1.0, used)), raw - used)
+
+
+SAMPLED_METHOD = ("participation ratio N^2 / sum of squared correlations over all trials, the "
+                  "sum estimated from a stratified sample of trials (each sampled pair stands "
+                  "for the pairs of its strata), less the squared correlation independent "
+                  "series show by chance (1 / (T - 1))")
+
+
+def sampled_effective_trials(returns: np.ndarray, strata: np.ndarray,
+                             population: dict[int, int], *, min_observations: int = 3,
+                             noise_correction: bool = True) -> EffectiveTrials:
+    """The effective number of independent trials of a population of trials, estimated from
+    a stratified sample of their return series.
+
+    ``returns`` holds T periods (rows) of m sampled trials (columns, NaN = 0 that period);
+    ``strata[i]`` names the stratum of column i (for example its template and timeframe
+    combo) and ``population[s]`` how many trials stratum s holds in all (at least as many as
+    were sampled). The participation ratio of the whole population's correlation matrix,
+    ``N^2 / sum_ab rho_ab^2``, needs the sum over every pair of trials; each sampled pair
+    (i, j) stands for ``(N_s / m_s) (N_t / m_t)`` pairs across two strata and
+    ``N_s (N_s - 1) / (m_s (m_s - 1))`` pairs inside one stratum (unbiased for the sum when
+    each stratum is sampled without replacement). With ``noise_correction`` each sampled
+    squared correlation first loses the ``1 / (T - 1)`` that independent series of T periods
+    show by chance (its expectation under exchangeable returns), so N independent trials
+    count about N rather than about T. A stratum with one usable sampled trial but more in
+    its population takes the mean within-stratum squared correlation of the other strata (1
+    when none has two). Sampling every trial (``population[s]`` = sampled count) gives the
+    plain participation ratio. Unusable columns (fewer than ``min_observations`` finite
+    values, or constant) are dropped; a stratum that keeps none counts in ``dropped``.
+    """
+    matrix = np.asarray(returns, dtype=np.float64)
+    labels = np.asarray(strata)
+    if matrix.ndim != 2 or labels.shape != (matrix.shape[1],):
+        raise ConfigError(f"sampled_effective_trials needs a (periods x trials) array and one "
+                          f"stratum per column, got shapes {matrix.shape} and {labels.shape}")
+    raw = int(sum(population.get(s, 0) for s in set(labels.tolist())))
+    if raw < matrix.shape[1] or any(population.get(s, 0) < int((labels == s).sum())
+                                    for s in set(labels.tolist())):
+        raise ConfigError("a stratum's population is smaller than its sample")
+    finite = np.isfinite(matrix)
+    filled = np.where(finite, matrix, 0.0)
+    enough = finite.sum(axis=0) >= max(2, int(min_observations))
+    varies = filled.std(axis=0) > 1e-12 * np.maximum(np.abs(filled).max(axis=0), 1e-300)
+    keep = enough & varies
+    kept_labels = labels[keep]
+    groups = sorted(set(kept_labels.tolist()))
+    used = int(sum(population[s] for s in groups))
+    if used == 0:
+        return EffectiveTrials(raw, 0, 0.0, raw, SAMPLED_METHOD)
+    r2 = np.ones((1, 1)) if keep.sum() == 1 else np.corrcoef(filled[:, keep], rowvar=False) ** 2
+    if noise_correction and matrix.shape[0] > 2:
+        chance = 1.0 / (matrix.shape[0] - 1)
+        r2 = (r2 - chance) / (1.0 - chance)
+    np.fill_diagonal(r2, 0.0)
+    index = {s: np.flatnonzero(kept_labels == s) for s in groups}
+    weight = {s: population[s] / len(index[s]) for s in groups}
+    within = {s: float(r2[np.ix_(ix, ix)].sum()) / (len(ix) * (len(ix) - 1))
+              for s, ix in index.items() if len(ix) > 1}
+    fallback = float(np.mean(list(within.values()))) if within else 1.0
+    total = float(used)
+    for a, s in enumerate(groups):
+        n_s = population[s]
+        total += n_s * (n_s - 1) * within.get(s, fallback if n_s > 1 else 0.0)
+        for t in groups[a + 1:]:
+            block = float(r2[np.ix_(index[s], index[t])].sum())
+            total += 2.0 * weight[s] * weight[t] * block
+    total = float(np.clip(total, used, float(used) * used))
+    return EffectiveTrials(raw, used, float(used * used / total), raw - used, SAMPLED_METHOD)

@@ -92,16 +92,18 @@ def probabilistic_sharpe_ratio(sharpe: float, n_obs: int, skew: float = 0.0,
     return float(stats.norm.cdf(z))
 
 
-def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
+def expected_max_sharpe(n_trials: float, sharpe_variance: float) -> float:
     """Expected maximum Sharpe ratio of ``n_trials`` skill-less trials (Bailey & LdP 2014).
 
     ``E[max SR] = sqrt(V) * ((1 - g) * Phi^-1(1 - 1/N) + g * Phi^-1(1 - 1/(N e)))`` with ``V``
     the variance of the Sharpe ratios across the trials and ``g`` the Euler-Mascheroni constant.
-    Exactly 0 for one trial (nothing was selected). Raises ConfigError for ``n_trials < 1`` or
-    a negative or non-finite variance.
+    ``N`` may be fractional (an *effective* number of independent trials). Exactly 0 for one
+    trial (nothing was selected), and never below 0 (the approximation dips below it for
+    ``N`` just above 1). Raises ConfigError for ``n_trials < 1`` or a negative or
+    non-finite variance.
     """
-    if int(n_trials) != n_trials or n_trials < 1:
-        raise ConfigError(f"n_trials must be an integer >= 1, got {n_trials}")
+    if not (math.isfinite(float(n_trials)) and n_trials >= 1):
+        raise ConfigError(f"n_trials must be a number >= 1, got {n_trials}")
     if not (math.isfinite(sharpe_variance) and sharpe_variance >= 0.0):
         raise ConfigError(f"sharpe_variance must be finite and >= 0, got {sharpe_variance}")
     if n_trials == 1:
@@ -109,10 +111,11 @@ def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
     n = float(n_trials)
     spread = ((1.0 - EULER_GAMMA) * stats.norm.ppf(1.0 - 1.0 / n)
               + EULER_GAMMA * stats.norm.ppf(1.0 - 1.0 / (n * math.e)))
-    return float(math.sqrt(sharpe_variance) * spread)
+    # the approximation dips below zero just above one trial; the maximum of one is its mean
+    return float(math.sqrt(sharpe_variance) * max(0.0, spread))
 
 
-def deflated_sharpe_ratio(returns: np.ndarray | ReturnMoments | None = None, *, n_trials: int,
+def deflated_sharpe_ratio(returns: np.ndarray | ReturnMoments | None = None, *, n_trials: float,
                           sharpe_variance: float, sharpe: float | None = None,
                           n_obs: int | None = None, skew: float = 0.0,
                           kurtosis: float = 3.0) -> float:

@@ -124,17 +124,31 @@ async function thompsonChart(history) {
 }
 
 function tierCell(row) { return h("span", { class: `tier-${row.tier}` }, row.tier_name); }
+function overfittingText(o) {
+  if (!o) return "";
+  const pbo = o.run_pbo.value == null ? `not computed (${o.run_pbo.note})` : `${num(o.run_pbo.value)} over ${int(o.run_pbo.configs)} sets`;
+  return `${int(o.trials.raw)} trials, ${int(o.trials.eligible)} with at least ${o.trials.min_is_trades} in-sample trades, ` +
+    `${num(o.trials.effective)} effective; DSR benchmark t = ${num(o.dsr.threshold_t)}; ` +
+    `${o.oos_test.accepted} of ${o.oos_test.candidates_tested} significant out of sample (Benjamini-Hochberg, FDR ${o.oos_test.fdr}); run PBO ${pbo}`;
+}
+
 function tiersPanel(tiers) {
   const m = tiers.market;
   if (!tiers.strategies.length) return panel("Validation tiers", empty("No strategy reached validation."));
-  return panel("Validation tiers", table([
+  return panel("Validation tiers", h("p", { class: "muted", id: "tiers-note" },
+    "Best tiers first, then by in-sample Sharpe per trade (the criterion that chose the parameters); out-of-sample figures only accept or reject."),
+  h("p", { class: "muted", id: "overfitting-line" }, overfittingText(tiers.overfitting)),
+  table([
     { label: "Tier", get: tierCell }, { label: "Strategy", get: (r) => r.strategy_id },
     { label: "Side", get: (r) => (r.direction > 0 ? "long" : "short") },
     { label: "IS trades", get: (r) => int(r.is_trades), class: "num" }, { label: inCurrency("IS PnL", m), get: (r) => num(r.is_pnl), class: "num" },
+    { label: "IS Sharpe/trade", get: (r) => num(r.is_sharpe_per_trade), class: "num" },
     { label: "OOS trades", get: (r) => int(r.oos_trades), class: "num" }, { label: "OOS win", get: (r) => pct(r.oos_win_rate), class: "num" },
     { label: inCurrency("OOS PnL", m), get: (r) => num(r.oos_pnl), class: "num" }, { label: "OOS Sharpe", get: (r) => num(r.oos_sharpe), class: "num" },
+    { label: "OOS p", get: (r) => num(r.oos_p_value), class: "num" },
     { label: "DSR", get: (r) => num(r.dsr), class: "num" }, { label: "PBO", get: (r) => num(r.pbo), class: "num" },
     { label: "WF +folds", get: (r) => `${r.wf_positive_folds}/${r.wf_folds}`, class: "num" },
+    { label: "WF eff.", get: (r) => num(r.wf_efficiency), class: "num" },
     { label: "Parameters (price units)", get: (r) => h("span", { title: paramsText(r.params, m) }, paramsShort(r.params, m)), class: "wrap" },
     { label: "Reasons", get: (r) => r.reasons || "", class: "wrap" },
   ], tiers.strategies, { id: "tiers-table" }));

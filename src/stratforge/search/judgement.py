@@ -1,0 +1,188 @@
+"""The run-wide judgement of validated candidates: multiple testing counted across the run.
+
+Given the evidence of every candidate (``search.validation``) and every trial of the run
+(sweep and refinement, all combos), :func:`judge_run`:
+
+1. counts the trials: raw (every parameter set simulated), eligible (sets with at least
+   ``min_is_trades`` in-sample trades: the ones a choice could pick) and effective (the
+   eligible sets reduced for correlation: ``sim.effective_trials.sampled_effective_trials``
+   over the in-sample daily PnL of each candidate's sample of eligible sets, each combo a
+   stratum standing for its eligible sets);
+2. takes the variance of the eligible trials' in-sample per-trade Sharpe ratios, each put on
+   a common footing first: a trial of n trades has a Sharpe estimate whose noise shrinks as
+   1 / sqrt(n), so the variance is taken over ``t = SR * sqrt(n)`` and divided by the tested
+   track's trade count (the paper's V must be measured on series as long as the one tested;
+   without this a set of 10 trades counts as noisy as one of 200);
+3. computes each candidate's deflated Sharpe ratio: its out-of-sample per-trade PnL against
+   the expected maximum Sharpe of that many effective trials with that variance; not computed
+   below ``dsr_min_trades`` out-of-sample trades ("too few trades");
+4. tests each candidate's out-of-sample mean (one-sided p-value from the probabilistic Sharpe
+   ratio against 0) and accepts with the Benjamini-Hochberg step-up over every candidate
+   tested out of sample;
+5. measures the run's PBO: CSCV over the union of the candidates' eligible samples (the run's
+   selection universe) on in-sample days;
+6. assigns the tiers (``search.tiers``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stratforge.search.tiers import TIER_NAMES, Evidence, TierRules, assign_tier, benjamini_hochberg
+from stratforge.search.validation import CandidateResult, ValidationSettings
+from stratforge.sim.effective_trials import EffectiveTrials, sampled_effective_trials
+from stratforge.sim.overfitting import (
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    probabilistic_sharpe_ratio,
+    probability_of_backtest_overfitting,
+    return_moments,
+)
+
+MAX_RUN_PBO_CONFIGS = 2048
+"""Most configurations the run-level CSCV takes (an even sample over combos beyond it)."""
+
+
+@dataclass(frozen=True)
+class RunDeflation:
+    """What every candidate of a run is deflated by."""
+
+    trials: EffectiveTrials
+    eligible_trials: int
+    t_variance: float            # variance of the eligible trials' SR * sqrt(trades)
+    threshold_t: float           # expected maximum of SR * sqrt(trades) over the trials
+    candidates_tested: int
+
+    @property
+    def n_trials(self) -> float:
+        """The trial count the DSR uses: the effective count (at least 1)."""
+        return max(1.0, self.trials.effective)
+
+    def sharpe_variance(self, n_trades: int) -> float:
+        """The trials' per-trade Sharpe variance on a track of ``n_trades`` trades."""
+        return self.t_variance / max(1, n_trades)
+
+
+def oos_p_value(pnl: np.ndarray) -> float:
+    """One-sided p-value that the mean of ``pnl`` is not above zero: 1 - PSR(SR, 0) with the
+    trades' skewness and kurtosis; 1 for fewer than three trades or trades without
+    dispersion."""
+    if len(pnl) < 3:
+        return 1.0
+    try:
+        m = return_moments(pnl)
+    except ValueError:
+        return 1.0
+    kurtosis = max(m.kurtosis, 1.0 + m.skew * m.skew)
+    return 1.0 - probabilistic_sharpe_ratio(m.sharpe, m.n_obs, m.skew, kurtosis, 0.0)
+
+
+def oos_dsr(pnl: np.ndarray, deflation: RunDeflation, min_trades: int) -> tuple[float, str]:
+    """The DSR of out-of-sample per-trade PnL ``pnl`` and why it is not computed when not."""
+    if len(pnl) < min_trades:
+        return math.nan, f"too few trades ({len(pnl)} < {min_trades})"
+    try:
+        moments = return_moments(pnl)
+    except ValueError:
+        return math.nan, "the trades have no dispersion"
+    moments = moments._replace(kurtosis=max(moments.kurtosis, 1.0 + moments.skew ** 2))
+    return float(deflated_sharpe_ratio(
+        moments, n_trials=deflation.n_trials,
+        sharpe_variance=deflation.sharpe_variance(len(pnl)))), ""
+
+
+def run_deflation(trials: pd.DataFrame, results: Sequence[CandidateResult],
+                  settings: ValidationSettings) -> RunDeflation:
+    """The run's raw, eligible and effective trial counts and the Sharpe variance."""
+    trades = trials["trades"].to_numpy(dtype=np.float64)
+    eligible = trades >= settings.min_is_trades
+    t_stats = (trials["sharpe_per_trade"].to_numpy(dtype=np.float64) * np.sqrt(trades))[eligible]
+    t_stats = t_stats[np.isfinite(t_stats)]
+    variance = float(np.var(t_stats, ddof=1)) if len(t_stats) > 1 else 0.0
+    matrix, strata, population = _stacked_samples(results)
+    if matrix.shape[1]:
+        estimate = sampled_effective_trials(matrix.to_numpy(), strata, population)
+        estimate = EffectiveTrials(len(trials), estimate.used, estimate.effective,
+                                   len(trials) - estimate.used, estimate.method)
+    else:
+        estimate = EffectiveTrials(len(trials), 0, 0.0, len(trials))
+    n_eff = max(1.0, estimate.effective)
+    return RunDeflation(estimate, int(eligible.sum()), variance,
+                        expected_max_sharpe(n_eff, variance), len(results))
+
+
+def _stacked_samples(results: Sequence[CandidateResult]
+                     ) -> tuple[pd.DataFrame, np.ndarray, dict[int, int]]:
+    parts, strata, population = [], [], {}
+    for index, result in enumerate(results):
+        if result.is_daily.shape[1] == 0:
+            continue
+        parts.append(result.is_daily.set_axis(
+            [f"{index}:{c}" for c in result.is_daily.columns], axis=1))
+        strata.extend([index] * result.is_daily.shape[1])
+        population[index] = max(result.eligible_trials, result.is_daily.shape[1])
+    if not parts:
+        return pd.DataFrame(), np.empty(0, dtype=np.int64), {}
+    matrix = pd.concat(parts, axis=1).sort_index().fillna(0.0)
+    return matrix, np.asarray(strata, dtype=np.int64), population
+
+
+def run_pbo(results: Sequence[CandidateResult], splits: int, seed: int) -> tuple[float, str, int]:
+    """PBO of the run's choice among every candidate's eligible sample (CSCV on in-sample
+    days): the value, why it is not computed when not, and the configurations used."""
+    matrix, _strata, _ = _stacked_samples(results)
+    if matrix.shape[1] > MAX_RUN_PBO_CONFIGS:
+        rng = np.random.default_rng([seed, 11])
+        keep = np.sort(rng.choice(matrix.shape[1], MAX_RUN_PBO_CONFIGS, replace=False))
+        matrix = matrix.iloc[:, keep]
+    if matrix.shape[1] < 2:
+        return math.nan, "fewer than two eligible parameter sets in the run", matrix.shape[1]
+    if matrix.shape[0] < splits:
+        return (math.nan, f"{matrix.shape[0]} in-sample days < {splits} CSCV blocks",
+                matrix.shape[1])
+    result = probability_of_backtest_overfitting(matrix.to_numpy(), splits)
+    return float(result.pbo), "", matrix.shape[1]
+
+
+def judge_run(trials: pd.DataFrame, results: Sequence[CandidateResult],
+              settings: ValidationSettings) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every candidate's finished validation row (DSR, out-of-sample test, tier) and the
+    run's overfitting block (trials raw and effective, DSR threshold, run PBO, rules)."""
+    rules: TierRules = settings.rules
+    deflation = run_deflation(trials, results, settings)
+    p_values = np.array([oos_p_value(r.oos_trade_pnl) for r in results], dtype=np.float64)
+    accepted = benjamini_hochberg(p_values, rules.candidate_fdr)
+    rows = []
+    for result, p, ok in zip(results, p_values, accepted, strict=True):
+        row = dict(result.row)
+        dsr, dsr_note = oos_dsr(result.oos_trade_pnl, deflation, rules.dsr_min_trades)
+        evidence = Evidence(
+            is_pnl=row["is_pnl"], is_sharpe=row["is_sharpe"], oos_trades=row["oos_trades"],
+            oos_win_rate=row["oos_win_rate"], oos_pnl=row["oos_pnl"],
+            oos_sharpe=row["oos_sharpe"], dsr=dsr, dsr_note=dsr_note, pbo=row["pbo"],
+            pbo_note=row["pbo_note"], oos_accepted=bool(ok), oos_p_value=float(p))
+        tier, reasons = assign_tier(evidence, rules)
+        row.update({"oos_p_value": float(p), "oos_accepted": bool(ok), "dsr": dsr,
+                    "dsr_note": dsr_note, "tier": tier, "tier_name": TIER_NAMES[tier],
+                    "reasons": reasons})
+        rows.append(row)
+    pbo, pbo_note, pbo_configs = run_pbo(results, settings.pbo_splits, settings.seed)
+    block = {
+        "trials": {**deflation.trials.to_json(), "eligible": deflation.eligible_trials,
+                   "min_is_trades": settings.min_is_trades},
+        "t_variance": deflation.t_variance,
+        "dsr": {"n_trials": deflation.n_trials, "threshold_t": deflation.threshold_t,
+                "min_dsr": rules.production_min_dsr, "min_trades": rules.dsr_min_trades},
+        "oos_test": {"candidates_tested": deflation.candidates_tested,
+                     "method": "Benjamini-Hochberg over one-sided PSR p-values",
+                     "fdr": rules.candidate_fdr, "accepted": int(accepted.sum())},
+        "run_pbo": {"value": pbo, "note": pbo_note, "configs": pbo_configs,
+                    "splits": settings.pbo_splits},
+    }
+    return rows, block
