@@ -98,6 +98,20 @@ def tiers(run: Path) -> dict[str, int]:
     return json.loads((run / "summary.json").read_text()).get("tiers", {})
 
 
+def deflation(run: Path) -> str:
+    """The run's trial counts, DSR benchmark, out-of-sample acceptances and run PBO."""
+    block = json.loads((run / "summary.json").read_text()).get("overfitting") or {}
+    if not block:
+        return ""
+    trials, pbo = block["trials"], block["run_pbo"]["value"]
+    return (f"trials {trials['raw']} raw, {trials['eligible']} eligible, "
+            f"{trials['effective']:.1f} effective; DSR benchmark t "
+            f"{block['dsr']['threshold_t']:.2f}; "
+            f"{block['oos_test']['accepted']}/{block['oos_test']['candidates_tested']} "
+            f"significant out of sample; run PBO "
+            f"{'-' if pbo is None else format(pbo, '.2f')}")
+
+
 def found_planted(home: Path, run: Path) -> bool:
     """True when a PRODUCTION strategy trades the planted shocks against the shock."""
     from research_helpers import planted_share
@@ -131,9 +145,10 @@ def main() -> None:
         for seed in range(1, args.null_runs + 1):
             home = root / f"null{seed}"
             synthesize_into_store("MNQ", days=args.days, seed=seed, kind="null", home=home)
-            counts = tiers(run_quick(home, "MNQ", args.workers))
+            run = run_quick(home, "MNQ", args.workers)
+            counts = tiers(run)
             nulls.append(counts)
-            print(f"null MNQ seed {seed}: {counts}", flush=True)
+            print(f"null MNQ seed {seed}: {counts}; {deflation(run)}", flush=True)
             shutil.rmtree(home)
         for seed in range(1, args.walk_runs + 1):
             home = root / f"walk{seed}"
@@ -144,9 +159,10 @@ def main() -> None:
             from stratforge.data.ingest import ingest_files
 
             ingest_files([source], "RWALK", home=home)
-            counts = tiers(run_quick(home, "RWALK", args.workers))
+            run = run_quick(home, "RWALK", args.workers)
+            counts = tiers(run)
             nulls.append(counts)
-            print(f"random walk seed {seed}: {counts}", flush=True)
+            print(f"random walk seed {seed}: {counts}; {deflation(run)}", flush=True)
             shutil.rmtree(home)
         for seed in range(1, args.planted_runs + 1):
             home = root / f"planted{seed}"
@@ -155,8 +171,8 @@ def main() -> None:
             run = run_quick(home, "MNQ", args.workers)
             found = found_planted(home, run)
             planted.append(found)
-            print(f"planted MNQ seed {seed}: {tiers(run)}, planted edge found: {found}",
-                  flush=True)
+            print(f"planted MNQ seed {seed}: {tiers(run)}, planted edge found: {found}; "
+                  f"{deflation(run)}", flush=True)
             shutil.rmtree(home)
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -143,11 +143,12 @@ def test_dsr_counts_the_effective_trials_of_the_whole_run():
     assert deflation.trials.raw == 400 and deflation.eligible_trials == 300
     assert deflation.trials.effective == pytest.approx(2.0, rel=0.02)
     t_stats = trials["sharpe_per_trade"][:300] * np.sqrt(40)  # thin trials left out
-    assert deflation.t_variance == pytest.approx(float(np.var(t_stats, ddof=1)))
+    assert deflation.observed_t_variance == pytest.approx(float(np.var(t_stats, ddof=1)))
+    assert deflation.t_variance == 1.0  # the DSR's null: SR * sqrt(n) is standard normal
     dsr, note = oos_dsr(results[0].oos_trade_pnl, deflation, 30)
     assert note == ""
-    # the variance on the tested track of 40 trades: var(SR sqrt(n)) / 40
-    variance = deflation.t_variance / 40
+    # the null variance on the tested track of 40 trades: 1 / 40
+    variance = 1.0 / 40
     assert dsr == pytest.approx(deflated_sharpe_ratio(
         results[0].oos_trade_pnl, n_trials=deflation.trials.effective,
         sharpe_variance=variance))
@@ -164,17 +165,30 @@ def test_dsr_counts_the_effective_trials_of_the_whole_run():
 
 def test_trials_of_different_lengths_share_one_noise_scale():
     # skill-less trials of 10 to 400 trades: their per-trade Sharpe ratios scatter with
-    # variance ~ mean(1/n), but SR * sqrt(n) is standard normal whatever n: the variance the
-    # DSR uses is about 1, divided by the tested track's length
+    # variance ~ mean(1/n), but SR * sqrt(n) is standard normal whatever n: the null variance
+    # the DSR uses, 1 divided by the tested track's length, is what such trials show
     rng = np.random.default_rng(8)
     n = rng.integers(10, 400, 3000)
     sharpe = np.array([per_trade(rng.normal(0.0, 1.0, k)) for k in n])
     trials = pd.DataFrame({"trades": n, "sharpe_per_trade": sharpe})
     deflation = run_deflation(trials, [], ValidationSettings())
-    assert deflation.t_variance == pytest.approx(1.0, abs=0.1)  # Student t: 1 + ~2 / n
-    assert deflation.sharpe_variance(100) == pytest.approx(deflation.t_variance / 100)
+    # what the DSR assumes (variance 1) is what skill-less trials of any length show
+    assert deflation.observed_t_variance == pytest.approx(1.0, abs=0.1)  # Student t: 1 + 2/n
+    assert deflation.sharpe_variance(100) == pytest.approx(1.0 / 100)
 
 
 def per_trade(pnl: np.ndarray) -> float:
     """Mean over std (ddof 1)."""
     return float(pnl.mean() / pnl.std(ddof=1))
+
+
+def test_real_edges_spread_the_trials_but_not_the_benchmark():
+    # half the trials have a real edge (t around 4): their observed t variance is large, yet
+    # the benchmark stays the expected best of that many skill-less trials
+    rng = np.random.default_rng(10)
+    n = np.full(2000, 100)
+    t = np.r_[rng.normal(0.0, 1.0, 1000), rng.normal(4.0, 1.0, 1000)]
+    trials = pd.DataFrame({"trades": n, "sharpe_per_trade": t / np.sqrt(n)})
+    deflation = run_deflation(trials, [], ValidationSettings())
+    assert deflation.observed_t_variance > 4.5
+    assert deflation.threshold_t == expected_max_sharpe(deflation.n_trials, 1.0)

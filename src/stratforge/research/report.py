@@ -394,8 +394,9 @@ def _overfitting(run: RunArtifacts) -> str:
          _int(trials["eligible"])),
         ("Effective independent trials", _num(trials["effective"], 1)),
         ("How the effective count is estimated", trials["method"]),
-        ("Variance of the eligible trials' t = Sharpe per trade x sqrt(trades)",
-         _num(block["t_variance"], 3)),
+        ("Observed variance of the eligible trials' t = Sharpe per trade x sqrt(trades) "
+         "(about 1 without skill; the DSR uses the no-skill value 1)",
+         _num(block.get("observed_t_variance"), 3)),
         ("DSR benchmark: the best t luck gives that many trials (per-trade Sharpe = t / "
          "sqrt(trades) of the tested track)", _num(dsr["threshold_t"], 2)),
         ("DSR needed for PRODUCTION", f"{_num(dsr['min_dsr'])} on at least "

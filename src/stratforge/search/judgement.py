@@ -8,11 +8,13 @@ Given the evidence of every candidate (``search.validation``) and every trial of
    eligible sets reduced for correlation: ``sim.effective_trials.sampled_effective_trials``
    over the in-sample daily PnL of each candidate's sample of eligible sets, each combo a
    stratum standing for its eligible sets);
-2. takes the variance of the eligible trials' in-sample per-trade Sharpe ratios, each put on
-   a common footing first: a trial of n trades has a Sharpe estimate whose noise shrinks as
-   1 / sqrt(n), so the variance is taken over ``t = SR * sqrt(n)`` and divided by the tested
-   track's trade count (the paper's V must be measured on series as long as the one tested;
-   without this a set of 10 trades counts as noisy as one of 200);
+2. takes the variance of the trials' Sharpe ratios that the DSR's null hypothesis implies:
+   when no trial has skill, a trial of n trades has a per-trade Sharpe estimate of variance
+   1 / n (``t = SR * sqrt(n)`` is standard normal at SR = 0, whatever the skewness and
+   kurtosis, to first order), so on the tested track of n trades V = 1 / n. The observed
+   variance of the eligible trials' t values is recorded beside it: on a null market it is
+   about 1 (the null holds), and every real edge the search finds spreads it further, which
+   would make the benchmark punish a search for finding edges;
 3. computes each candidate's deflated Sharpe ratio: its out-of-sample per-trade PnL against
    the expected maximum Sharpe of that many effective trials with that variance; not computed
    below ``dsr_min_trades`` out-of-sample trades ("too few trades");
@@ -45,6 +47,8 @@ from stratforge.sim.overfitting import (
     return_moments,
 )
 
+NULL_T_VARIANCE = 1.0
+"""Variance of ``SR * sqrt(trades)`` of a trial without skill (Lo 2002; Mertens 2002 at SR 0)."""
 MAX_RUN_PBO_CONFIGS = 2048
 """Most configurations the run-level CSCV takes (an even sample over combos beyond it)."""
 
@@ -55,7 +59,8 @@ class RunDeflation:
 
     trials: EffectiveTrials
     eligible_trials: int
-    t_variance: float            # variance of the eligible trials' SR * sqrt(trades)
+    t_variance: float            # null variance of SR * sqrt(trades): 1
+    observed_t_variance: float   # variance of the eligible trials' SR * sqrt(trades)
     threshold_t: float           # expected maximum of SR * sqrt(trades) over the trials
     candidates_tested: int
 
@@ -113,8 +118,8 @@ def run_deflation(trials: pd.DataFrame, results: Sequence[CandidateResult],
     else:
         estimate = EffectiveTrials(len(trials), 0, 0.0, len(trials))
     n_eff = max(1.0, estimate.effective)
-    return RunDeflation(estimate, int(eligible.sum()), variance,
-                        expected_max_sharpe(n_eff, variance), len(results))
+    return RunDeflation(estimate, int(eligible.sum()), NULL_T_VARIANCE, variance,
+                        expected_max_sharpe(n_eff, NULL_T_VARIANCE), len(results))
 
 
 def _stacked_samples(results: Sequence[CandidateResult]
@@ -177,6 +182,7 @@ def judge_run(trials: pd.DataFrame, results: Sequence[CandidateResult],
         "trials": {**deflation.trials.to_json(), "eligible": deflation.eligible_trials,
                    "min_is_trades": settings.min_is_trades},
         "t_variance": deflation.t_variance,
+        "observed_t_variance": deflation.observed_t_variance,
         "dsr": {"n_trials": deflation.n_trials, "threshold_t": deflation.threshold_t,
                 "min_dsr": rules.production_min_dsr, "min_trades": rules.dsr_min_trades},
         "oos_test": {"candidates_tested": deflation.candidates_tested,
