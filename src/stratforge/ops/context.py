@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from stratforge.errors import StratforgeError
 from stratforge.ops.db import Database
 from stratforge.ops.operations import get_operation, merge_metadata, report_progress
-from stratforge.ops.queue import holds_claim
+from stratforge.ops.queue import claim_state
 from stratforge.ops.records import JobRecord, OperationRecord
 
 PROGRESS_INTERVAL = 1.0
@@ -63,21 +63,23 @@ class JobContext:
     def check(self) -> None:
         """Raise if the claim was lost, the operation was cancelled or the worker is
         stopping."""
+        if self.cancelled.is_set():
+            raise OperationCancelledError(f"operation {self.job.operation_id} was cancelled")
         if self.lost.is_set():
             raise ClaimLostError(f"job {self.job.id}: attempt {self.job.attempts} is no "
                                  "longer this worker's")
-        if self.cancelled.is_set():
-            raise OperationCancelledError(f"operation {self.job.operation_id} was cancelled")
         if self.stopping.is_set():
             raise WorkerStoppingError("the worker is shutting down")
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction that first checks this worker still holds the job's claim;
-        raises :class:`ClaimLostError` (writing nothing) when it does not."""
+        raises :class:`ClaimLostError` (or, for a cancelled job,
+        :class:`OperationCancelledError`), writing nothing, when it does not."""
         with self.db.write() as connection:
-            if not holds_claim(connection, self.job, self.worker_id):
-                self.lost.set()
+            state = claim_state(connection, self.job, self.worker_id)
+            if state != "held":
+                (self.cancelled if state == "cancelled" else self.lost).set()
                 self.check()
             yield connection
 

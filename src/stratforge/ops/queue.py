@@ -130,24 +130,24 @@ def finish_and_claim(db: Database, job: JobRecord, worker_id: str, status: str, 
         return owned, (_claim(connection, db, worker_id, types) if claim else None)
 
 
-def holds_claim(connection, job: JobRecord, worker_id: str) -> bool:
-    """Whether ``worker_id`` still holds ``job``'s claim (same attempt, still running), read
-    inside the caller's write transaction so that what it writes next is fenced by it."""
-    return connection.execute(select(JOBS.c.id).where(
-        JOBS.c.id == job.id, JOBS.c.worker_id == worker_id, JOBS.c.attempts == job.attempts,
-        JOBS.c.status == "running")).first() is not None
+def claim_state(connection, job: JobRecord, worker_id: str) -> str:
+    """``held`` while ``worker_id`` still holds ``job``'s claim (same attempt, running),
+    ``cancelled`` once that claim's job was cancelled, else ``lost`` (reaped, claimed again).
+    Read inside the caller's write transaction, so that what it writes next is fenced."""
+    row = connection.execute(select(JOBS.c.worker_id, JOBS.c.attempts, JOBS.c.status).where(
+        JOBS.c.id == job.id)).first()
+    if row is None or row.worker_id != worker_id or int(row.attempts) != job.attempts:
+        return "lost"
+    return {"running": "held", "cancelled": "cancelled"}.get(row.status, "lost")
 
 
 def lost_claims(db: Database, worker_id: str, jobs: Sequence[JobRecord]) -> list[int]:
-    """The ids of ``jobs`` whose claim ``worker_id`` no longer holds (reaped, cancelled)."""
+    """The ids of ``jobs`` whose claim ``worker_id`` lost (not those cancelled meanwhile:
+    cancellation reaches their handlers its own way)."""
     if not jobs:
         return []
     with db.read() as connection:
-        rows = connection.execute(select(JOBS.c.id, JOBS.c.attempts).where(
-            JOBS.c.id.in_([j.id for j in jobs]), JOBS.c.worker_id == worker_id,
-            JOBS.c.status == "running")).all()
-    held = {(int(r.id), int(r.attempts)) for r in rows}
-    return [j.id for j in jobs if (j.id, j.attempts) not in held]
+        return [job.id for job in jobs if claim_state(connection, job, worker_id) == "lost"]
 
 
 def release_job(db: Database, job: JobRecord, worker_id: str, reason: str) -> bool:
