@@ -41,11 +41,12 @@ def noop_job(context: JobContext) -> dict[str, Any] | None:
 @register("echo")
 def echo_job(context: JobContext) -> dict[str, Any]:
     """Records one ``job_ran`` event (job id, attempt, worker): exactly-once checks count
-    them. ``payload.seconds`` waits first (cancellable)."""
+    them (written through ``context.write()``, so only the claim that holds the job writes
+it). ``payload.seconds`` waits first (cancellable)."""
     seconds = float(context.parameters.get("seconds", 0.0))
     if seconds > 0:
         context.sleep(seconds)
-    with context.db.write() as connection:
+    with context.write() as connection:
         emit(connection, "job_ran", context.job.operation_id,
              {"job_id": context.job.id, "attempt": context.job.attempts,
               "worker_id": context.worker_id, "payload": context.job.payload})

@@ -1,17 +1,21 @@
 """What a job handler gets: its job and operation, a throttled progress callback that also
-delivers cancellation and shutdown, and the database."""
+delivers cancellation and shutdown, and the database, with writes fenced by the job's claim."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import Connection
 
 from stratforge.errors import StratforgeError
 from stratforge.ops.db import Database
 from stratforge.ops.operations import get_operation, merge_metadata, report_progress
+from stratforge.ops.queue import claim_state
 from stratforge.ops.records import JobRecord, OperationRecord
 
 PROGRESS_INTERVAL = 1.0
@@ -27,9 +31,19 @@ class WorkerStoppingError(StratforgeError):
     job goes back to the queue and resumes from its checkpoints elsewhere."""
 
 
+class ClaimLostError(StratforgeError):
+    """Raised inside a handler once its worker no longer holds the job's claim (the reaper
+    gave the job to another claim while this worker was stalled): nothing more is written."""
+
+
 @dataclass
 class JobContext:
-    """One running job: ``progress`` is the progress protocol's callback for it."""
+    """One running job: ``progress`` is the progress protocol's callback for it.
+
+    Side effects in the database go through :meth:`write`, which checks, inside the same
+    transaction, that this worker still holds the job's claim (its attempt); ``progress``
+    and ``remember`` use it too.
+    """
 
     db: Database
     job: JobRecord
@@ -37,6 +51,7 @@ class JobContext:
     worker_id: str
     cancelled: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)
+    lost: threading.Event = field(default_factory=threading.Event)
     phases: Sequence[str] | None = None
     _last_write: float = field(default=-1e18, repr=False)
 
@@ -46,11 +61,27 @@ class JobContext:
         return self.operation.parameters if self.operation else dict(self.job.payload)
 
     def check(self) -> None:
-        """Raise if the operation was cancelled or the worker is stopping."""
+        """Raise if the claim was lost, the operation was cancelled or the worker is
+        stopping."""
         if self.cancelled.is_set():
             raise OperationCancelledError(f"operation {self.job.operation_id} was cancelled")
+        if self.lost.is_set():
+            raise ClaimLostError(f"job {self.job.id}: attempt {self.job.attempts} is no "
+                                 "longer this worker's")
         if self.stopping.is_set():
             raise WorkerStoppingError("the worker is shutting down")
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction that first checks this worker still holds the job's claim;
+        raises :class:`ClaimLostError` (or, for a cancelled job,
+        :class:`OperationCancelledError`), writing nothing, when it does not."""
+        with self.db.write() as connection:
+            state = claim_state(connection, self.job, self.worker_id)
+            if state != "held":
+                (self.cancelled if state == "cancelled" else self.lost).set()
+                self.check()
+            yield connection
 
     def _percent(self, phase: str, done: int, total: int) -> float:
         fraction = min(1.0, done / total) if total > 0 else 0.0
@@ -68,8 +99,10 @@ class JobContext:
         if now - self._last_write < PROGRESS_INTERVAL:
             return
         self._last_write = now
-        report_progress(self.db, self.operation.id, percent=self._percent(phase, done, total),
-                        step=phase, done=done, total=total, message=message)
+        with self.write() as connection:
+            report_progress(self.db, self.operation.id,
+                            percent=self._percent(phase, done, total), step=phase, done=done,
+                            total=total, message=message, connection=connection)
 
     def sleep(self, seconds: float) -> None:
         """Wait, checking for cancellation and shutdown every 50 ms."""
@@ -82,7 +115,9 @@ class JobContext:
     def remember(self, **values: Any) -> None:
         """Add keys to the operation's metadata (a resumed job reads them back)."""
         if self.operation is not None:
-            self.operation = merge_metadata(self.db, self.operation.id, values)
+            with self.write() as connection:
+                self.operation = merge_metadata(self.db, self.operation.id, values,
+                                                connection=connection)
 
     def refresh(self) -> OperationRecord | None:
         """Re-read the operation."""

@@ -9,6 +9,7 @@ appends an event (``ops.events``) in the same transaction.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
@@ -159,32 +160,41 @@ def mark_running(connection: Connection, operation_id: str, worker_id: str) -> b
     return bool(done)
 
 
+def _writing(db: Database, connection: Connection | None):
+    """``connection`` as is (its transaction is the caller's), else a new write transaction."""
+    return contextlib.nullcontext(connection) if connection is not None else db.write()
+
+
 def report_progress(db: Database, operation_id: str, *, percent: float, step: str = "",
-                    done: int = 0, total: int = 0, message: str = "") -> None:
-    """Write the progress row of a running operation (and its event)."""
+                    done: int = 0, total: int = 0, message: str = "",
+                    connection: Connection | None = None) -> None:
+    """Write the progress row of a running operation (and its event); inside
+    ``connection``'s transaction when given."""
     now = utcnow()
     values = {"progress_percent": float(max(0.0, min(100.0, percent))),
               "progress_step": step[:200], "items_done": int(done), "items_total": int(total),
               "progress_message": message[:2000], "updated_at": now, "heartbeat_at": now}
-    with db.write() as connection:
-        changed = connection.execute(update(OPERATIONS).where(
+    with _writing(db, connection) as conn:
+        changed = conn.execute(update(OPERATIONS).where(
             OPERATIONS.c.id == operation_id, OPERATIONS.c.status == "running").values(
             **values)).rowcount
         if changed:
-            emit(connection, "progress", operation_id, {
+            emit(conn, "progress", operation_id, {
                 "id": operation_id, "percent": values["progress_percent"], "step": step,
                 "done": int(done), "total": int(total), "message": message[:500]})
 
 
-def merge_metadata(db: Database, operation_id: str, values: dict[str, Any]) -> OperationRecord:
-    """Add keys to an operation's metadata (the agent keeps its phase and child ids there)."""
-    with db.write() as connection:
-        record = _get(connection, operation_id)
+def merge_metadata(db: Database, operation_id: str, values: dict[str, Any], *,
+                   connection: Connection | None = None) -> OperationRecord:
+    """Add keys to an operation's metadata (the agent keeps its phase and child ids there);
+    inside ``connection``'s transaction when given."""
+    with _writing(db, connection) as conn:
+        record = _get(conn, operation_id)
         meta = {**record.metadata, **values}
-        connection.execute(update(OPERATIONS).where(OPERATIONS.c.id == operation_id).values(
+        conn.execute(update(OPERATIONS).where(OPERATIONS.c.id == operation_id).values(
             metadata=meta, updated_at=utcnow()))
-        emit(connection, "operation", operation_id, {**_summary(record), "metadata": values})
-        return _get(connection, operation_id)
+        emit(conn, "operation", operation_id, {**_summary(record), "metadata": values})
+        return _get(conn, operation_id)
 
 
 def finish_operation(connection: Connection, operation_id: str, status: str, *,

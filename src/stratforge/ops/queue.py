@@ -5,8 +5,11 @@ the inner select takes ``FOR UPDATE SKIP LOCKED``, so concurrent workers never t
 row and never wait on each other; on SQLite the statement runs in an immediate transaction,
 which holds the database's write lock. ``attempts`` counts claims: a job whose worker died
 (heartbeat older than ``stale_after``) goes back to the queue and its next claim is attempt
-+1; after ``max_attempts`` claims it fails instead. Finishing is fenced on the claiming
-worker, so a job reaped from a stalled worker is never finished by it afterwards.
++1; after ``max_attempts`` claims it fails instead. A claim is the pair (worker, attempt):
+finishing, handing back and every side effect a handler writes through
+``JobContext.write()`` are fenced on it, so a worker that stalled past ``stale_after`` (frozen,
+swapped out) and wakes after the job went to another claim never writes for it again, even
+when it is the same worker that claimed the job a second time.
 """
 
 from __future__ import annotations
@@ -78,9 +81,8 @@ def _claim_statement(postgres: bool, types: tuple[str, ...]):
 
 _FINISH = update(JOBS).where(
     JOBS.c.id == bindparam("job_id"), JOBS.c.worker_id == bindparam("claimer"),
-    JOBS.c.status == "running").values(status=bindparam("new_status"),
-                                       finished_at=bindparam("now"),
-                                       error=bindparam("message"))
+    JOBS.c.attempts == bindparam("attempt"), JOBS.c.status == "running").values(
+    status=bindparam("new_status"), finished_at=bindparam("now"), error=bindparam("message"))
 
 
 def _claim(connection, db: Database, worker_id: str, types: Sequence[str] | None
@@ -100,8 +102,8 @@ def claim_next_job(db: Database, worker_id: str, types: Sequence[str] | None = N
 def _finish(connection, job: JobRecord, worker_id: str, status: str,
             result: dict[str, Any] | None, error: str | None) -> bool:
     owned = connection.execute(_FINISH, {"job_id": job.id, "claimer": worker_id,
-                                         "new_status": status, "now": utcnow(),
-                                         "message": error}).rowcount
+                                         "attempt": job.attempts, "new_status": status,
+                                         "now": utcnow(), "message": error}).rowcount
     if not owned:
         return False
     if job.operation_id is not None:
@@ -128,12 +130,33 @@ def finish_and_claim(db: Database, job: JobRecord, worker_id: str, status: str, 
         return owned, (_claim(connection, db, worker_id, types) if claim else None)
 
 
+def claim_state(connection, job: JobRecord, worker_id: str) -> str:
+    """``held`` while ``worker_id`` still holds ``job``'s claim (same attempt, running),
+    ``cancelled`` once that claim's job was cancelled, else ``lost`` (reaped, claimed again).
+    Read inside the caller's write transaction, so that what it writes next is fenced."""
+    row = connection.execute(select(JOBS.c.worker_id, JOBS.c.attempts, JOBS.c.status).where(
+        JOBS.c.id == job.id)).first()
+    if row is None or row.worker_id != worker_id or int(row.attempts) != job.attempts:
+        return "lost"
+    return {"running": "held", "cancelled": "cancelled"}.get(row.status, "lost")
+
+
+def lost_claims(db: Database, worker_id: str, jobs: Sequence[JobRecord]) -> list[int]:
+    """The ids of ``jobs`` whose claim ``worker_id`` lost (not those cancelled meanwhile:
+    cancellation reaches their handlers its own way)."""
+    if not jobs:
+        return []
+    with db.read() as connection:
+        return [job.id for job in jobs if claim_state(connection, job, worker_id) == "lost"]
+
+
 def release_job(db: Database, job: JobRecord, worker_id: str, reason: str) -> bool:
     """Hand a claimed job back to the queue without using up an attempt (graceful shutdown);
     its operation goes back to pending."""
     with db.write() as connection:
         owned = connection.execute(update(JOBS).where(
-            JOBS.c.id == job.id, JOBS.c.worker_id == worker_id, JOBS.c.status == "running"
+            JOBS.c.id == job.id, JOBS.c.worker_id == worker_id,
+            JOBS.c.attempts == job.attempts, JOBS.c.status == "running"
         ).values(status="queued", worker_id=None, attempts=JOBS.c.attempts - 1,
                  heartbeat_at=None, error=reason)).rowcount
         if owned and job.operation_id is not None:
@@ -220,9 +243,14 @@ def _requeue_or_fail(connection, rows, reason: str) -> dict[str, int]:
 
 def reap_stale_jobs(db: Database, stale_after: float = DEFAULT_STALE_AFTER) -> dict[str, int]:
     """Return running jobs whose heartbeat is older than ``stale_after`` seconds to the queue
-    (their operations to pending), or fail them once they have used every attempt."""
+    (their operations to pending), or fail them once they have used every attempt; mark
+    workers that sent no heartbeat for as long ``dead`` (a live one that was only stalled
+    marks itself ``running`` again with its next heartbeat)."""
     cutoff = utcnow() - timedelta(seconds=stale_after)
     with db.write() as connection:
+        connection.execute(update(WORKERS).where(
+            WORKERS.c.status == "running", WORKERS.c.heartbeat_at < cutoff).values(
+            status="dead", stopped_at=utcnow()))
         pick = select(JOBS).where(JOBS.c.status == "running", or_(
             JOBS.c.heartbeat_at < cutoff, JOBS.c.heartbeat_at.is_(None)))
         if db.is_postgres:

@@ -29,7 +29,12 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import OperationalError
 
 from stratforge.errors import StratforgeError
-from stratforge.ops.context import JobContext, OperationCancelledError, WorkerStoppingError
+from stratforge.ops.context import (
+    ClaimLostError,
+    JobContext,
+    OperationCancelledError,
+    WorkerStoppingError,
+)
 from stratforge.ops.db import Database
 from stratforge.ops.handlers import get_handler, handler_types
 from stratforge.ops.operations import cancel_requested, get_operation, mark_running
@@ -38,6 +43,7 @@ from stratforge.ops.queue import (
     claim_next_job,
     finish_and_claim,
     heartbeat,
+    lost_claims,
     queue_depth,
     reap_stale_jobs,
     reconcile,
@@ -72,12 +78,14 @@ def new_worker_id() -> str:
 
 @dataclass
 class WorkerStats:
-    """What a worker did: jobs completed, failed, cancelled and handed back."""
+    """What a worker did: jobs completed, failed, cancelled and handed back, and jobs whose
+    claim it lost while it ran them (it stalled past the stale time; another claim has it)."""
 
     completed: int = 0
     failed: int = 0
     cancelled: int = 0
     released: int = 0
+    lost: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -170,6 +178,11 @@ class Worker:
         except OperationCancelledError:
             self.stats.add("cancelled")
             return None
+        except ClaimLostError:
+            log.warning("job %s: claim (attempt %s) lost while it ran; dropped", job.id,
+                        job.attempts)
+            self.stats.add("lost")
+            return None
         except WorkerStoppingError:
             if _retrying(release_job, self.db, job, self.worker_id,
                          "worker shut down; resumes elsewhere"):
@@ -244,6 +257,9 @@ class Worker:
                     last_beat = time.monotonic()
                     heartbeat(self.db, self.worker_id, list(running), list(ids),
                               jobs_done=self.stats.total)
+                    for job_id in lost_claims(self.db, self.worker_id,
+                                              [c.job for c in running.values()]):
+                        running[job_id].lost.set()
                     reap_stale_jobs(self.db, self.stale_after)
             except Exception:
                 log.exception("worker monitor failed; retrying")

@@ -11,7 +11,8 @@ with make_executor("local", workers=4) as ex:
 Usable by every layer above ``data``; see docs/parallel.md.
 """
 
-from stratforge.parallel.executors import EXECUTOR_KINDS, Executor, make_executor
+from stratforge.parallel.executors import Executor
+from stratforge.parallel.factory import EXECUTOR_KINDS, make_executor
 from stratforge.parallel.jobs import JobError
 
 __all__ = ["EXECUTOR_KINDS", "Executor", "JobError", "make_executor"]

@@ -9,7 +9,11 @@ from typing import Any
 
 from stratforge.parallel.executors import PooledExecutor
 from stratforge.parallel.jobs import run_job
+from stratforge.parallel.lifeline import follow_owner, mark_owner
 from stratforge.parallel.threads import default_threads_per_worker, limit_threads
+
+FORKSERVER_HOOK = "stratforge.parallel.forkserver_hook"
+"""Named, never imported here: importing it is what ties a fork server to its owner."""
 
 
 def start_method() -> str:
@@ -30,12 +34,20 @@ def _worker_context() -> multiprocessing.context.BaseContext:
 
     The fork server preloads this package (numpy, numba, threadpoolctl): it never runs a
     kernel, so forking from it is safe, and each worker then starts in milliseconds instead
-    of importing numba again. The setting takes effect when the fork server starts.
+    of importing numba again. It also preloads :mod:`stratforge.parallel.forkserver_hook`,
+    which makes it die with its owner. The setting takes effect when the fork server starts.
     """
     context = multiprocessing.get_context(start_method())
     if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload(["__main__", run_job.__module__])
+        context.set_forkserver_preload(["__main__", run_job.__module__, FORKSERVER_HOOK])
     return context
+
+
+def start_worker(owner: int, threads: int) -> None:
+    """A worker's initializer: die with ``owner`` (see :mod:`stratforge.parallel.lifeline`)
+    and limit its threads."""
+    follow_owner(owner)
+    limit_threads(threads)
 
 
 class ProcessExecutor(PooledExecutor):
@@ -43,7 +55,9 @@ class ProcessExecutor(PooledExecutor):
 
     Workers start with :func:`start_method` and limit their threads to
     ``threads_per_worker`` (numba, OpenMP, BLAS) so that together they use the machine's
-    cores once. At most ``2 * workers`` jobs are submitted at a time.
+    cores once. At most ``2 * workers`` jobs are submitted at a time. The workers, the fork
+    server and the resource tracker end when this process ends, even by ``kill -9``
+    (:mod:`stratforge.parallel.lifeline`).
     """
 
     kind = "local"
@@ -53,8 +67,8 @@ class ProcessExecutor(PooledExecutor):
         self.threads_per_worker = threads_per_worker or default_threads_per_worker(workers)
         self.in_flight = 2 * workers
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(),
-                                         initializer=limit_threads,
-                                         initargs=(self.threads_per_worker,))
+                                         initializer=start_worker,
+                                         initargs=(mark_owner(), self.threads_per_worker))
 
     def _submit(self, prepared: Callable[[Any], Any], job: Any) -> Future:
         return self._pool.submit(run_job, prepared, job, self.threads_per_worker)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from stratforge.errors import ConfigError
+from stratforge.parallel import reaper
 from stratforge.parallel.executors import PooledExecutor
 from stratforge.parallel.jobs import run_job
 from stratforge.parallel.threads import default_threads_per_worker
@@ -32,7 +33,9 @@ class RayExecutor(PooledExecutor):
     """Runs each job as a Ray task reserving one CPU.
 
     Without ``address`` it starts a local Ray instance with ``workers`` CPUs and shuts it down
-    on close. With ``address`` it connects to that cluster and leaves it running; a Ray
+    on close; a watcher process (:mod:`stratforge.parallel.reaper`) ends that instance's
+    processes if this process dies without closing it (``kill -9``, out of memory).
+    With ``address`` it connects to that cluster and leaves it running; a Ray
     already initialised in this process is reused the same way. At most twice the cluster's
     CPUs (or ``2 * workers`` locally) tasks are in flight.
     """
@@ -43,6 +46,7 @@ class RayExecutor(PooledExecutor):
                  threads_per_worker: int | None = None) -> None:
         self._ray = import_ray()
         self._owns_ray = False
+        self._reaper = None
         if not self._ray.is_initialized():
             self._init_ray(workers, address)
         if not self._owns_ray:  # an existing cluster: its size sets the window
@@ -67,6 +71,7 @@ class RayExecutor(PooledExecutor):
             where = f"connect to the Ray cluster at {address!r}" if address else "start Ray"
             raise ConfigError(f"could not {where}: {type(exc).__name__}: {exc}") from exc
         self._owns_ray = True
+        self._reaper = reaper.start()
 
     def _prepare(self, fn: Callable[[Any], Any]) -> Any:
         return self._ray.put(fn)  # pickled once per imap_unordered, not once per job
@@ -89,6 +94,7 @@ class RayExecutor(PooledExecutor):
     def _shutdown(self, abort: bool) -> None:
         if self._owns_ray and self._ray.is_initialized():
             self._ray.shutdown()
+        reaper.stop(self._reaper)
 
 
 def _driver_python_path() -> str:

@@ -77,6 +77,12 @@ def run_research(config: ResearchConfig, *, home: Path | str | None = None,
     if not resume and only in (None, "mc"):
         config = prepare.choose_timeframes(config, home, progress)
     run = open_run(config, home=home, resume=resume, only=only, run_id=run_id)
+    with run:  # holds the run folder's lock until the run is written
+        return _run_phases(run, home, fresh, only, progress)
+
+
+def _run_phases(run: RunFolder, home: Path | str | None, fresh: bool, only: str | None,
+                progress: ProgressCallback) -> RunResult:
     wanted = ONLY_PHASES[only] if only else PHASES
     if only and only != "mc":
         missing = [p for p in PHASES[:PHASES.index(wanted[0])] if not run.done(p)

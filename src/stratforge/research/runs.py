@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from stratforge.config import resolve_home
 from stratforge.data.atomic import atomic_write_json, read_json
 from stratforge.errors import ConfigError
 from stratforge.research.config import EXECUTION_FIELDS, ResearchConfig
+from stratforge.research.run_lock import RunLock
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
@@ -31,13 +33,53 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"run_{stamp}_{secrets.token_hex(4)}"
 
 
+def _damaged(path: Path, problem: str) -> ConfigError:
+    return ConfigError(f"{path} {problem}; the run cannot be resumed: restore the file, or "
+                       f"delete {path.parent} and start a new run")
+
+
+def _read_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, or a one-line ConfigError naming the file."""
+    try:
+        value = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _damaged(path, f"is not readable JSON ({type(exc).__name__}: {exc})") from None
+    if not isinstance(value, dict):
+        raise _damaged(path, f"holds a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def read_stored_config(path: Path) -> dict[str, Any]:
+    """The research settings stored in a run's ``config.json`` (checked shape)."""
+    stored = _read_object(path).get("config")
+    if not isinstance(stored, dict):
+        raise _damaged(path, "has no \"config\" object")
+    return stored
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """A run's ``state.json`` (checked shape); a missing file is a run with no phase done."""
+    if not path.exists():
+        return {"phases": {}}
+    state = _read_object(path)
+    if not isinstance(state.get("phases"), dict):
+        raise _damaged(path, "has no \"phases\" object")
+    return state
+
+
 @dataclass
 class RunFolder:
-    """One run's folder, its config and its phase state (``state.json``)."""
+    """One run's folder, its config and its phase state (``state.json``).
+
+    ``create`` and ``open`` take the folder's exclusive lock (:mod:`run_lock`) before they
+    read or write anything: one process writes a run at a time. ``release()`` (or leaving a
+    ``with`` block, or the process ending) frees it.
+    """
 
     path: Path
     config: ResearchConfig
     state: dict[str, Any]
+    lock: RunLock | None = field(default=None, repr=False, compare=False)
 
     @property
     def run_id(self) -> str:
@@ -54,10 +96,11 @@ class RunFolder:
             raise ConfigError(f"run {run_id} already exists in {path.parent}; choose another "
                               "--run-id or pass --resume to continue it")
         path.mkdir(parents=True)
+        lock = RunLock(path).acquire()
         created = datetime.now(UTC).isoformat(timespec="seconds")
         atomic_write_json(path / CONFIG_FILE, {"run_id": run_id, "created": created,
                                                 "config": config.model_dump(mode="json")})
-        folder = cls(path, config, {"created": created, "phases": {}})
+        folder = cls(path, config, {"created": created, "phases": {}}, lock)
         folder.save_state()
         return folder
 
@@ -78,13 +121,33 @@ class RunFolder:
             if not (path / CONFIG_FILE).exists():
                 known = ", ".join(p.name for p in sorted(root.glob("run_*"))[-5:]) or "none"
                 raise ConfigError(f"no run {run_id} in {root} (latest: {known})")
-        stored = read_json(path / CONFIG_FILE)["config"]
-        overrides = {k: v for k, v in (execution or {}).items()
-                     if k in EXECUTION_FIELDS and v is not None}
-        config = ResearchConfig(**{**stored, **overrides})
-        state_path = path / STATE_FILE
-        state = read_json(state_path) if state_path.exists() else {"phases": {}}
-        return cls(path, config, state)
+        lock = RunLock(path).acquire()
+        try:
+            stored = read_stored_config(path / CONFIG_FILE)
+            overrides = {k: v for k, v in (execution or {}).items()
+                         if k in EXECUTION_FIELDS and v is not None}
+            try:
+                config = ResearchConfig(**{**stored, **overrides})
+            except (TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+                problem = " ".join(str(exc).split())
+                raise _damaged(path / CONFIG_FILE, f"holds settings that are not valid "
+                                                   f"({problem[:300]})") from None
+            state = read_state(path / STATE_FILE)
+        except BaseException:
+            lock.release()
+            raise
+        return cls(path, config, state, lock)
+
+    def release(self) -> None:
+        """Free the run folder's lock (safe to call twice)."""
+        if self.lock is not None:
+            self.lock.release()
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
 
     def save_state(self) -> None:
         """Write ``state.json`` atomically."""

@@ -96,8 +96,15 @@ class PairJob:
         return brain_key(self.template_id, self.timeframe)
 
     def describe(self) -> dict[str, Any]:
-        """A JSON-ready description (what a checkpoint is keyed on)."""
-        return asdict(self)
+        """A JSON-ready description (what a checkpoint is keyed on). The home folder is left
+        out and paths inside it are given relative to it: a pair's result does not depend on
+        where the home lies, so a home moved elsewhere keeps its checkpoints."""
+        out = asdict(self)
+        home = Path(out.pop("home"))
+        matches = Path(self.matches_path)
+        if matches.is_relative_to(home):
+            out["matches_path"] = matches.relative_to(home).as_posix()
+        return out
 
 
 def pair_seed(seed: int, template_id: str, timeframe: str) -> int:
