@@ -102,8 +102,10 @@ def _object(path: Path, what: str, *, required: bool = True) -> dict[str, Any]:
 def _info(path: Path, *, detail: bool = False) -> dict[str, Any]:
     stored = _object(path / CONFIG_FILE, f"research run {path.name}")
     state = _object(path / STATE_FILE, f"the state of run {path.name}", required=False)
-    phases = state.get("phases") or {}
-    config = stored.get("config") or {}
+    phases = state.get("phases")
+    phases = {} if phases is None else phases
+    config = stored.get("config")
+    config = {} if config is None else config
     for value, name, where in ((phases, "phases", STATE_FILE), (config, "config", CONFIG_FILE)):
         if not isinstance(value, dict):
             raise DataError(f"{where} of run {path.name}: {name!r} is a JSON "
