@@ -77,7 +77,8 @@ def test_the_token_is_read_when_the_app_is_created(home, tmp_path, monkeypatch):
     try:
         from fastapi.testclient import TestClient
 
-        assert TestClient(app).get(f"{API}/operations").status_code == 200
+        assert TestClient(app, base_url="http://127.0.0.1").get(f"{API}/operations"
+                                                                ).status_code == 200
     finally:
         forget_databases()
 
@@ -113,7 +114,7 @@ def _app_with(route, tmp_path, monkeypatch):
     app.add_api_route("/boom", route)
     from fastapi.testclient import TestClient
 
-    return TestClient(app, raise_server_exceptions=False)
+    return TestClient(app, raise_server_exceptions=False, base_url="http://127.0.0.1")
 
 
 @pytest.mark.parametrize(("error", "status"), [
@@ -179,8 +180,9 @@ def test_uvicorn_serves_the_factory(home, tmp_path):
                 time.sleep(0.2)
         assert response.status_code == 200 and response.json()["database"] == "sqlite"
         assert (home / "stratforge.db").exists()
-        docs = httpx.get(f"http://127.0.0.1:{port}{API}/docs")
-        assert docs.status_code == 200 and "swagger" in docs.text.lower()
+        docs = httpx.get(f"http://127.0.0.1:{port}{API}/docs", follow_redirects=True)
+        assert docs.status_code == 200 and "js/api_docs.js" in docs.text
+        assert "https://" not in docs.text
     finally:
         server.terminate()
         server.wait(10)

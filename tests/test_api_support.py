@@ -46,7 +46,9 @@ def make_api(database_url: str, monkeypatch, token: str | None = None) -> Iterat
         monkeypatch.setenv("STRATFORGE_API_TOKEN", token)
     app = create_app(database_url)
     try:
-        yield Api(TestClient(app, raise_server_exceptions=False), app.state.db)
+        # 127.0.0.1: the host check serves the loopback names (not TestClient's "testserver")
+        yield Api(TestClient(app, raise_server_exceptions=False, base_url="http://127.0.0.1"),
+                  app.state.db)
     finally:
         forget_databases()
 

@@ -37,7 +37,7 @@ def test_evolve_local_then_read_it_back_through_the_api(local_db, monkeypatch):
     run_id = re.search(r"(op_evolution_run_[0-9a-f_]+)", result.output).group(1)
     assert "completed" in result.output and "8/8" in result.output
 
-    client = TestClient(create_app(local_db), base_url="http://test/api/v1")
+    client = TestClient(create_app(local_db), base_url="http://127.0.0.1/api/v1")
 
     def local_client(self, base=None, token=None, timeout=10.0):
         self.base = "http://test"

@@ -24,6 +24,7 @@ from stratforge.api import (
 )
 from stratforge.api.deps import API_PREFIX
 from stratforge.api.errors import ErrorOut, install_error_handlers
+from stratforge.api.guard import GuardSettings, RequestGuard
 from stratforge.api.security import BearerAuthMiddleware, token_from_env, with_bearer_security
 from stratforge.ops.db import open_database
 
@@ -34,7 +35,10 @@ PUBLIC_PATHS = (f"{API_PREFIX}/health",)
 DESCRIPTION = """The operations platform of stratforge: operations and their progress, the
 agent research loop, research and training runs, data, templates and a live event stream.
 See docs/api.md. With `STRATFORGE_API_TOKEN` set on the server, every route but `/health`
-needs `Authorization: Bearer <token>`."""
+needs `Authorization: Bearer <token>`. Requests must name an allowed `Host`; state-changing
+ones from another web page's `Origin` are refused (403), bodies must be JSON (415) of at most
+`STRATFORGE_MAX_BODY_BYTES` (413, default 1 MiB)."""
+REPORT_PREFIXES = (f"{API_PREFIX}/research/runs/", f"{API_PREFIX}/training/runs/")
 
 
 UNAUTHORISED: dict[int | str, dict[str, Any]] = {
@@ -42,15 +46,17 @@ UNAUTHORISED: dict[int | str, dict[str, Any]] = {
                                             "STRATFORGE_API_TOKEN is set)."}}
 
 
-def create_app(database_url: str | None = None) -> FastAPI:
+def create_app(database_url: str | None = None,
+               guard: GuardSettings | None = None) -> FastAPI:
     """The API against ``database_url`` (default: the settings' database), opened and
-    migrated now; ``STRATFORGE_API_TOKEN``, read now, turns bearer authentication on."""
+    migrated now; ``STRATFORGE_API_TOKEN``, read now, turns bearer authentication on;
+    ``guard`` (default: ``STRATFORGE_ALLOWED_HOSTS`` and ``STRATFORGE_MAX_BODY_BYTES``, read
+    now) sets the hosts served and the body limit."""
+    guard = guard or GuardSettings.from_env()
     db = open_database(database_url)
     token = token_from_env()
     app = FastAPI(title="stratforge", version=__version__, description=DESCRIPTION,
-                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs",
-                  swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",
-                  redoc_url=None)
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None)
     app.state.db = db
     app.state.auth = token is not None
     install_error_handlers(app)
@@ -63,9 +69,10 @@ def create_app(database_url: str | None = None) -> FastAPI:
         return with_bearer_security(plain_openapi(), PUBLIC_PATHS)
 
     app.openapi = openapi  # type: ignore[method-assign]
-    dashboard.mount_dashboard(app)
+    dashboard.mount_dashboard(app, f"{API_PREFIX}/docs")
     if token is not None:
         app.add_middleware(BearerAuthMiddleware, token=token,
                            public_paths=(*PUBLIC_PATHS, *dashboard.PUBLIC_PATHS),
                            public_prefixes=dashboard.PUBLIC_PREFIXES)
+    app.add_middleware(RequestGuard, settings=guard, report_prefixes=REPORT_PREFIXES)
     return app

@@ -1,6 +1,8 @@
 """The web dashboard's files: ``/ui/`` serves the package's ``web/`` folder (plain HTML, CSS
 and JavaScript, docs/dashboard.md), ``/ui/vendor/plotly.min.js`` the plotly.js of the
-installed plotly package, and ``/`` redirects to ``/ui/``.
+installed plotly package, and ``/`` redirects to ``/ui/``. ``/api/v1/docs`` leads to
+``/ui/api.html``, the API reference drawn from the OpenAPI schema by the server's own
+script (nothing is loaded from the internet).
 
 These paths need no token (the page asks for it and sends it to ``/api/v1``, which still
 does) and are left out of the OpenAPI schema.
@@ -32,9 +34,14 @@ def plotly_js() -> Path:
     return Path(str(files("plotly").joinpath("package_data", "plotly.min.js")))
 
 
-def mount_dashboard(app: FastAPI) -> None:
-    """Add the dashboard's routes and static files to ``app`` (outside the schema)."""
+def mount_dashboard(app: FastAPI, docs_path: str) -> None:
+    """Add the dashboard's routes and static files to ``app`` (outside the schema), and
+    ``docs_path``, which leads to the API reference page."""
     script = plotly_js()
+
+    @app.get(docs_path, include_in_schema=False)
+    async def docs() -> RedirectResponse:
+        return RedirectResponse(f"{UI_PREFIX}/api.html")
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

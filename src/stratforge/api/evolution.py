@@ -18,6 +18,7 @@ from stratforge.api.evolution_models import (
     LineageOut,
     PromotedList,
 )
+from stratforge.api.limits import check_workers
 from stratforge.api.settings_models import given_values, validate_settings
 from stratforge.data.demo import synthetic_symbols
 from stratforge.data.load import list_symbols
@@ -47,6 +48,7 @@ def start_run(db: DbDep, home: HomeDep,
     default timeframe is taken. A worker needs `--concurrency 2` (the run waits on its
     simulations)."""
     parameters = with_default_timeframe(given_values(body), home)
+    check_workers("n_jobs", parameters.get("n_jobs"))
     validate_settings(make_evolution_config, parameters)
     config = make_evolution_config(**parameters)
     known = set(list_symbols(home))

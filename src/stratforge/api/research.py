@@ -22,9 +22,10 @@ from stratforge.api.files import (
     json_file_response,
     read_document,
 )
+from stratforge.api.limits import refuse_ray_address
 from stratforge.api.research_models import ResearchRunRequest, RunDetail, RunList
 from stratforge.api.settings_models import given_values, validate_settings
-from stratforge.errors import ConfigError
+from stratforge.errors import ConfigError, DataError
 from stratforge.ops.db import Database
 from stratforge.ops.operations import NotFoundError, create_operation, get_operation
 from stratforge.research.config import make_config
@@ -75,6 +76,7 @@ def start_run(db: DbDep, home: HomeDep,
     so bad ones answer 422 naming the field. ``space_path`` names a YAML file in
     ``<home>/spaces/``, never a path."""
     parameters = given_values(body)
+    refuse_ray_address(parameters)
     quick = bool(parameters.get("quick", False))
     settings = {k: v for k, v in parameters.items() if k not in ("quick", "space_path")}
     config = validate_settings(make_config, settings, quick=quick)
@@ -84,15 +86,35 @@ def start_run(db: DbDep, home: HomeDep,
     return create_operation(db, RESEARCH_TYPE, parameters).to_json()
 
 
+def _object(path: Path, what: str, *, required: bool = True) -> dict[str, Any]:
+    """The JSON object in ``path`` (``{}`` when it is missing and not ``required``); a
+    DataError naming the file when it is not JSON or not an object."""
+    if not required and not path.exists():
+        return {}
+    value = read_document(path, what)
+    if not isinstance(value, dict):
+        raise DataError(f"{what} at {path} is a JSON {type(value).__name__}, not an object; "
+                        "the run folder is damaged: delete it or rerun the run",
+                        source=str(path))
+    return value
+
+
 def _info(path: Path, *, detail: bool = False) -> dict[str, Any]:
-    stored = read_document(path / CONFIG_FILE, f"research run {path.name}")
-    state = read_document(path / STATE_FILE, f"the state of run {path.name}") \
-        if (path / STATE_FILE).exists() else {}
-    done = [p for p in PHASES if p in (state.get("phases") or {})]
-    config = stored.get("config") or {}
+    stored = _object(path / CONFIG_FILE, f"research run {path.name}")
+    state = _object(path / STATE_FILE, f"the state of run {path.name}", required=False)
+    phases = state.get("phases")
+    phases = {} if phases is None else phases
+    config = stored.get("config")
+    config = {} if config is None else config
+    for value, name, where in ((phases, "phases", STATE_FILE), (config, "config", CONFIG_FILE)):
+        if not isinstance(value, dict):
+            raise DataError(f"{where} of run {path.name}: {name!r} is a JSON "
+                            f"{type(value).__name__}, not an object; the run folder is "
+                            "damaged: delete it or rerun the run", source=str(path / where))
+    done = [p for p in PHASES if p in phases]
     out = {"run_id": path.name, "created": stored.get("created"),
            "symbol": config.get("symbol"), "complete": len(done) == len(PHASES),
-           "phases_done": done,
+           "phases_done": done, "damaged": None,
            "files": {"summary": (path / SUMMARY_FILE).is_file(),
                      "playbook": (path / PLAYBOOK_FILE).is_file(),
                      "report": (path / REPORT_NAME).is_file()}}
@@ -101,14 +123,29 @@ def _info(path: Path, *, detail: bool = False) -> dict[str, Any]:
     return out
 
 
+def _listed(path: Path) -> dict[str, Any]:
+    """A run as the listing shows it: a damaged folder (unreadable config.json or
+    state.json) is listed with ``damaged`` saying why, so the others still list."""
+    try:
+        return _info(path)
+    except (DataError, NotFoundError) as exc:
+        return {"run_id": path.name, "created": None, "symbol": None, "complete": False,
+                "phases_done": [], "damaged": str(exc).splitlines()[0][:500],
+                "files": {"summary": (path / SUMMARY_FILE).is_file(),
+                          "playbook": (path / PLAYBOOK_FILE).is_file(),
+                          "report": (path / REPORT_NAME).is_file()}}
+
+
 @router.get("/runs", response_model=RunList)
 def list_runs(home: HomeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> dict[str, Any]:
-    """Research runs under the home folder, newest first (CLI and API runs alike)."""
+    """Research runs under the home folder, newest first (CLI and API runs alike); a run
+    whose `config.json` or `state.json` cannot be read is listed with `damaged` saying
+    why."""
     root = runs_root(home)
     folders = sorted((p for p in root.iterdir() if (p / CONFIG_FILE).is_file()),
                      key=lambda p: p.name, reverse=True) if root.is_dir() else []
-    return {"runs": [_info(p) for p in folders[offset:offset + limit]], "limit": limit,
+    return {"runs": [_listed(p) for p in folders[offset:offset + limit]], "limit": limit,
             "offset": offset}
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from stratforge.api.deps import SymbolName
+from stratforge.api.limits import research_bounds
 from stratforge.api.settings_models import settings_request_model
 from stratforge.research.config import QUICK, ResearchConfig
 
@@ -15,7 +16,8 @@ ResearchRunRequest = settings_request_model(
     "Research settings (docs/research.md); every field optional, null means the default.",
     annotations={"timeframes": str | list[str], "symbol": SymbolName},
     extra={"quick": (bool | None, Field(None, description="Smaller sizes underneath: "
-                                         f"{QUICK} (each can still be set)."))})
+                                         f"{QUICK} (each can still be set)."))},
+    bounds=research_bounds())
 
 
 class RunFiles(BaseModel):
@@ -35,6 +37,8 @@ class RunInfo(BaseModel):
     complete: bool = Field(description="Every phase finished.")
     phases_done: list[str]
     files: RunFiles
+    damaged: str | None = Field(None, description="Why the run folder cannot be read "
+                                "(a damaged config.json or state.json); null when it can.")
 
 
 class RunDetail(RunInfo):

@@ -37,6 +37,7 @@ from stratforge.costs import COST_FIELDS, Costs
 from stratforge.data.atomic import json_ready
 from stratforge.data.load import load_bars
 from stratforge.discovery.library import LIBRARY_FILE, TemplateLibrary
+from stratforge.errors import DataError
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.instruments import Instrument, get_instrument
 from stratforge.ops.operations import NotFoundError
@@ -65,7 +66,19 @@ Name = Annotated[str | None, Query(pattern=NAME_PATTERN, description="A name suc
 def _frame(path: Path, what: str) -> pd.DataFrame:
     if not path.is_file():
         raise NotFoundError(f"{what} is not written yet ({path.name} missing in {path.parent})")
-    return pd.read_parquet(path)
+    return read_frame(path, what)
+
+
+def read_frame(path: Path, what: str) -> pd.DataFrame:
+    """The Parquet file at ``path``; a DataError (422) naming the file and what to do when
+    it cannot be read (a damaged or foreign file)."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several kinds for a damaged file
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DataError(f"{what} at {path} is not a readable Parquet file ({reason}); "
+                        "delete it and rerun the run with --resume to write it again",
+                        source=str(path)) from None
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -160,7 +173,7 @@ def param_rows(path: Path) -> pd.DataFrame:
     frames = [_frame(path / "sweep" / "summaries.parquet", f"the sweep of run {path.name}")]
     trials = path / "refine" / "trials.parquet"
     if trials.is_file():
-        frames.append(pd.read_parquet(trials))
+        frames.append(read_frame(trials, f"the refinement trials of run {path.name}"))
     rows = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
     for column in ("template_id", "timeframe"):
         rows[column] = rows[column].astype(str)
@@ -246,8 +259,9 @@ def get_tiers(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
                 row[key] = json.loads(row[key])
     overfitting = path / "overfitting.json"
     return {"strategies": rows, "count": len(rows), "market": price_format(path, home),
-            "overfitting": json.loads(overfitting.read_text()) if overfitting.exists()
-            else None}
+            "overfitting": read_document(overfitting, f"the overfitting block of run "
+                                                      f"{path.name}")
+            if overfitting.exists() else None}
 
 
 @router.get("/runs/{run_id}/curves", response_model=CurvesOut, responses=NOT_FOUND)
@@ -281,7 +295,7 @@ def _best_params(path: Path, template_id: str, timeframe: str
     """The validated parameters of the pair, else the sweep row with the best PnL per trade."""
     validation = path / "validation.parquet"
     if validation.is_file():
-        frame = pd.read_parquet(validation)
+        frame = read_frame(validation, f"the validation of run {path.name}")
         hit = frame[(frame["template_id"].astype(str) == template_id)
                     & (frame["timeframe"].astype(str) == timeframe)]
         if not hit.empty:
@@ -306,7 +320,8 @@ def get_templates(run_id: RunId, db: DbDep, home: HomeDep) -> Any:
     path = run_folder(db, home, run_id)
     library = _library(path)
     validation = path / "validation.parquet"
-    best = best_is_pnl(pd.read_parquet(validation) if validation.is_file() else None)
+    best = best_is_pnl(read_frame(validation, f"the validation of run {path.name}")
+                       if validation.is_file() else None)
     ix, iy = FEATURE_NAMES.index("abs_z"), FEATURE_NAMES.index("abs_momentum_strength")
     templates = [{"template_id": t.template_id, "timeframes": t.timeframes,
                   "abs_z": t.centroid_raw[ix], "abs_momentum_strength": t.centroid_raw[iy],
@@ -353,7 +368,7 @@ def get_template(run_id: RunId, template_id: TemplateId, db: DbDep, home: HomeDe
                            "market": price_format(path, home)}
     if not matches_path.is_file():
         return out
-    matches = pd.read_parquet(matches_path)
+    matches = read_frame(matches_path, f"the matches of run {path.name}")
     matches = matches[matches["template_id"].astype(str) == template_id]
     out["matches"] = len(matches)
     params, source = _best_params(path, template_id, str(timeframe))

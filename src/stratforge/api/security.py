@@ -61,6 +61,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def bind_address(host: str) -> str:
+    """``host`` as uvicorn binds it: blanks removed, an IPv6 literal without its brackets
+    (``[::1]`` becomes ``::1``). ConfigError for an unbalanced bracket or a bracketed
+    value that is not an IPv6 address."""
+    name = host.strip()
+    if name.startswith("[") or name.endswith("]"):
+        inner = name[1:-1] if name.startswith("[") and name.endswith("]") else None
+        try:
+            if inner is None or ipaddress.ip_address(inner).version != 6:
+                raise ValueError(name)
+        except ValueError:
+            raise ConfigError(f"--host {host!r}: brackets hold an IPv6 address such as "
+                              "[::1]; give a host name, an IPv4 address or [IPv6]") from None
+        return inner
+    if not name:
+        raise ConfigError("--host is empty; give an address such as 127.0.0.1 or ::1")
+    return name
+
+
 def check_bind(host: str, token: str | None) -> None:
     """Raise ConfigError when ``host`` is not a loopback address and no token is set."""
     if is_loopback(host) or (token or "").strip():

@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from annotated_types import Ge, Le
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, create_model
 
@@ -30,17 +31,25 @@ def _describe(default: Any) -> str:
 
 def settings_request_model(name: str, settings: type[BaseModel], doc: str, *,
                            annotations: Mapping[str, Any] | None = None,
-                           extra: Mapping[str, tuple[Any, Any]] | None = None
+                           extra: Mapping[str, tuple[Any, Any]] | None = None,
+                           bounds: Mapping[str, tuple[float | None, float]] | None = None
                            ) -> type[BaseModel]:
     """A body model with every field of ``settings`` optional (default None), keeping their
     bounds; ``annotations`` replaces field types, ``extra`` adds fields (``create_model``
-    style). Non-finite numbers and unknown fields are refused."""
+    style), ``bounds`` adds the API's ``(lower, upper)`` bounds (api/limits.py; a value
+    outside is a 422 naming the field and the bound). Non-finite numbers and unknown fields
+    are refused."""
     fields: dict[str, Any] = {}
     for field_name, info in settings.model_fields.items():
         clone = copy.copy(info)
         default = info.get_default(call_default_factory=True)
         clone.default, clone.default_factory = None, None
         clone.description = info.description or _describe(default)
+        if bounds and field_name in bounds:
+            lower, upper = bounds[field_name]
+            clone.metadata = [*clone.metadata, Le(upper), *([Ge(lower)] if lower is not None
+                                                            else [])]
+            clone.description += f" At most {upper:g} over the API."
         annotation = (annotations or {}).get(field_name, info.annotation)
         fields[field_name] = (annotation | None, clone)
     fields.update(extra or {})

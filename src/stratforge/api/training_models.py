@@ -8,13 +8,14 @@ from pydantic import BaseModel, Field
 
 from stratforge.api.common_models import OperationOut
 from stratforge.api.deps import SymbolName
+from stratforge.api.limits import training_bounds
 from stratforge.api.settings_models import settings_request_model
 from stratforge.trainer.config import TrainConfig
 
 TrainingRunRequest = settings_request_model(
     "TrainingRunRequest", TrainConfig,
     "Trainer settings (docs/trainer.md); every field optional, null means the default.",
-    annotations={"symbol": SymbolName})
+    annotations={"symbol": SymbolName}, bounds=training_bounds())
 
 
 class TrainingRunOut(BaseModel):

@@ -78,21 +78,38 @@ def serve_command(
     workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
     concurrency: Annotated[int, typer.Option(
         help="Job slots per worker (an agent cycle needs two: itself and its child).")] = 2,
+    allowed_host: Annotated[list[str] | None, typer.Option(
+        help="Another host name the server answers to (repeatable; '*' for any). The "
+             "loopback names and the bind address are always allowed "
+             "[STRATFORGE_ALLOWED_HOSTS, commas].")] = None,
+    max_body: Annotated[int | None, typer.Option(
+        help="Largest request body in bytes [STRATFORGE_MAX_BODY_BYTES, default 1 MiB].")
+                        ] = None,
 ) -> None:
     """The REST API, the dashboard and a local worker pool, in one command."""
     import uvicorn
 
-    from stratforge.api.security import check_bind
+    from stratforge.api.guard import ALLOWED_HOSTS_ENV, MAX_BODY_ENV, max_body_from_env
+    from stratforge.api.security import bind_address, check_bind
 
+    host = bind_address(host)
     check_bind(host, os.environ.get("STRATFORGE_API_TOKEN"))
     if workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {workers}")
+    if max_body is not None:
+        if max_body < 1:
+            raise ConfigError(f"--max-body must be a positive number of bytes, got {max_body}")
+        os.environ[MAX_BODY_ENV] = str(max_body)
+    max_body_from_env()  # a bad STRATFORGE_MAX_BODY_BYTES stops here, not in uvicorn
+    hosts = [h for h in (os.environ.get(ALLOWED_HOSTS_ENV) or "").split(",") if h.strip()]
+    os.environ[ALLOWED_HOSTS_ENV] = ",".join([*hosts, *(allowed_host or []), host])
     db = open_database()
     counts = reconcile(db)
     if any(counts.values()):
         console.print(f"reconciled: {counts}")
     pool = _start_workers(workers, concurrency)
-    console.print(f"stratforge API on http://{host}:{port}/api/v1 (docs /api/v1/docs), "
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"stratforge API on http://{shown}:{port}/api/v1 (docs /api/v1/docs), "
                   f"{workers} worker(s), database {db.dialect}")
     try:
         uvicorn.run("stratforge.api.app:create_app", factory=True, host=host, port=port,

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stratforge.config import resolve_home
+from stratforge.config import get_settings, resolve_home
 from stratforge.costs import WHERE_COSTS_ARE_SET, check_cost
 from stratforge.data.atomic import json_ready
 from stratforge.data.load import load_bars
@@ -71,6 +71,9 @@ def research_job(context: JobContext) -> dict[str, Any]:
     the metadata, so a job handed back to the queue resumes its run."""
     params = dict(context.parameters)
     quick = bool(params.pop("quick", False))
+    if params.get("executor") == "ray" and not params.get("ray_address"):
+        # the cluster is the worker's configuration, never the request's (docs/api.md)
+        params["ray_address"] = get_settings().ray_address
     config = make_config(quick=quick, **params)
     run_id = (context.operation.metadata.get("run_id") if context.operation else None)
     resume = run_id is not None

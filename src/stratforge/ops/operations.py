@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -252,14 +252,20 @@ def cancel_operation(db: Database, operation_id: str, reason: str = "cancelled b
         return _get(connection, operation_id)
 
 
-def retry_operation(db: Database, operation_id: str, *, priority: int = 0) -> OperationRecord:
+def retry_operation(db: Database, operation_id: str, *, priority: int = 0,
+                    check: Callable[[Connection, OperationRecord], None] | None = None
+                    ) -> OperationRecord:
     """A new operation (new id) with the same type, parameters and parent, queued; the clone's
-    ``metadata.retry_of`` names the original. Only finished operations can be retried."""
+    ``metadata.retry_of`` names the original. Only finished operations can be retried.
+    ``check(connection, original)`` runs in the same write transaction before the clone is
+    made, so a rule such as "one active agent cycle" holds for retries too."""
     with db.write() as connection:
         record = _get(connection, operation_id)
         if not record.is_terminal:
             raise ConflictError(f"operation {operation_id} is {record.status}; only completed, "
                            "failed or cancelled operations can be retried")
+        if check is not None:
+            check(connection, record)
         keep = {k: v for k, v in record.metadata.items()
                 if k not in ("parameters", "retry_of") and not k.endswith("_op_id")
                 and k not in ("phase", "resume")}

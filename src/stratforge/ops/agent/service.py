@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import Connection, select, text
 
 from stratforge.config import resolve_home
 from stratforge.data.demo import DEMO_SYMBOL, synthetic_symbols
@@ -29,11 +29,12 @@ from stratforge.ops.operations import (
     create_operation,
     get_operation,
     list_operations,
+    retry_operation,
 )
 from stratforge.ops.records import ACTIVE_STATUSES, OperationRecord, iso
 
 __all__ = ["CYCLE_TYPE", "PHASES", "agent_status", "cancel_cycle", "list_experiments",
-           "trigger_cycle"]
+           "retry", "trigger_cycle"]
 
 OPERATIONS = Operation.__table__
 _TRIGGER_LOCK = 7_301_118  # PostgreSQL advisory lock: one trigger checks-and-creates at a time
@@ -76,16 +77,33 @@ def trigger_cycle(db: Database, *, bypass_gates: bool = False, designer: str = "
                   "overrides": clean, "gates": defaults.pop("gates"), "defaults": defaults}
     metadata = {"phase": "idle", "phases": [{"phase": "idle", "at": iso(utcnow())}]}
     with db.write() as connection:
-        if db.is_postgres:
-            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _TRIGGER_LOCK})
-        active = connection.execute(select(OPERATIONS.c.id).where(
-            OPERATIONS.c.type == CYCLE_TYPE, OPERATIONS.c.status.in_(ACTIVE_STATUSES)
-        ).order_by(OPERATIONS.c.created_at).limit(1)).scalar()
-        if active is not None:
-            raise ConflictError(f"research cycle {active} is still active; wait for it to "
-                                "finish or cancel it first", active_id=active)
+        _refuse_if_active(db, connection)
         return create_operation(db, CYCLE_TYPE, parameters, metadata=metadata,
                                 connection=connection)
+
+
+def _refuse_if_active(db: Database, connection: Connection) -> None:
+    """The one-active-cycle rule, inside the caller's write transaction: ConflictError
+    naming the active cycle when one is pending or running."""
+    if db.is_postgres:
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _TRIGGER_LOCK})
+    active = connection.execute(select(OPERATIONS.c.id).where(
+        OPERATIONS.c.type == CYCLE_TYPE, OPERATIONS.c.status.in_(ACTIVE_STATUSES)
+    ).order_by(OPERATIONS.c.created_at).limit(1)).scalar()
+    if active is not None:
+        raise ConflictError(f"research cycle {active} is still active; wait for it to "
+                            "finish or cancel it first", active_id=active)
+
+
+def retry(db: Database, operation_id: str) -> OperationRecord:
+    """``ops.operations.retry_operation`` for any operation; retrying an agent cycle goes
+    through the same one-active-cycle rule as ``trigger_cycle`` (ConflictError with
+    ``active_id`` while another cycle is pending or running)."""
+    def check(connection: Connection, record: OperationRecord) -> None:
+        if record.type == CYCLE_TYPE:
+            _refuse_if_active(db, connection)
+
+    return retry_operation(db, operation_id, check=check)
 
 
 def _latest(db: Database, *, active_only: bool) -> OperationRecord | None:
