@@ -125,11 +125,11 @@ def test_quick_subset_properties(timeframes):
     quick = quick_timeframes(timeframes)
     ordered = sorted(timeframes, key=LADDER.index)
     assert 1 <= len(quick) <= 3 and set(quick) <= set(timeframes)
-    assert list(quick) == (ordered[1:4] if len(ordered) > 3 else ordered)
+    assert list(quick) == ordered[:3]  # the finest three: the most bars, the most trades
 
 
 def test_quick_matches_todays_quick_run():
-    assert quick_timeframes(("1m", "5m", "15m", "1h", "4h")) == ("5m", "15m", "1h")
+    assert quick_timeframes(("1m", "5m", "15m", "1h", "4h")) == ("1m", "5m", "15m")
     assert quick_timeframes(("1h", "4h", "1D")) == ("1h", "4h", "1D")
     assert quick_timeframes(("1D", "1W")) == ("1D", "1W")
 

@@ -49,7 +49,7 @@ def choose_timeframes(config: ResearchConfig, home: Path | str | None,
     ``data.load.default_timeframes`` (the ladder 1m 5m 15m 1h 4h 1D 1W from the finest
     timeframe at or above the store's base, those with enough bars; an MNQ 1s store gives 1m,
     5m, 15m, 1h, 4h, hourly FX 1h, 4h, 1D, ten years of daily bars 1D, 1W); a quick run takes
-    ``timeframe_choice.quick_timeframes`` of those (MNQ: 5m, 15m, 1h).
+    ``timeframe_choice.quick_timeframes`` of those (MNQ: 1m, 5m, 15m).
     """
     if config.timeframes is not None:
         return config
