@@ -25,6 +25,7 @@ from stratforge.data.readers import read_bar_file
 from stratforge.data.resample import BarArrays
 from stratforge.data.store import (
     JOURNAL,
+    LOCK_FILES,
     MANIFEST,
     AtlasStore,
     Transaction,
@@ -300,7 +301,7 @@ def write_base_bars(store: AtlasStore, bars: BarArrays, timeframe: Timeframe, *,
             for rel in list(txn.manifest["files"]):
                 txn.delete(rel)
             for extra in store.root.iterdir():  # e.g. a synthetic market's specification
-                if extra.is_file() and extra.name not in (MANIFEST, JOURNAL, ".lock"):
+                if extra.is_file() and extra.name not in (MANIFEST, JOURNAL, *LOCK_FILES):
                     txn.delete(extra.name)
             txn.manifest.pop("built", None)
         else:
