@@ -48,6 +48,7 @@ from stratforge.data.parquet_io import decode_bars
 from stratforge.data.resample import BarArrays
 from stratforge.data.timeframe_choice import missing_timeframes_message
 from stratforge.errors import DataError
+from stratforge.names import check_symbol
 from stratforge.timeframes import Timeframe, parse_timeframe
 
 MANIFEST = "manifest.json"
@@ -103,8 +104,12 @@ class AtlasStore:
 
     @classmethod
     def open(cls, symbol: str, home: Path | str | None = None) -> AtlasStore:
-        """The store of ``symbol`` under the home folder (it may not exist yet)."""
-        return cls(resolve_home(home) / "atlas" / symbol.upper(), symbol)
+        """The store of ``symbol`` under the home folder (it may not exist yet).
+
+        ``symbol`` must follow ``stratforge.names.SYMBOL_PATTERN`` (a ConfigError otherwise),
+        so the store is always a folder directly under ``<home>/atlas/``."""
+        symbol = check_symbol(symbol)
+        return cls(resolve_home(home) / "atlas" / symbol, symbol)
 
     @property
     def exists(self) -> bool:
