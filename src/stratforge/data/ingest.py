@@ -7,7 +7,9 @@ holds one bar size: bars of another size are refused unless the store is rebuilt
 Rules: every file is validated on its own (errors name the file and row) before anything is
 written; files may not overlap each other; new bars that overlap bars already stored are
 refused unless ``replace`` is given, in which case the stored bars inside the new span are
-replaced. Later data appends. All partitions touched are committed in one transaction.
+replaced. Later data appends. All partitions touched are committed in one transaction. The
+symbol must be a known instrument (``known_instrument``) and a name, not a path
+(``stratforge.names``).
 """
 
 from __future__ import annotations
