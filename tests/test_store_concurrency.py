@@ -3,8 +3,10 @@ never fail, and always see the bars before or after a commit, never a mix."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -100,3 +102,55 @@ def test_readers_see_before_or_after_while_ingest_replace_commits(tmp_path):
     store = home / "atlas" / "MNQ"
     assert not (store / ".journal.json").exists()
     assert not list((store / ".staging").glob("*")) if (store / ".staging").exists() else True
+
+
+WAITING_WRITER = textwrap.dedent("""
+    import sys
+    from stratforge.data.ingest import ingest_files
+    ingest_files([sys.argv[1]], "MNQ", replace=True, home=sys.argv[2])
+""")
+
+
+def test_a_nested_read_does_not_wait_behind_a_commit_waiting_for_the_outer_read(tmp_path):
+    from stratforge.data import load_bars
+    from stratforge.data.ingest import ingest_files
+    from stratforge.data.store import AtlasStore
+
+    home = tmp_path / "home"
+    states = [random_bars(seed, "2024-01-02", "2024-01-09", keep=1.0, drop_days=0)
+              for seed in (3, 4)]
+    paths = [_write_csv(tmp_path / f"{i}.csv", frame) for i, frame in enumerate(states)]
+    ingest_files([paths[0]], "MNQ", home=home)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    store = AtlasStore.open("MNQ", home)
+    with store.reading():
+        writer = subprocess.Popen([sys.executable, "-c", WAITING_WRITER, str(paths[1]),
+                                   str(home)], env=env)
+        gate = store.root / ".gate.lock"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and writer.poll() is None:
+            # wait until the writer holds the gate and waits for the commit lock
+            probe = os.open(gate, os.O_RDONLY)
+            try:
+                fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                break
+            finally:
+                os.close(probe)
+            time.sleep(0.05)
+        assert writer.poll() is None, "the writer committed through a held read"
+        previous = signal.signal(signal.SIGALRM, _too_slow)
+        signal.alarm(20)  # a deadlock fails the test instead of hanging it
+        try:
+            inner = load_bars("MNQ", "1m", home=home)  # another store object, same folder
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        pd.testing.assert_frame_equal(inner, states[0])
+    assert writer.wait(timeout=60) == 0
+    pd.testing.assert_frame_equal(load_bars("MNQ", "1m", home=home), states[1])
+
+
+def _too_slow(signum, frame):
+    raise TimeoutError("the nested read waited behind a commit waiting for the outer read")

@@ -33,9 +33,10 @@ import copy
 import fcntl
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,10 @@ COMMIT_LOCK = ".commit.lock"
 GATE_LOCK = ".gate.lock"
 LOCK_FILES = (WRITER_LOCK, COMMIT_LOCK, GATE_LOCK)
 MANIFEST_FORMAT = 1
+
+# Store folders this thread holds the shared commit lock of. A second shared lock taken while
+# the first is held could wait behind a commit that waits for the first: a deadlock.
+_held_reads = threading.local()
 
 
 def months_of(ts: np.ndarray) -> np.ndarray:
@@ -134,19 +139,25 @@ class AtlasStore:
     def reading(self) -> Iterator[AtlasStore]:
         """Hold a consistent view of the store for the block: the manifest is read afresh
         and no commit changes the files until the block ends (see the module docstring).
-        Nested blocks share the outer one's view. Never writes to the store."""
+        Nested blocks on the same folder in the same thread (through this store or another
+        ``AtlasStore`` of it) share the outer one's lock. Never writes to the store."""
         if self._reading:
             if self._manifest is None:
                 self._load_view()
             yield self
             return
-        with _shared_lock(self.root):
+        held = _held_reads.__dict__.setdefault("roots", {})
+        key = str(self.root)
+        outer = held.get(key, 0) == 0
+        with _shared_lock(self.root) if outer else nullcontext():
+            held[key] = held.get(key, 0) + 1
             self._load_view()
             self._reading += 1
             try:
                 yield self
             finally:
                 self._reading -= 1
+                held[key] -= 1
 
     def _load_view(self) -> None:
         journal_path = self.root / JOURNAL
@@ -297,6 +308,9 @@ def _shared_lock(root: Path) -> Iterator[None]:
 @contextmanager
 def _exclusive_lock(root: Path) -> Iterator[None]:
     """Hold the gate and the commit lock exclusively (a commit), once current readers end."""
+    if getattr(_held_reads, "roots", {}).get(str(root)):
+        raise RuntimeError(f"a commit to {root} inside a reading() block of the same store "
+                           "would wait for itself; commit after the block")
     gate = os.open(root / GATE_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(gate, fcntl.LOCK_EX)
