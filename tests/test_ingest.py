@@ -137,3 +137,32 @@ def test_multiple_files_in_one_ingest(home, tmp_path):
     report = ingest_files(list(reversed(paths)), "MNQ")
     assert report.months_written == ["2024-01", "2024-02", "2024-03"]
     pd.testing.assert_frame_equal(load_bars("MNQ", "1m"), pd.concat(parts, ignore_index=True))
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_infinite_volume_is_refused_like_an_infinite_price(home, tmp_path, kind):
+    good = random_bars(31, "2024-01-02", "2024-01-04")
+    ingest_files([_write_csv(tmp_path / "good.csv", good)], "MNQ")
+    before = _snapshot(home)
+    later = random_bars(32, "2024-02-01", "2024-02-03")
+    if kind == "csv":  # the text 1e400 overflows to inf when read
+        path = tmp_path / "bad.csv"
+        lines = _write_csv_text(later).splitlines()
+        cells = lines[8].split(",")
+        cells[-1] = "1e400"
+        lines[8] = ",".join(cells)
+        path.write_text("\n".join(lines) + "\n")
+    else:
+        path = tmp_path / "bad.parquet"
+        later.assign(volume=later["volume"].where(later.index != 7, np.inf)).to_parquet(path)
+    with pytest.raises(DataError, match=r"row 8: volume is inf \(rule: volume is a finite "
+                                        r"number\)") as caught:
+        ingest_files([path], "MNQ")
+    assert str(path) in str(caught.value)
+    assert _snapshot(home) == before
+
+
+def _write_csv_text(frame: pd.DataFrame) -> str:
+    out = frame.copy()
+    out["ts"] = out["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return out.to_csv(index=False)

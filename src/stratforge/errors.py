@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
+# C0 controls but TAB and LF, DEL, C1 controls, and the invisible bidirectional overrides
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show on a terminal: control characters (escape sequences, carriage
+    returns, bell) and invisible direction overrides become visible escapes such as ``\\x1b``.
+    Tabs and newlines stay."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
 
 class StratforgeError(Exception):
     """Base class of every error stratforge raises on purpose (bad input, bad configuration)."""

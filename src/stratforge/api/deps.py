@@ -11,6 +11,7 @@ from fastapi import Depends, Path, Request
 from pydantic import StringConstraints
 
 from stratforge.config import resolve_home
+from stratforge.names import NAME_PATTERN, SYMBOL_PATTERN  # noqa: F401 (re-exported)
 from stratforge.ops.db import Database
 
 API_PREFIX = "/api/v1"
@@ -18,9 +19,8 @@ MAX_INT = 2**62
 """Upper bound of integer query parameters (larger ones cannot reach SQLite)."""
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 TYPE_PATTERN = r"^[A-Za-z0-9_]{1,40}$"
-SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
+# NAME_PATTERN and SYMBOL_PATTERN are stratforge.names', the rule the CLI and library share
 
 
 T = TypeVar("T")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -22,11 +23,21 @@ from rich.progress import (
 from rich.text import Text
 from typer.core import TyperGroup
 
-from stratforge.errors import StratforgeError
+from stratforge.errors import StratforgeError, printable
 from stratforge.progress import ProgressCallback
 
+
+class SafeConsole(Console):
+    """A Rich console that shows control characters in printed strings as visible escapes,
+    so text taken from a file (a CSV header, a path) cannot drive the terminal."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """Print like ``Console.print``, with each string passed through ``printable``."""
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
 # Piped output (logs, CI, tests) gets a wide fixed width instead of Rich's 80-column default.
-console = Console(width=None if sys.stdout.isatty() else 120)
+console = SafeConsole(width=None if sys.stdout.isatty() else 120)
 
 
 class FriendlyErrors(TyperGroup):
@@ -37,7 +48,7 @@ class FriendlyErrors(TyperGroup):
         try:
             return super().invoke(ctx)
         except StratforgeError as exc:
-            typer.echo(f"Error: {exc}", err=True)
+            typer.echo(f"Error: {printable(str(exc))}", err=True)
             raise typer.Exit(code=1) from exc
 
 

@@ -96,7 +96,7 @@ def validate_bars(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
     Raises DataError for a missing column, a missing or non-finite price, a missing timestamp,
     timestamps out of order or repeated, ``high < max(open, close)``,
-    ``low > min(open, close)`` or a negative or missing volume.
+    ``low > min(open, close)`` or a negative, missing or infinite volume.
     """
     check_columns(frame, source)
     bars = frame.loc[:, list(BAR_COLUMNS)].reset_index(drop=True)
@@ -119,11 +119,12 @@ def validate_bars(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             raise _fail(source, i, "prices are finite numbers", f"{column} is {values[i]}",
                         int(bad.sum()), "Fix or remove the row")
     volume = bars["volume"].to_numpy()
-    bad = ~(volume >= 0)
+    bad = ~(volume >= 0) | np.isinf(volume)
     if bad.any():
         i = int(np.argmax(bad))
-        raise _fail(source, i, "volume >= 0", f"volume is {volume[i]}", int(bad.sum()),
-                    "Fix or remove the row")
+        rule, count = ("volume is a finite number", int(np.isinf(volume).sum())) if np.isinf(
+            volume[i]) else ("volume >= 0", int((~(volume >= 0)).sum()))
+        raise _fail(source, i, rule, f"volume is {volume[i]}", count, "Fix or remove the row")
 
     stamps = ts_ns(bars)
     step = np.diff(stamps)

@@ -48,22 +48,23 @@ def atlas_info(symbol: str, home: Path | str | None = None) -> list[TimeframeInf
     if not store.exists:
         return []
     session = get_instrument(symbol, home).session
-    base_tf = store.base_timeframe
-    base = store.entries(base_tf) if base_tf else {}
-    expected_months = sorted(set(base) | {m - 1 for m in base})
-    rows = []
-    for tf in store.timeframes():
-        entries = store.entries(tf)
-        bars = store.read_range(tf, None, None)
-        missing, max_gap = (None, None)
-        if tf.seconds <= 86_400 and len(bars) > 1:
-            missing, gap = _gaps(bars.ts, session)
-            max_gap = gap if tf.intraday else None
-        built = store.manifest.get("built", {}).get(str(tf), {})
-        stale = 0 if tf == base_tf else sum(
-            built.get(month_name(month)) != source_signature(session, base, month)
-            for month in expected_months)
-        rows.append(TimeframeInfo(str(tf), len(bars), iso(bars.ts[0]) if len(bars) else "",
-                                  iso(bars.ts[-1]) if len(bars) else "", len(entries), missing,
-                                  max_gap, stale))
-    return rows
+    with store.reading():  # one consistent view of the store for the whole summary
+        base_tf = store.base_timeframe
+        base = store.entries(base_tf) if base_tf else {}
+        expected_months = sorted(set(base) | {m - 1 for m in base})
+        rows = []
+        for tf in store.timeframes():
+            entries = store.entries(tf)
+            bars = store.read_range(tf, None, None)
+            missing, max_gap = (None, None)
+            if tf.seconds <= 86_400 and len(bars) > 1:
+                missing, gap = _gaps(bars.ts, session)
+                max_gap = gap if tf.intraday else None
+            built = store.manifest.get("built", {}).get(str(tf), {})
+            stale = 0 if tf == base_tf else sum(
+                built.get(month_name(month)) != source_signature(session, base, month)
+                for month in expected_months)
+            rows.append(TimeframeInfo(str(tf), len(bars), iso(bars.ts[0]) if len(bars) else "",
+                                      iso(bars.ts[-1]) if len(bars) else "", len(entries), missing,
+                                      max_gap, stale))
+        return rows

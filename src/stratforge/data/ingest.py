@@ -7,7 +7,9 @@ holds one bar size: bars of another size are refused unless the store is rebuilt
 Rules: every file is validated on its own (errors name the file and row) before anything is
 written; files may not overlap each other; new bars that overlap bars already stored are
 refused unless ``replace`` is given, in which case the stored bars inside the new span are
-replaced. Later data appends. All partitions touched are committed in one transaction.
+replaced. Later data appends. All partitions touched are committed in one transaction. The
+symbol must be a known instrument (``known_instrument``) and a name, not a path
+(``stratforge.names``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from stratforge.data.readers import read_bar_file
 from stratforge.data.resample import BarArrays
 from stratforge.data.store import (
     JOURNAL,
+    LOCK_FILES,
     MANIFEST,
     AtlasStore,
     Transaction,
@@ -35,6 +38,7 @@ from stratforge.data.store import (
 )
 from stratforge.errors import ConfigError, DataError
 from stratforge.instruments import Instrument, get_instrument
+from stratforge.names import check_symbol
 from stratforge.progress import ProgressCallback, no_progress
 from stratforge.sessions import Session
 from stratforge.timeframes import Timeframe, parse_timeframe
@@ -192,12 +196,17 @@ def ingest_files(paths: list[Path | str], symbol: str, *, fmt: str = "auto",
     The bar size is detected from the bars' spacing (``infer_timeframe``) unless
     ``timeframe`` is given; bars 1s to 1D are accepted. Daily bars are stored at the start of
     their trade date on the instrument's session (``book_daily_bars``; ``instrument`` defaults
-    to ``get_instrument(symbol, home)``). Bars whose size differs from the store's base are
+    to ``get_instrument(symbol, home)``, and an unknown instrument is refused before any file
+    is read: see ``known_instrument``). ``symbol`` follows ``stratforge.names``. Bars whose
+    size differs from the store's base are
     refused, naming both, unless ``replace`` is given: then the store is rebuilt from these
     bars alone (every stored timeframe is dropped).
     """
+    symbol = check_symbol(symbol)
     if not paths:
         raise DataError("no files given; name one or more CSV, Parquet or DBN files")
+    source = ", ".join(str(p) for p in paths)
+    instrument = instrument if instrument is not None else known_instrument(symbol, home, source)
     parts: list[tuple[str, BarArrays]] = []
     repairs: dict[str, str] = {}
     for done, path in enumerate(paths, start=1):
@@ -209,8 +218,7 @@ def ingest_files(paths: list[Path | str], symbol: str, *, fmt: str = "auto",
         progress("read", done, len(paths), str(path))
     merged = _merge_files(parts, repair)
     if len(merged) == 0:
-        raise DataError(f"{', '.join(map(str, paths))}: no bars to ingest")
-    source = ", ".join(str(p) for p in paths)
+        raise DataError(f"{source}: no bars to ingest")
     store = AtlasStore.open(symbol, home)
     stored = store.base_timeframe
     tf, how = _bar_size(merged, timeframe, stored, source)
@@ -223,7 +231,7 @@ def ingest_files(paths: list[Path | str], symbol: str, *, fmt: str = "auto",
             f"every timeframe built from them) and rebuild {store.symbol} from these {tf} bars",
             source=source, rule="base timeframe")
     if tf == ONE_DAY:
-        merged = book_daily_bars(merged, _session_of(symbol, home, instrument, source), source)
+        merged = book_daily_bars(merged, instrument.session, source)
     else:
         check_grid(merged, tf, source)
     report = write_base_bars(store, merged, tf, replace=replace, replace_all=rebuild,
@@ -270,18 +278,21 @@ def _how_text(how: str) -> str:
             "store": "the store's base"}[how]
 
 
-def _session_of(symbol: str, home: Path | str | None, instrument: Instrument | None,
-                source: str) -> Session:
-    if instrument is not None:
-        return instrument.session
+def known_instrument(symbol: str, home: Path | str | None, source: str) -> Instrument:
+    """The instrument of ``symbol``, or a DataError saying how to define it.
+
+    The rule for unknown instruments: a symbol is ingested only when it is a known instrument
+    (built in, or in ``<home>/instruments.yaml``), because ``data info``, ``run`` and every
+    other command need its tick size, point value and session. So whatever ingest accepts,
+    they accept too."""
     try:
-        return get_instrument(symbol, home).session
+        return get_instrument(symbol, home)
     except ConfigError as exc:
         raise DataError(
-            f"{source}: daily bars are stored on their trade date, which follows "
-            f"{symbol.upper()}'s trading session, and {symbol.upper()} is not a known "
-            f"instrument ({exc}). Add it to instruments.yaml in the stratforge home (for a US "
-            "stock: tick_size: 0.01, point_value: 1, session: us_equity_rth; see "
+            f"{source}: {symbol.upper()} is not a known instrument ({exc}) (rule: known "
+            "instrument; its session books daily bars on their trade dates, and its tick size "
+            "and point value price every trade). Add it to instruments.yaml in the stratforge "
+            "home (for a US stock: tick_size: 0.01, point_value: 1, session: us_equity_rth; see "
             "docs/instruments.md), then ingest again", source=source,
             rule="known instrument") from exc
 
@@ -300,7 +311,7 @@ def write_base_bars(store: AtlasStore, bars: BarArrays, timeframe: Timeframe, *,
             for rel in list(txn.manifest["files"]):
                 txn.delete(rel)
             for extra in store.root.iterdir():  # e.g. a synthetic market's specification
-                if extra.is_file() and extra.name not in (MANIFEST, JOURNAL, ".lock"):
+                if extra.is_file() and extra.name not in (MANIFEST, JOURNAL, *LOCK_FILES):
                     txn.delete(extra.name)
             txn.manifest.pop("built", None)
         else:

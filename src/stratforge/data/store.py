@@ -10,7 +10,21 @@ Layout under ``<home>/atlas/<SYMBOL>/``::
 Every change is one transaction: new files are written to a staging folder, a journal naming
 them and the next manifest is written atomically, then files are moved into place and the
 manifest replaced. A crash before the journal leaves the store as it was; a crash after it is
-rolled forward the next time the store is opened, so readers never see half a change.
+rolled forward by the next writer, so readers never see half a change.
+
+Locks (``flock``, released by the kernel when a process dies):
+
+- ``.lock``: the writer lock, held for a whole transaction; a second writer is refused.
+- ``.commit.lock``: readers hold it shared while they read the manifest and the bar files;
+  a commit holds it exclusively while it writes the journal, moves files into place and
+  replaces the manifest (milliseconds). ``.gate.lock`` in front of it keeps a stream of
+  readers from starving a waiting commit.
+
+Readers never change the store: they see the manifest before or after a commit, never a mix.
+A journal a reader finds while holding its shared lock was left by a writer that died
+mid-commit; the reader then reads the state that journal commits (each moved file from the
+staging folder until it has been moved) and leaves the roll-forward to the next writer, which
+does it under the writer lock.
 """
 
 from __future__ import annotations
@@ -19,9 +33,10 @@ import copy
 import fcntl
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +49,21 @@ from stratforge.data.parquet_io import decode_bars
 from stratforge.data.resample import BarArrays
 from stratforge.data.timeframe_choice import missing_timeframes_message
 from stratforge.errors import DataError
+from stratforge.names import check_symbol
 from stratforge.timeframes import Timeframe, parse_timeframe
 
 MANIFEST = "manifest.json"
 JOURNAL = ".journal.json"
 STAGING = ".staging"
+WRITER_LOCK = ".lock"
+COMMIT_LOCK = ".commit.lock"
+GATE_LOCK = ".gate.lock"
+LOCK_FILES = (WRITER_LOCK, COMMIT_LOCK, GATE_LOCK)
 MANIFEST_FORMAT = 1
+
+# Store folders this thread holds the shared commit lock of. A second shared lock taken while
+# the first is held could wait behind a commit that waits for the first: a deadlock.
+_held_reads = threading.local()
 
 
 def months_of(ts: np.ndarray) -> np.ndarray:
@@ -80,32 +104,83 @@ class AtlasStore:
         self.symbol = symbol.upper()
         self.root = root
         self._manifest: dict[str, Any] | None = None
-        if (self.root / JOURNAL).exists():
-            self._roll_forward()
+        self._pending: tuple[Path, frozenset[str]] | None = None  # a dead writer's journal
+        self._reading = 0
 
     @classmethod
     def open(cls, symbol: str, home: Path | str | None = None) -> AtlasStore:
-        """The store of ``symbol`` under the home folder (it may not exist yet)."""
-        return cls(resolve_home(home) / "atlas" / symbol.upper(), symbol)
+        """The store of ``symbol`` under the home folder (it may not exist yet).
+
+        ``symbol`` must follow ``stratforge.names.SYMBOL_PATTERN`` (a ConfigError otherwise),
+        so the store is always a folder directly under ``<home>/atlas/``."""
+        symbol = check_symbol(symbol)
+        return cls(resolve_home(home) / "atlas" / symbol, symbol)
 
     @property
     def exists(self) -> bool:
-        """True once the store has a manifest."""
-        return (self.root / MANIFEST).exists()
+        """True once the store has a manifest (or a commit of its first one is pending)."""
+        return (self.root / MANIFEST).exists() or (self.root / JOURNAL).exists()
 
     @property
     def manifest(self) -> dict[str, Any]:
         """The committed manifest (an empty one for a new store)."""
         if self._manifest is None:
-            path = self.root / MANIFEST
-            self._manifest = read_json(path) if path.exists() else {
-                "format": MANIFEST_FORMAT, "symbol": self.symbol, "base_timeframe": None,
-                "files": {}}
+            with self.reading():
+                pass
+        assert self._manifest is not None
         return self._manifest
 
     def reload(self) -> None:
         """Forget the cached manifest so the next access reads it from disk."""
         self._manifest = None
+        self._pending = None
+
+    @contextmanager
+    def reading(self) -> Iterator[AtlasStore]:
+        """Hold a consistent view of the store for the block: the manifest is read afresh
+        and no commit changes the files until the block ends (see the module docstring).
+        Nested blocks on the same folder in the same thread (through this store or another
+        ``AtlasStore`` of it) share the outer one's lock. Never writes to the store."""
+        if self._reading:
+            if self._manifest is None:
+                self._load_view()
+            yield self
+            return
+        held = _held_reads.__dict__.setdefault("roots", {})
+        key = str(self.root)
+        outer = held.get(key, 0) == 0
+        with _shared_lock(self.root) if outer else nullcontext():
+            held[key] = held.get(key, 0) + 1
+            self._load_view()
+            self._reading += 1
+            try:
+                yield self
+            finally:
+                self._reading -= 1
+                held[key] -= 1
+
+    def _load_view(self) -> None:
+        journal_path = self.root / JOURNAL
+        manifest_path = self.root / MANIFEST
+        self._pending = None
+        if journal_path.exists():  # under the shared lock: a writer died mid-commit
+            journal = read_json(journal_path)
+            self._manifest = journal["manifest"]
+            self._pending = (self.root / journal["staging"], frozenset(journal["moves"]))
+        elif manifest_path.exists():
+            self._manifest = read_json(manifest_path)
+        else:
+            self._manifest = {"format": MANIFEST_FORMAT, "symbol": self.symbol,
+                              "base_timeframe": None, "files": {}}
+
+    def path_of(self, rel: str) -> Path:
+        """Where the committed file ``rel`` is now: in the store, or (while a dead writer's
+        commit waits to be rolled forward) still in that commit's staging folder."""
+        if self._pending is not None and rel in self._pending[1]:
+            staged = self._pending[0] / rel
+            if staged.exists():
+                return staged
+        return self.root / rel
 
     @property
     def base_timeframe(self) -> Timeframe | None:
@@ -134,10 +209,15 @@ class AtlasStore:
 
     def read_month(self, timeframe: Timeframe | str, month: int) -> BarArrays:
         """The bars of one partition."""
-        return decode_bars(self.root / file_name(timeframe, month))
+        with self.reading():
+            return decode_bars(self.path_of(file_name(timeframe, month)))
 
     def read_range(self, timeframe: Timeframe, start: int | None, end: int | None) -> BarArrays:
         """Bars of ``timeframe`` with ``start <= ts < end`` (UTC ns; None leaves a side open)."""
+        with self.reading():
+            return self._read_range(timeframe, start, end)
+
+    def _read_range(self, timeframe: Timeframe, start: int | None, end: int | None) -> BarArrays:
         entries = self.entries(timeframe)
         if not entries:
             raise DataError(missing_timeframes_message(
@@ -158,14 +238,15 @@ class AtlasStore:
     def transaction(self, staging: Path | None = None) -> Iterator[Transaction]:
         """Hold the store's write lock and yield a transaction to stage and commit changes."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".lock").open("w") as lock:
+        with (self.root / WRITER_LOCK).open("w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
                 raise DataError(f"another process is writing the {self.symbol} store at "
                                 f"{self.root}; wait for it to finish and try again") from exc
-            if (self.root / JOURNAL).exists():
-                self._roll_forward()
+            if (self.root / JOURNAL).exists():  # a writer died mid-commit: finish its commit
+                with _exclusive_lock(self.root):
+                    self._roll_forward()
             self.reload()
             self._drop_abandoned_staging()
             yield Transaction(self, staging or self.root / STAGING / uuid.uuid4().hex)
@@ -174,6 +255,7 @@ class AtlasStore:
         shutil.rmtree(self.root / STAGING, ignore_errors=True)
 
     def _roll_forward(self) -> None:
+        """Apply the journal. Only under the writer lock and the exclusive commit lock."""
         journal = read_json(self.root / JOURNAL)
         staging = self.root / journal["staging"]
         for rel in journal["moves"]:
@@ -187,7 +269,59 @@ class AtlasStore:
         atomic_write_json(self.root / MANIFEST, journal["manifest"])
         shutil.rmtree(staging, ignore_errors=True)
         (self.root / JOURNAL).unlink()
-        self._manifest = None
+        self.reload()
+
+
+def _open_lock_file(path: Path) -> int | None:
+    """A descriptor of a lock file, created when missing; None on a read-only store that
+    lacks it (no writer can change such a store, so there is nothing to wait for)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+
+
+@contextmanager
+def _shared_lock(root: Path) -> Iterator[None]:
+    """Hold the commit lock shared (a reader), entering through the gate."""
+    if not root.is_dir():
+        yield
+        return
+    gate, commit = _open_lock_file(root / GATE_LOCK), _open_lock_file(root / COMMIT_LOCK)
+    try:
+        if gate is not None:
+            fcntl.flock(gate, fcntl.LOCK_SH)
+        if commit is not None:
+            fcntl.flock(commit, fcntl.LOCK_SH)
+        if gate is not None:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        yield
+    finally:
+        for fd in (commit, gate):
+            if fd is not None:
+                os.close(fd)
+
+
+@contextmanager
+def _exclusive_lock(root: Path) -> Iterator[None]:
+    """Hold the gate and the commit lock exclusively (a commit), once current readers end."""
+    if getattr(_held_reads, "roots", {}).get(str(root)):
+        raise RuntimeError(f"a commit to {root} inside a reading() block of the same store "
+                           "would wait for itself; commit after the block")
+    gate = os.open(root / GATE_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        commit = os.open(root / COMMIT_LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(commit, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(commit)
+    finally:
+        os.close(gate)
 
 
 class Transaction:
@@ -222,8 +356,9 @@ class Transaction:
         """Apply every staged change atomically (see the module docstring)."""
         root = self.store.root
         self.manifest["files"] = dict(sorted(self.manifest["files"].items()))
-        atomic_write_json(root / JOURNAL, {
-            "staging": os.path.relpath(self.staging, root),
-            "moves": sorted(self.moves), "deletes": sorted(self.deletes),
-            "manifest": self.manifest})
-        self.store._roll_forward()
+        with _exclusive_lock(root):
+            atomic_write_json(root / JOURNAL, {
+                "staging": os.path.relpath(self.staging, root),
+                "moves": sorted(self.moves), "deletes": sorted(self.deletes),
+                "manifest": self.manifest})
+            self.store._roll_forward()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stratforge.errors import ConfigError
+from stratforge.names import check_run_id
 from stratforge.parallel import make_executor
 from stratforge.progress import ProgressCallback, no_progress
 from stratforge.research import prepare, search_phases
@@ -74,6 +75,8 @@ def run_research(config: ResearchConfig, *, home: Path | str | None = None,
     stops after the sweep; the others rerun that phase of an existing run from the artifacts
     of the phases before it, then rewrite the summary and the report.
     """
+    if run_id is not None:
+        check_run_id(run_id)  # before any work: the id names a folder under <home>/runs
     if not resume and only in (None, "mc"):
         config = prepare.choose_timeframes(config, home, progress)
     run = open_run(config, home=home, resume=resume, only=only, run_id=run_id)

@@ -12,6 +12,7 @@ from typing import Any
 from stratforge.config import resolve_home
 from stratforge.data.atomic import atomic_write_json, read_json
 from stratforge.errors import ConfigError
+from stratforge.names import check_run_id
 from stratforge.research.config import EXECUTION_FIELDS, ResearchConfig
 from stratforge.research.run_lock import RunLock
 
@@ -90,7 +91,7 @@ class RunFolder:
     def create(cls, config: ResearchConfig, home: Path | str | None = None,
                run_id: str | None = None) -> RunFolder:
         """A new run folder with its config written."""
-        run_id = run_id or new_run_id()
+        run_id = new_run_id() if run_id is None else check_run_id(run_id)
         path = runs_root(home) / run_id
         if path.exists():
             raise ConfigError(f"run {run_id} already exists in {path.parent}; choose another "
@@ -117,7 +118,7 @@ class RunFolder:
                 raise ConfigError(f"no research run in {root}; start one with `stratforge run`")
             path = runs[-1]
         else:
-            path = root / run_id
+            path = root / check_run_id(run_id)
             if not (path / CONFIG_FILE).exists():
                 known = ", ".join(p.name for p in sorted(root.glob("run_*"))[-5:]) or "none"
                 raise ConfigError(f"no run {run_id} in {root} (latest: {known})")

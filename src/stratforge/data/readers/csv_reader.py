@@ -60,7 +60,17 @@ def read_header(path: Path, source: str) -> tuple[list[str], str, str]:
                         "header row). Put the column names (ts, open, high, low, close, "
                         "volume) on the first line", source=source, rule="header row")
     delimiter = max(DELIMITERS, key=line.count)
-    names = next(csv.reader([line], delimiter=delimiter))
+    try:
+        names = next(csv.reader([line], delimiter=delimiter))
+    except csv.Error as exc:  # a field over csv.field_size_limit(), a stray carriage return
+        fix = ("end lines with a line feed (the file has carriage returns alone, as old Mac "
+               "files do)" if "\r" in line else
+               f"keep each column name under {csv.field_size_limit() // 1024} KiB")
+        raise DataError(
+            f"{source}: cannot split the first line into column names: {exc} (rule: header "
+            f"row; the line is {len(line):,} characters). Put the column names (ts, open, high, "
+            f"low, close, volume) on the first line and {fix}, or check that this is a bar "
+            "file", source=source, rule="header row") from exc
     named = [name.strip() or f"Unnamed: {i}" for i, name in enumerate(names)]
     return _unique(named), delimiter, line
 
