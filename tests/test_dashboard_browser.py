@@ -34,6 +34,21 @@ READY = "#page[data-state=ready]"
 BAD_TEXT = re.compile(r"\b(undefined|NaN|null)\b")
 
 
+def wait_for(page, expression: str, arg=None, timeout: float = 30_000) -> None:
+    """Poll ``expression`` (a JavaScript expression, or a function of ``arg``) until it is
+    truthy. Playwright's ``wait_for_function`` compiles its predicate with ``eval`` inside the
+    page, which the dashboard's Content-Security-Policy (``script-src 'self'``) refuses;
+    ``page.evaluate`` runs through the DevTools protocol and is not subject to it."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        if page.evaluate(expression, arg):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout / 1000:.0f} s waiting for "
+                                 f"{expression!r} ({arg!r})")
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The server on a 20-day synthetic MNQ market (token on, one worker with two slots)."""
@@ -188,17 +203,17 @@ def test_the_research_form_shows_refused_settings(tab, server):
     page = tab.open("research")
     page.fill("#run-timeframes", "5m,7x")
     page.click("#run-start")
-    page.wait_for_function("document.querySelector('#run-error').innerText.length > 0")
+    wait_for(page, "document.querySelector('#run-error').innerText.length > 0")
     assert page.inner_text("#run-error").startswith("refused: timeframes: ")
     assert "7x" in page.inner_text("#run-error")
     page.fill("#run-timeframes", "5m")
     page.fill("#run-settings", json.dumps({"mc_iters": 0}))
     page.click("#run-start")
-    page.wait_for_function("document.querySelector('#run-error').innerText.startsWith("
+    wait_for(page, "document.querySelector('#run-error').innerText.startsWith("
                            "'refused: mc_iters: ')")
     page.fill("#run-settings", "{not json")
     page.click("#run-start")
-    page.wait_for_function("document.querySelector('#run-error').innerText"
+    wait_for(page, "document.querySelector('#run-error').innerText"
                            ".startsWith('settings:')")
     assert server.api("GET", "/operations", params={"type": "research_run"}).json() == before
     assert page.evaluate("location.hash") == "#/research"
@@ -210,7 +225,7 @@ def test_a_research_run_started_from_the_page(tab, server, state):
     page.fill("#run-timeframes", "5m,15m")
     page.fill("#run-settings", json.dumps(RESEARCH_SETTINGS))
     page.click("#run-start")
-    page.wait_for_function("location.hash.startsWith('#/research/op_research_run_')")
+    wait_for(page, "location.hash.startsWith('#/research/op_research_run_')")
     page.wait_for_selector(READY)
     op_id = page.evaluate("decodeURIComponent(location.hash.split('/')[2])")
     seen: set[tuple[str, str]] = set()
@@ -279,7 +294,7 @@ def test_a_research_run_started_from_the_page(tab, server, state):
         other = server.api("GET", f"/research/runs/{run_id}/sweep",
                            params={"template_id": template, "timeframe": timeframe}).json()
         cells = len(other["heatmap"]["stop_labels"]) * len(other["heatmap"]["target_labels"])
-        page.wait_for_function(
+        wait_for(page,
             "([id, n]) => { const d = document.getElementById(id).data[0];"
             " return d.z.length * d.z[0].length === n; }", arg=["chart-heatmap", cells])
     tab.open("research")
@@ -301,7 +316,7 @@ def test_templates_page_and_a_templates_trades(tab, server, state):
     assert sorted(range(len(sizes)), key=lambda i: (sizes[i], i)) == \
         sorted(range(len(members)), key=lambda i: (members[i], i))  # bigger = more members
     page.select_option("#templates-colour", "risk")
-    page.wait_for_function(f"{marker}.colorbar.title.text === 'median MAE (price)'")
+    wait_for(page, f"{marker}.colorbar.title.text === 'median MAE (price)'")
     assert page.evaluate(f"{marker}.color") == pytest.approx(
         [t["mae_median"] for t in api_templates])
     assert page.locator("#templates-table tbody tr").count() == len(library)
@@ -309,14 +324,14 @@ def test_templates_page_and_a_templates_trades(tab, server, state):
     page.click(f"#templates-table tr[data-key='{validated['template_id']}']")
     page.wait_for_selector(f"#template-detail[data-template='{validated['template_id']}']")
     page.select_option("#template-timeframe", validated["timeframe"])
-    page.wait_for_function(
+    wait_for(page,
         "(tf) => document.querySelector('#template-timeframe').value === tf && "
         "document.getElementById('chart-trades')", arg=validated["timeframe"])
     detail = server.api("GET", f"/research/runs/{state['run_id']}/templates/"
                                f"{validated['template_id']}",
                         params={"timeframe": validated["timeframe"]}).json()
     trades = int(validated["is_trades"] + validated["oos_trades"])
-    page.wait_for_function("(n) => document.querySelectorAll('#trades-table tbody tr')"
+    wait_for(page, "(n) => document.querySelectorAll('#trades-table tbody tr')"
                            ".length === n", arg=trades)
     candles, entries, exits = tab.points("chart-trades")
     assert candles == len(detail["candles"]["ts"]) and entries == exits == trades
@@ -334,7 +349,7 @@ def test_a_training_run_updates_live(tab, server):
     _wait(lambda: page.inner_text("#training-status") == "completed", 180,
           "the training run to complete on the page", lambda: _situation(server, op_id))
     frame = pd.read_parquet(server.home / "training" / op_id / "days.parquet")
-    page.wait_for_function("(n) => document.querySelectorAll('#days-table tbody tr').length"
+    wait_for(page, "(n) => document.querySelectorAll('#days-table tbody tr').length"
                            " === n", arg=len(frame))
     assert tab.points("chart-daily-pnl") == [len(frame), len(frame)]
     assert tab.points("chart-win-rate") == [len(frame), len(frame)]
@@ -361,12 +376,12 @@ def test_cancel_from_the_operations_page(tab, server):
     page = tab.open(f"operations/{op.id}")
     page.wait_for_selector("#op-cancel")
     page.click("#op-cancel")
-    page.wait_for_function("document.querySelector('#op-status').innerText === 'cancelled'")
+    wait_for(page, "document.querySelector('#op-status').innerText === 'cancelled'")
     assert server.api("GET", f"/operations/{op.id}").json()["status"] == "cancelled"
     assert "cancelled from the dashboard" in page.inner_text("#op-error")
     completed = server.api("GET", f"/operations/{op.id}").json()["completed_at"]
     shown = completed.replace("T", " ")[:19]
-    page.wait_for_function("(t) => document.querySelector('#op-details').innerText.includes(t)",
+    wait_for(page, "(t) => document.querySelector('#op-details').innerText.includes(t)",
                            arg=shown)  # the details follow the cancel too
     tab.shot("operation-detail")
     tab.open("operations")
@@ -384,7 +399,7 @@ def test_agent_trigger_and_cancel_from_the_page(tab, server):
     page.wait_for_selector("#agent-cancel:not([disabled])", timeout=20_000)
     cycle = server.api("GET", "/agent/status").json()["operation"]["id"]
     page.click("#agent-cancel")
-    page.wait_for_function("document.querySelector('#agent-note').innerText"
+    wait_for(page, "document.querySelector('#agent-note').innerText"
                            ".startsWith('cancelled')")
     status = server.api("GET", "/agent/status").json()
     assert status["active"] is False
@@ -393,7 +408,7 @@ def test_agent_trigger_and_cancel_from_the_page(tab, server):
     children = server.api("GET", f"/operations/{cycle}/children").json()["operations"]
     shown = page.locator("#agent-children tbody tr")
     if children:  # whether the cycle got to start its child before the cancel is a race
-        page.wait_for_function("(n) => document.querySelectorAll('#agent-children tbody tr')"
+        wait_for(page, "(n) => document.querySelectorAll('#agent-children tbody tr')"
                                ".length === n", arg=len(children))
     else:
         assert shown.count() == 0 and "no child operation" in page.inner_text("#page")
@@ -500,7 +515,7 @@ def test_the_event_feed_resumes_after_the_last_id_it_saw(tab, server):
     # page.wait_for_timeout hands control to Playwright, which runs the route handler
     _wait(lambda: page.wait_for_timeout(100) or len(asked) >= 2, 20, "the feed to reconnect")
     assert "after=" not in asked[0] and asked[1].endswith("/api/v1/events?after=41")
-    page.wait_for_function("document.getElementById('live').innerText === 'live'")
+    wait_for(page, "document.getElementById('live').innerText === 'live'")
 
 
 ROUTES = ("overview", "research", "templates", "training", "evolution", "agent", "operations")

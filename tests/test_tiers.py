@@ -192,3 +192,26 @@ def test_real_edges_spread_the_trials_but_not_the_benchmark():
     deflation = run_deflation(trials, [], ValidationSettings())
     assert deflation.observed_t_variance > 4.5
     assert deflation.threshold_t == expected_max_sharpe(deflation.n_trials, 1.0)
+
+
+def test_only_candidates_that_could_become_candidates_are_tested():
+    # 2 candidates pass the in-sample rules with 40 out-of-sample trades; 40 others lost in
+    # sample or have too few trades: they never enter the Benjamini-Hochberg family
+    rng = np.random.default_rng(12)
+    days = pd.date_range("2024-01-01", periods=100)
+    daily = pd.DataFrame(rng.normal(size=(100, 2)), index=days)
+    good = [_result(rng.normal(0.6, 1.0, 40), daily, 20, f"G{i}") for i in range(2)]
+    lost = [_result(rng.normal(0.0, 1.0, 40), daily, 20, f"L{i}") for i in range(20)]
+    for r in lost:
+        r.row["is_pnl"] = -5.0
+    thin = [_result(rng.normal(0.0, 1.0, 9), daily, 20, f"T{i}") for i in range(20)]
+    trials = pd.DataFrame({"trades": [40] * 100, "sharpe_per_trade": rng.normal(0, 0.1, 100)})
+    rows, block = judge_run(trials, good + lost + thin, ValidationSettings())
+    assert block["oos_test"]["candidates_tested"] == 2 and block["oos_test"]["candidates"] == 42
+    by_id = {r["strategy_id"]: r for r in rows}
+    assert all(math.isnan(by_id[f"L{i}"]["oos_p_value"]) for i in range(20))
+    assert all(not by_id[f"T{i}"]["oos_accepted"] for i in range(20))
+    # the two tested ones: BH over K = 2, exactly as the plain step-up over their p-values
+    p = [oos_p_value(r.oos_trade_pnl) for r in good]
+    assert [by_id[f"G{i}"]["oos_accepted"] for i in range(2)] == \
+        [i in plain_bh(p, 0.05) for i in range(2)]

@@ -389,22 +389,22 @@ def _overfitting(run: RunArtifacts) -> str:
                 f"{_int(pbo['splits'])} CSCV blocks of in-sample days"
                 if pbo.get("value") is not None else f"not computed: {pbo.get('note')}")
     facts = _facts([
-        ("Trials (every parameter set simulated)", _int(trials["raw"])),
-        (f"Eligible trials (at least {trials['min_is_trades']} in-sample trades)",
-         _int(trials["eligible"])),
-        ("Effective independent trials", _num(trials["effective"], 1)),
-        ("How the effective count is estimated", trials["method"]),
-        ("Observed variance of the eligible trials' t = Sharpe per trade x sqrt(trades) "
-         "(about 1 without skill; the DSR uses the no-skill value 1)",
-         _num(block.get("observed_t_variance"), 3)),
-        ("DSR benchmark: the best t luck gives that many trials (per-trade Sharpe = t / "
-         "sqrt(trades) of the tested track)", _num(dsr["threshold_t"], 2)),
-        ("DSR needed for PRODUCTION", f"{_num(dsr['min_dsr'])} on at least "
-                                      f"{_int(dsr['min_trades'])} out-of-sample trades"),
-        ("Out-of-sample test", f"{test['method']}, FDR {test['fdr']}: {_int(test['accepted'])} "
-                               f"of {_int(test['candidates_tested'])} candidates significant"),
-        ("Run PBO (choosing among every candidate's eligible sets)", pbo_text),
+        ("Trials", f"{_int(trials['raw'])} parameter sets simulated"),
+        ("Eligible", f"{_int(trials['eligible'])} with at least {trials['min_is_trades']} "
+                     "in-sample trades"),
+        ("Effective", f"{_num(trials['effective'], 1)} independent trials"),
+        ("DSR benchmark", f"t = {_num(dsr['threshold_t'], 2)} (per-trade Sharpe x "
+                          "sqrt(trades) that luck gives the best of the effective trials)"),
+        ("PRODUCTION needs", f"DSR {_num(dsr['min_dsr'])} on at least "
+                             f"{_int(dsr['min_trades'])} out-of-sample trades"),
+        ("Out-of-sample test", f"{_int(test['accepted'])} of {_int(test['candidates_tested'])} "
+                               f"candidates significant (Benjamini-Hochberg, FDR {test['fdr']})"),
+        ("Run PBO", pbo_text),
+        ("Trial spread", f"observed variance of the eligible trials' t: "
+                         f"{_num(block.get('observed_t_variance'), 2)} (about 1 without skill)"),
     ])
+    method = _note(f"Effective trials: {trials['method']}. The DSR uses the no-skill variance of "
+                   "t (1): the observed spread grows with every real edge the search finds.")
     if rates.get("null_runs"):
         measured = (f"on {rates['null_runs']} null markets any PRODUCTION in "
                     f"{_pct(rates['null_any_production'])} and any CANDIDATE in "
@@ -413,7 +413,8 @@ def _overfitting(run: RunArtifacts) -> str:
                     f"{_pct(rates['planted_found'])} ({rates['command']})")
     else:
         measured = rates.get("note", "not measured")
-    return facts + _note(f"measured false-discovery rates of the default pipeline: {measured}")
+    return facts + method + _note("measured false-discovery rates of the default pipeline: "
+                                  f"{measured}")
 
 
 SECTION_BUILDERS: dict[str, Callable[[RunArtifacts], str]] = {

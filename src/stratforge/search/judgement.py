@@ -18,9 +18,10 @@ Given the evidence of every candidate (``search.validation``) and every trial of
 3. computes each candidate's deflated Sharpe ratio: its out-of-sample per-trade PnL against
    the expected maximum Sharpe of that many effective trials with that variance; not computed
    below ``dsr_min_trades`` out-of-sample trades ("too few trades");
-4. tests each candidate's out-of-sample mean (one-sided p-value from the probabilistic Sharpe
-   ratio against 0) and accepts with the Benjamini-Hochberg step-up over every candidate
-   tested out of sample;
+4. tests the out-of-sample mean (one-sided p-value from the probabilistic Sharpe ratio
+   against 0) of every candidate that could become a CANDIDATE (``testable``: in-sample PnL
+   and Sharpe above zero, enough out-of-sample trades) and accepts with the
+   Benjamini-Hochberg step-up over all of them;
 5. measures the run's PBO: CSCV over the union of the candidates' eligible samples (the run's
    selection universe) on in-sample days;
 6. assigns the tiers (``search.tiers``).
@@ -88,6 +89,21 @@ def oos_p_value(pnl: np.ndarray) -> float:
     return 1.0 - probabilistic_sharpe_ratio(m.sharpe, m.n_obs, m.skew, kurtosis, 0.0)
 
 
+def testable(row: dict[str, Any], rules: TierRules) -> bool:
+    """Whether a candidate enters the out-of-sample test: in-sample PnL and Sharpe above the
+    CANDIDATE thresholds (pre-registered, in-sample) and at least ``candidate_min_trades``
+    out-of-sample trades (how many trades there are says nothing about their sign: a filter
+    independent of the test under the null keeps its p-values valid). A candidate that fails
+    these can never be a CANDIDATE, so testing it would only dilute the others."""
+    return (_above(row["is_pnl"], rules.candidate_min_is_pnl)
+            and _above(row["is_sharpe"], rules.candidate_min_is_sharpe)
+            and int(row["oos_trades"]) >= rules.candidate_min_trades)
+
+
+def _above(value: float, threshold: float) -> bool:
+    return value is not None and math.isfinite(value) and value > threshold
+
+
 def oos_dsr(pnl: np.ndarray, deflation: RunDeflation, min_trades: int) -> tuple[float, str]:
     """The DSR of out-of-sample per-trade PnL ``pnl`` and why it is not computed when not."""
     if len(pnl) < min_trades:
@@ -118,8 +134,9 @@ def run_deflation(trials: pd.DataFrame, results: Sequence[CandidateResult],
     else:
         estimate = EffectiveTrials(len(trials), 0, 0.0, len(trials))
     n_eff = max(1.0, estimate.effective)
+    tested = sum(testable(r.row, settings.rules) for r in results)
     return RunDeflation(estimate, int(eligible.sum()), NULL_T_VARIANCE, variance,
-                        expected_max_sharpe(n_eff, NULL_T_VARIANCE), len(results))
+                        expected_max_sharpe(n_eff, NULL_T_VARIANCE), tested)
 
 
 def _stacked_samples(results: Sequence[CandidateResult]
@@ -161,8 +178,11 @@ def judge_run(trials: pd.DataFrame, results: Sequence[CandidateResult],
     run's overfitting block (trials raw and effective, DSR threshold, run PBO, rules)."""
     rules: TierRules = settings.rules
     deflation = run_deflation(trials, results, settings)
-    p_values = np.array([oos_p_value(r.oos_trade_pnl) for r in results], dtype=np.float64)
-    accepted = benjamini_hochberg(p_values, rules.candidate_fdr)
+    tested = np.array([testable(r.row, rules) for r in results], dtype=bool)
+    p_values = np.array([oos_p_value(r.oos_trade_pnl) if t else math.nan
+                         for r, t in zip(results, tested, strict=True)], dtype=np.float64)
+    accepted = benjamini_hochberg(p_values[tested], rules.candidate_fdr)
+    accepted = np.isin(np.arange(len(results)), np.flatnonzero(tested)[accepted])
     rows = []
     for result, p, ok in zip(results, p_values, accepted, strict=True):
         row = dict(result.row)
@@ -186,6 +206,7 @@ def judge_run(trials: pd.DataFrame, results: Sequence[CandidateResult],
         "dsr": {"n_trials": deflation.n_trials, "threshold_t": deflation.threshold_t,
                 "min_dsr": rules.production_min_dsr, "min_trades": rules.dsr_min_trades},
         "oos_test": {"candidates_tested": deflation.candidates_tested,
+                     "candidates": len(results),
                      "method": "Benjamini-Hochberg over one-sided PSR p-values",
                      "fdr": rules.candidate_fdr, "accepted": int(accepted.sum())},
         "run_pbo": {"value": pbo, "note": pbo_note, "configs": pbo_configs,

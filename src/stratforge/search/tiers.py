@@ -11,7 +11,8 @@ deflated for the search behind it:
 - 2 CANDIDATE: in-sample PnL and Sharpe above zero, at least ``candidate_min_trades``
   out-of-sample trades with PnL above ``candidate_min_pnl``, and out-of-sample trades whose
   mean is significantly above zero after the Benjamini-Hochberg step-up over every candidate
-  tested out of sample (false-discovery rate ``candidate_fdr``);
+  tested out of sample (false-discovery rate ``candidate_fdr``; a candidate is tested when it
+  passes the in-sample and trade-count rules, ``search.judgement.testable``);
 - 3 UNPROVEN: at least ``unproven_min_trades`` out-of-sample trades;
 - 4 TOXIC: the rest.
 
@@ -100,9 +101,11 @@ def candidate_failures(e: Evidence, rules: TierRules) -> list[str]:
         failed.append(f"trades {e.oos_trades} < {rules.candidate_min_trades}")
     if not _above(e.oos_pnl, rules.candidate_min_pnl):
         failed.append(f"PnL {e.oos_pnl:.2f} <= {rules.candidate_min_pnl}")
-    if not e.oos_accepted:
+    if not e.oos_accepted and math.isfinite(e.oos_p_value):
         failed.append(f"out-of-sample mean not significant after Benjamini-Hochberg "
                       f"(p {e.oos_p_value:.3g}, FDR {rules.candidate_fdr})")
+    elif not e.oos_accepted and not failed:
+        failed.append("out-of-sample mean not tested")
     return failed
 
 
