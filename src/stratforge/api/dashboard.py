@@ -1,6 +1,7 @@
 """The web dashboard's files: ``/ui/`` serves the package's ``web/`` folder (plain HTML, CSS
 and JavaScript, docs/dashboard.md), ``/ui/vendor/plotly.min.js`` the plotly.js of the
-installed plotly package, and ``/`` redirects to ``/ui/``.
+installed plotly package, and ``/`` redirects to ``/ui/`` (``HEAD /`` answers 200 with the
+dashboard page's headers, so uptime checks and ``curl -I`` see a live server).
 
 These paths need no token (the page asks for it and sends it to ``/api/v1``, which still
 does) and are left out of the OpenAPI schema.
@@ -11,8 +12,8 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 UI_PREFIX = "/ui"
@@ -36,8 +37,12 @@ def mount_dashboard(app: FastAPI) -> None:
     """Add the dashboard's routes and static files to ``app`` (outside the schema)."""
     script = plotly_js()
 
-    @app.get("/", include_in_schema=False)
-    async def root() -> RedirectResponse:
+    index = web_folder() / "index.html"
+
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+    async def root(request: Request) -> Response:
+        if request.method == "HEAD":
+            return FileResponse(index, media_type="text/html")
         return RedirectResponse(f"{UI_PREFIX}/")
 
     @app.get(UI_PREFIX, include_in_schema=False)
