@@ -18,7 +18,8 @@ from stratforge.data.load import store_base_timeframe, store_timeframes
 from stratforge.data.timeframe_choice import atlas_targets, missing_timeframes_message
 from stratforge.timeframes import parse_timeframes
 
-data_app = typer.Typer(no_args_is_help=True, help="Ingest, synthesize, build and inspect data.")
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                       help="Ingest, synthesize, build and inspect data.")
 
 SymbolOption = Annotated[str, typer.Option("--symbol", "-s", help="Instrument symbol, e.g. MNQ.")]
 

@@ -27,7 +27,7 @@ from stratforge.cli.cost_options import (
 )
 from stratforge.errors import ConfigError
 
-evolution_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True,
+evolution_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, rich_markup_mode=None,
                             help="Evolution runs: list, show, lineage, promoted models.")
 ApiOption = Annotated[str | None, typer.Option(
     "--api", help="Base URL of the stratforge API [STRATFORGE_API_URL, else this home's "

@@ -14,9 +14,9 @@ from rich.table import Table
 from stratforge.cli.api_client import ApiClient, items
 from stratforge.cli.console import FriendlyErrors, console
 
-ops_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True,
+ops_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, rich_markup_mode=None,
                       help="Operations: list, show, cancel, retry.")
-agent_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True,
+agent_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, rich_markup_mode=None,
                         help="The agent research loop: trigger, status, cancel.")
 ApiOption = Annotated[str | None, typer.Option(
     "--api", help="Base URL of the stratforge API [STRATFORGE_API_URL, else this home's "
