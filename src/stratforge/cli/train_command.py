@@ -17,12 +17,6 @@ from stratforge.cli.cost_options import (
     SpreadTicks,
     cost_overrides,
 )
-from stratforge.data import build_atlas, ingest_files
-from stratforge.instruments import get_instrument
-from stratforge.sim.explain import price_text
-from stratforge.trainer.config import make_train_config
-from stratforge.trainer.loop import train
-from stratforge.trainer.summary import finish_training
 
 
 def _pct(value: Any) -> str:
@@ -50,6 +44,38 @@ def _print_day(row: dict[str, Any], regret: dict[str, Any], currency: str = "") 
         f", late {_pct(row['share_late'])} -> {move} | {row['seconds']:.2f} s"
         + (" | [bold red]IN SAMPLE: the templates were trained on this day[/]"
            if row.get("library_in_sample") else ""))
+    for line in regret_lines(regret):
+        console.print(line, highlight=False, markup=False)
+
+
+def trade_line(trade: dict[str, Any], currency: str = "", decimals: int = 2) -> str:
+    """One trade in one line: side, entry and exit (UTC time and price), exit reason, bars
+    held, PnL with its currency, and the brain state (template and timeframe) that fired it."""
+    def when(value: Any) -> str:
+        text = str(value or "")
+        return text[:16].replace("T", " ") if text else "?"
+
+    def price(value: Any) -> str:
+        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) \
+            else f"{float(value):,.{decimals}f}"
+
+    side = "long" if int(trade.get("side", 1)) > 0 else "short"
+    pnl = trade.get("pnl")
+    where = f"state {trade['state']}" if trade.get("state") else ""
+    return (f"  {side} {when(trade.get('entry_time'))} @ {price(trade.get('entry_price'))} -> "
+            f"{when(trade.get('exit_time'))} @ {price(trade.get('exit_price'))} "
+            f"{trade.get('reason', '')}, {_num(trade.get('bars_held'), '.0f')} bars, PnL "
+            f"{_num(pnl, '+,.2f')} {currency}".rstrip() + (f" ({where})" if where else ""))
+
+
+def regret_lines(regret: dict[str, Any]) -> list[str]:
+    """The day's regret findings (what its exits left behind and the adjustment), one line
+    each, as the trainer's regret report words them."""
+    findings = [str(f) for f in regret.get("findings") or [] if str(f).strip()]
+    reason = (regret.get("adjustment") or {}).get("reason")
+    if reason and reason not in findings:
+        findings.append(str(reason))
+    return [f"  regret: {text}" for text in findings]
 
 
 def _print_parameters(evolution: list[dict[str, Any]], rows: int = 5) -> None:
@@ -73,6 +99,8 @@ def _print_parameters(evolution: list[dict[str, Any]], rows: int = 5) -> None:
 def cost_model_line(model: dict[str, Any]) -> str:
     """The run's cost model in one line: settings, one fill and one round trip in price
     units and in currency (from ``training_log.json``'s ``cost_model``)."""
+    from stratforge.sim.explain import price_text
+
     if not model:
         return "cost model: not recorded"
     decimals, cur = int(model["price_decimals"]), model["currency"]
@@ -153,6 +181,8 @@ def train_command(
                       ] = False,
     fresh: Annotated[bool, typer.Option(help="Delete the previous training run first.")
                      ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print every trade of "
+                                          "each day, one line each.")] = False,
 ) -> None:
     """Walk the trading days of SYMBOL in order, learning as it would have live.
 
@@ -160,6 +190,15 @@ def train_command(
     --fee-bps override parts of it for the run. Days the template library was trained on
     are not traded unless --allow-library-days; the brain learns from the out-of-sample
     trades unless --learn-from best."""
+    # the first line comes before the trainer's modules (numba, pandas) are loaded
+    console.print(f"stratforge train: {symbol.upper()}; loading the trainer ...",
+                  highlight=False)
+    from stratforge.data import build_atlas, ingest_files
+    from stratforge.instruments import get_instrument
+    from stratforge.trainer.config import make_train_config
+    from stratforge.trainer.loop import train
+    from stratforge.trainer.summary import finish_training
+
     config = make_train_config(symbol=symbol, max_days=max_days, iterations=iterations,
                                timeframe=timeframe, seed=seed, templates=templates,
                                warmup_days=warmup_days, start=start,
@@ -170,11 +209,19 @@ def train_command(
     if data is not None:
         ingest_files([data], symbol=config.symbol)
         build_atlas(config.symbol)
-    currency = get_instrument(config.symbol).currency
+    instrument = get_instrument(config.symbol)
+    currency = instrument.currency
+
+    def print_trades(trades: Any) -> None:
+        for trade in trades.to_dict("records"):
+            console.print(trade_line(trade, currency, instrument.price_decimals),
+                          highlight=False, markup=False)
+
     with progress_bars() as progress:
         result = train(config, resume=resume, fresh=fresh, progress=progress,
                        on_day=lambda row, regret: _print_day(row, regret, currency),
-                       on_start=lambda text: console.print(text, highlight=False))
+                       on_start=lambda text: console.print(text, highlight=False),
+                       on_trades=print_trades if verbose else None)
     log, report = finish_training(result, config)
     _print_summary(log)
     console.print(f"training folder: {result.folder}")
