@@ -96,6 +96,43 @@ def _print_parameters(evolution: list[dict[str, Any]], rows: int = 5) -> None:
     console.print(table)
 
 
+def _print_states(log: dict[str, Any], rows: int = 10) -> None:
+    """The confident states (posterior probability of a win >= the level), most confident
+    first; the strongest states by posterior mean when none is confident yet."""
+    level = float(log.get("confident_level") or 0.8)
+    states = log.get("confident_states") or []
+    title = (f"Confident states: P(win) >= {level:.0%}, most confident first "
+             f"({len(states)} state(s))")
+    if not states:
+        console.print(f"no state reached P(win) >= {level:.0%} yet; the strongest so far:")
+        states = log.get("strongest_states") or []
+        title = "Strongest states (>= 10 outcomes)"
+    table = Table(title=title)
+    for column in ("state", "samples", "P(win)", "90% low", "avg PnL", "avg bars"):
+        table.add_column(column, justify="left" if column == "state" else "right")
+    for s in states[:rows]:
+        table.add_row(s["state"], str(s["samples"]), _pct(s["posterior_mean"]),
+                      _pct(s.get("lo")), _num(s["avg_pnl"]),
+                      _num(s["avg_duration_bars"], ".1f"))
+    console.print(table)
+
+
+def _print_hours(log: dict[str, Any]) -> None:
+    """Trades by hour of entry in the session's time zone."""
+    hours = log.get("hour_of_day") or []
+    if not hours:
+        return
+    cur = (log.get("cost_model") or {}).get("currency", "")
+    table = Table(title=f"Time of day ({log.get('session_timezone', 'UTC')})")
+    for column in ("hour", "trades", "win rate", f"avg PnL {cur}".strip(),
+                   f"total PnL {cur}".strip()):
+        table.add_column(column, justify="right")
+    for h in hours:
+        table.add_row(f"{int(h['hour']):02d}:00", str(h["trades"]), _pct(h["win_rate"]),
+                      _num(h["avg_pnl"]), _num(h["total_pnl"]))
+    console.print(table)
+
+
 def cost_model_line(model: dict[str, Any]) -> str:
     """The run's cost model in one line: settings, one fill and one round trip in price
     units and in currency (from ``training_log.json``'s ``cost_model``)."""
@@ -129,13 +166,14 @@ def _print_summary(log: dict[str, Any]) -> None:
                       _pct(part.get("mean_efficiency")))
     console.print(table)
     _print_parameters(log.get("parameter_evolution") or [])
-    states = Table(title="Strongest states (>= 10 outcomes)")
-    for column in ("state", "samples", "posterior", "avg PnL", "avg bars"):
-        states.add_column(column, justify="left" if column == "state" else "right")
-    for s in log.get("strongest_states", [])[:10]:
-        states.add_row(s["state"], str(s["samples"]), _pct(s["posterior_mean"]),
-                       _num(s["avg_pnl"]), _num(s["avg_duration_bars"], ".1f"))
-    console.print(states)
+    _print_states(log)
+    _print_hours(log)
+    d = log.get("durations") or {}
+    if d.get("trades"):
+        console.print(f"trade duration: {_num(d.get('avg_bars'), '.1f')} bars on average "
+                      f"(wins {_num(d.get('avg_win_bars'), '.1f')}, losses "
+                      f"{_num(d.get('avg_loss_bars'), '.1f')}), "
+                      f"{_num(d.get('avg_minutes'), ',.1f')} minutes", highlight=False)
     console.print(cost_model_line(log.get("cost_model") or {}), highlight=False)
     console.print(f"brain learned from: {summary.get('learning')}", highlight=False)
     console.print(f"days the templates were trained on: {summary.get('library_days')}",
@@ -183,6 +221,9 @@ def train_command(
                      ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print every trade of "
                                           "each day, one line each.")] = False,
+    state_level: Annotated[float, typer.Option(
+        min=0.5, max=0.99, help="Posterior probability of a win a state needs to be listed "
+                                "as confident.")] = 0.8,
 ) -> None:
     """Walk the trading days of SYMBOL in order, learning as it would have live.
 
@@ -222,7 +263,8 @@ def train_command(
                        on_day=lambda row, regret: _print_day(row, regret, currency),
                        on_start=lambda text: console.print(text, highlight=False),
                        on_trades=print_trades if verbose else None)
-    log, report = finish_training(result, config)
+    log, report = finish_training(result, config, state_level=state_level,
+                                  tz=instrument.session.timezone)
     _print_summary(log)
     console.print(f"training folder: {result.folder}")
     console.print(f"report: {report}")
