@@ -201,5 +201,9 @@ def test_train_prints_a_banner_every_trade_with_verbose_and_the_regret_findings(
     printed = [line.removeprefix("  regret: ") for line in lines
                if line.startswith("  regret: ")]
     assert findings and all(f in printed for f in findings)
+    # the summary: time of day in the session's zone, durations, confident states
+    assert "Time of day (America/Chicago)" in shown.output
+    assert "trade duration:" in shown.output
+    assert "P(win) >= 80%" in shown.output
     # the day lines come after the banner, one per day
     assert sum(line.startswith("day ") for line in lines[banner:]) == 2
