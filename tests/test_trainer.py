@@ -179,3 +179,31 @@ def test_no_data_builds_the_demo_market_or_names_the_symbols(tmp_path):
     assert any(phase == "data" and "demo market" in message for phase, message in events)
     assert len(result.days) == 1 and result.days["day_index"].iloc[0] == 10
     assert synthetic_spec("MNQ", home)["days"] == DEMO_DAYS
+
+
+def test_train_prints_a_banner_every_trade_with_verbose_and_the_regret_findings(realistic,
+                                                                                 tmp_path):
+    home = _copy(realistic, tmp_path, "verbose")
+    shown = CliRunner().invoke(app, ["--home", str(home), "train", "--max-days", "2",
+                                     "--iterations", "12", "--templates", "warmup",
+                                     "--warmup-days", "10", "--verbose"],
+                               env={"COLUMNS": "250"})
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0].startswith("stratforge train: MNQ")
+    banner = next(i for i, line in enumerate(lines) if line.startswith("Training on "))
+    assert lines[banner].startswith("Training on 2 day(s) of MNQ 1m bars")
+    log = json.loads((home / "training" / "MNQ-1m" / "training_log.json").read_text())
+    trade_lines = [line for line in lines if line.startswith(("  long ", "  short "))]
+    assert len(trade_lines) == log["summary"]["trades"] > 0
+    assert all(" bars, PnL " in line and "USD" in line for line in trade_lines)
+    findings = [f for record in log["regret"] for f in record["findings"]]
+    printed = [line.removeprefix("  regret: ") for line in lines
+               if line.startswith("  regret: ")]
+    assert findings and all(f in printed for f in findings)
+    # the summary: time of day in the session's zone, durations, confident states
+    assert "Time of day (America/Chicago)" in shown.output
+    assert "trade duration:" in shown.output
+    assert "P(win) >= 80%" in shown.output
+    # the day lines come after the banner, one per day
+    assert sum(line.startswith("day ") for line in lines[banner:]) == 2

@@ -221,3 +221,73 @@ def test_report_with_empty_trades_and_missing_days(tmp_path):
     empty.mkdir()
     with pytest.raises(DataError, match=r"days\.parquet is missing"):
         render_training_report(empty)
+
+
+# ---------------------------------------------------------------- issue 18, item 7
+
+def _timed_trades() -> pd.DataFrame:
+    # entries in UTC; Chicago is UTC-6 in January (CST) and UTC-5 in July (CDT)
+    return pd.DataFrame({
+        "entry_time": pd.to_datetime(["2024-01-02T14:30Z", "2024-01-02T15:10Z",
+                                      "2024-01-02T15:50Z", "2024-07-02T13:30Z"]),
+        "exit_time": pd.to_datetime(["2024-01-02T14:40Z", "2024-01-02T15:30Z",
+                                     "2024-01-02T16:20Z", "2024-07-02T13:34Z"]),
+        "pnl": [10.0, -5.0, 20.0, 0.0], "bars_held": [2, 4, 6, 1]})
+
+
+def test_hour_of_day_groups_trades_by_entry_hour_in_the_session_zone():
+    from stratforge.trainer.analysis import HOUR_COLUMNS, hour_of_day
+
+    hours = hour_of_day(_timed_trades(), "America/Chicago")
+    assert list(hours.columns) == HOUR_COLUMNS
+    # 14:30Z and 13:30Z (summer) are 08:xx in Chicago; 15:10Z and 15:50Z are 09:xx
+    assert hours["hour"].tolist() == [8, 9]
+    assert hours["trades"].tolist() == [2, 2] and hours["wins"].tolist() == [1, 1]
+    assert hours["win_rate"].tolist() == [0.5, 0.5]  # a 0.0 PnL trade is not a win
+    assert hours["avg_pnl"].tolist() == [5.0, 7.5] and hours["total_pnl"].tolist() == [10, 15]
+    utc = hour_of_day(_timed_trades())
+    assert utc["hour"].tolist() == [13, 14, 15] and utc["trades"].tolist() == [1, 1, 2]
+    assert hour_of_day(pd.DataFrame()).empty
+
+
+def test_trade_durations_are_the_mean_bars_and_minutes():
+    from stratforge.trainer.analysis import trade_durations
+
+    d = trade_durations(_timed_trades())
+    assert d["trades"] == 4
+    assert d["avg_bars"] == pytest.approx((2 + 4 + 6 + 1) / 4)
+    assert d["avg_win_bars"] == pytest.approx((2 + 6) / 2)
+    assert d["avg_loss_bars"] == pytest.approx((4 + 1) / 2)
+    assert d["avg_minutes"] == pytest.approx((10 + 20 + 30 + 4) / 4)
+    empty = trade_durations(pd.DataFrame())
+    assert empty["trades"] == 0 and math.isnan(empty["avg_minutes"])
+
+
+def test_confident_states_are_those_above_the_level_most_confident_first():
+    from stratforge.trainer.analysis import confident_states
+
+    brain = BayesianBrain()  # uniform prior: the posterior mean is (wins+1)/(n+2)
+    for key, wins, losses in (("A", 9, 1), ("B", 18, 2), ("C", 3, 0), ("D", 5, 5)):
+        brain.batch_update([key] * (wins + losses), [True] * wins + [False] * losses)
+    states = confident_states(brain, pd.DataFrame(), level=0.8)
+    # means: A 10/12 = 0.833, B 19/22 = 0.864, C 4/5 = 0.8 (at the level), D 0.5
+    assert states["state"].tolist() == ["B", "A", "C"]
+    assert states["posterior_mean"].tolist() == pytest.approx([19 / 22, 10 / 12, 4 / 5])
+    # C's posterior is Beta(4, 1), whose CDF is x^4: its 5% quantile is 0.05 ** (1/4)
+    assert states["lo"].iloc[2] == pytest.approx(0.05 ** 0.25)
+    assert confident_states(brain, pd.DataFrame(), level=0.85)["state"].tolist() == ["B"]
+    with pytest.raises(ValueError, match="level"):
+        confident_states(brain, pd.DataFrame(), level=1.0)
+
+
+def test_report_shows_time_of_day_durations_and_confident_states(tmp_path):
+    log = {"symbol": "MNQ", "session_timezone": "America/Chicago", "confident_level": 0.8,
+           "confident_states": [{"state": "T0001_1m", "samples": 20, "wins": 18,
+                                 "posterior_mean": 19 / 22, "lo": 0.71, "hi": 0.96,
+                                 "avg_pnl": 3.0, "avg_duration_bars": 4.0, "trades": 20}]}
+    write_folder(tmp_path, make_days(), _timed_trades(), log)
+    text = render_training_report(tmp_path)
+    assert "Confident states: P(win) &gt;= 80%" in text and "T0001_1m" in text
+    assert "Time of day" in text and "America/Chicago" in text
+    assert "<td>08:00</td>" in text and "<td>09:00</td>" in text
+    assert "Average duration (minutes)" in text and "16.00" in text  # (10+20+30+4)/4

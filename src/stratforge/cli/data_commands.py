@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from stratforge.cli.console import console, progress_bars
-from stratforge.data import atlas_info, build_atlas, ingest_files, list_symbols
-from stratforge.data.atlas import BuildReport
-from stratforge.data.demo import synthesize_into_store
-from stratforge.data.ingest import IngestReport
-from stratforge.data.load import store_base_timeframe, store_timeframes
-from stratforge.data.timeframe_choice import atlas_targets, missing_timeframes_message
-from stratforge.timeframes import parse_timeframes
 
-data_app = typer.Typer(no_args_is_help=True, help="Ingest, synthesize, build and inspect data.")
+if TYPE_CHECKING:
+    from stratforge.data.atlas import BuildReport
+    from stratforge.data.ingest import IngestReport
+
+
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                       help="Ingest, synthesize, build and inspect data.")
 
 SymbolOption = Annotated[str, typer.Option("--symbol", "-s", help="Instrument symbol, e.g. MNQ.")]
 
@@ -58,6 +57,9 @@ def _duration(seconds: float) -> str:
 
 def _print_unbuilt(symbol: str) -> None:
     """Name the timeframes the atlas could build but has not (with the command that helps)."""
+    from stratforge.data.load import store_base_timeframe, store_timeframes
+    from stratforge.data.timeframe_choice import atlas_targets, missing_timeframes_message
+
     base = store_base_timeframe(symbol)
     if base is None:
         return
@@ -69,6 +71,8 @@ def _print_unbuilt(symbol: str) -> None:
 
 
 def _print_info(symbol: str) -> None:
+    from stratforge.data import atlas_info
+
     rows = atlas_info(symbol)
     table = Table(title=f"ATLAS {symbol.upper()}", caption="missing: trading weekdays without "
                   "bars; gap: longest pause within a trade date; stale: months to rebuild")
@@ -107,6 +111,9 @@ def ingest(
         help="DBN files: keep only this instrument id.")] = None,
 ) -> None:
     """Validate bar files (1s to daily bars) and add them to SYMBOL's store."""
+    from stratforge.data import ingest_files
+    from stratforge.data.timeframe_choice import atlas_targets
+
     with progress_bars() as progress:
         report = ingest_files(paths, symbol, fmt=format, tz=tz, repair=repair, replace=replace,
                               timeframe=timeframe, instrument_id=instrument_id,
@@ -125,6 +132,9 @@ def atlas(
              "15m,1h,4h,1D,1W at or above the base).")] = None,
 ) -> None:
     """Resample SYMBOL's base bars into every coarser timeframe (incremental, resumable)."""
+    from stratforge.data import build_atlas
+    from stratforge.timeframes import parse_timeframes
+
     with progress_bars() as progress:
         report = build_atlas(symbol, parse_timeframes(timeframes) if timeframes else None,
                              progress=progress)
@@ -135,6 +145,8 @@ def atlas(
 def info(symbol: Annotated[str | None, typer.Option(
         "--symbol", "-s", help="One symbol (default: all).")] = None) -> None:
     """Rows, span, missing trading days, largest gap and stale files per timeframe."""
+    from stratforge.data import list_symbols
+
     symbols = [symbol] if symbol else list_symbols()
     if not symbols:
         console.print("no data yet: `stratforge data synth --symbol MNQ` makes a demo market")
@@ -158,6 +170,8 @@ def synth(
     replace: Annotated[bool, typer.Option(help="Overwrite SYMBOL's existing data.")] = False,
 ) -> None:
     """Generate a synthetic market on SYMBOL's session calendar as its base bars."""
+    from stratforge.data.demo import synthesize_into_store
+
     with progress_bars() as progress:
         report = synthesize_into_store(symbol, days=days, seed=seed, kind=kind,
                                        resolution=resolution,

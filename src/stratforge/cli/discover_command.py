@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from stratforge.cli.console import console, progress_bars
-from stratforge.discovery.fractal import DiscoveryResult, discover_patterns
-from stratforge.discovery.library import TemplateLibrary, library_folder
-from stratforge.discovery.optimize import optimize_templates
-from stratforge.discovery.span import training_patterns, utc_time
-from stratforge.discovery.templates import cluster_patterns
 from stratforge.errors import DataError
+
+if TYPE_CHECKING:
+    from stratforge.discovery.fractal import DiscoveryResult
+    from stratforge.discovery.library import TemplateLibrary
 
 
 def _print_levels(result: DiscoveryResult) -> None:
@@ -88,6 +87,12 @@ def discover_command(
     lookahead, drill-down parents) ends by T are clustered, optimised and split, and the
     optimiser simulates on the bars before T only (docs/discovery.md, "Training span").
     """
+    from stratforge.discovery.fractal import discover_patterns
+    from stratforge.discovery.library import library_folder
+    from stratforge.discovery.optimize import optimize_templates
+    from stratforge.discovery.span import training_patterns, utc_time
+    from stratforge.discovery.templates import cluster_patterns
+
     end = utc_time(train_end, "--train-end") if train_end else None
     with progress_bars() as progress:
         result = discover_patterns(symbol, timeframes=timeframes, fresh=fresh,

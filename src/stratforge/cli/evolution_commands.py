@@ -4,7 +4,8 @@
 with ``--wait``, follows it to the end. ``evolve --local`` needs no server: it creates the
 run in the configured database (STRATFORGE_DATABASE_URL, else the embedded one) and runs an
 in-process worker with two slots (the run and its simulations) until no evolution job is
-left in the queue, then prints the run. The ``evolution`` commands read through the API.
+left in the queue, then prints the run. The ``evolution`` commands read through the API:
+this home's server when one runs, else the same API in process (no server needed).
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from stratforge.cli.cost_options import (
 )
 from stratforge.errors import ConfigError
 
-evolution_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True,
+evolution_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, rich_markup_mode=None,
                             help="Evolution runs: list, show, lineage, promoted models.")
 ApiOption = Annotated[str | None, typer.Option(
-    "--api", help="Base URL of the stratforge API [STRATFORGE_API_URL or local server].")]
+    "--api", help="Base URL of the stratforge API [STRATFORGE_API_URL, else this home's "
+                  "server, else the API in process on the home's database].")]
 EVOLUTION_TYPES = ("evolution_run", "evolution_simulation")
 
 
@@ -136,6 +138,7 @@ def evolve_command(
         _evolve_local(settings)
         return
     client = ApiClient(api)
+    client.needs_worker("evolve", " or run it here with `stratforge evolve --local`")
     started = client.request("POST", "/evolution/runs", json=settings)
     run_id = started["operation_id"]
     console.print(f"queued evolution run {run_id} ({started['grid_points']} grid points per "

@@ -19,9 +19,11 @@ from stratforge.cli.simulate_command import simulate_command
 from stratforge.cli.train_command import train_command
 from stratforge.cli.worker_commands import serve_command, worker_command
 from stratforge.config import configure, get_settings
-from stratforge.instruments import USER_FILE_NAME, list_instruments, load_user_instruments
 
-app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, pretty_exceptions_enable=False,
+# rich_markup_mode=None: help text is plain text, so defaults such as "[all cores]" show
+# (Rich markup would take them for style tags and drop them)
+app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, rich_markup_mode=None,
+                  pretty_exceptions_enable=False,
                   help="stratforge: a research factory for systematic trading strategies.")
 app.add_typer(data_app, name="data")
 app.command("simulate")(simulate_command)
@@ -57,6 +59,8 @@ def main(
 @app.command()
 def instruments() -> None:
     """List the known instruments: built in, plus any in <home>/instruments.yaml."""
+    from stratforge.instruments import USER_FILE_NAME, list_instruments, load_user_instruments
+
     user_file = get_settings().home / USER_FILE_NAME
     user = load_user_instruments(user_file)
     table = Table(title="Instruments")

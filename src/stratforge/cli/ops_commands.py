@@ -1,5 +1,6 @@
 """``stratforge ops ...`` and ``stratforge agent ...``: operations and the agent, through the
-REST API (``--api URL``, default the local server; STRATFORGE_API_TOKEN for auth)."""
+REST API (``--api URL``; else this home's server, else the API in process on the home's
+database: see :mod:`stratforge.cli.api_client`; STRATFORGE_API_TOKEN for auth)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from rich.table import Table
 from stratforge.cli.api_client import ApiClient, items
 from stratforge.cli.console import FriendlyErrors, console
 
-ops_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True,
+ops_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, rich_markup_mode=None,
                       help="Operations: list, show, cancel, retry.")
-agent_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True,
+agent_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, rich_markup_mode=None,
                         help="The agent research loop: trigger, status, cancel.")
 ApiOption = Annotated[str | None, typer.Option(
-    "--api", help="Base URL of the stratforge API [STRATFORGE_API_URL or local server].")]
+    "--api", help="Base URL of the stratforge API [STRATFORGE_API_URL, else this home's "
+                  "server, else the API in process on the home's database].")]
 CYCLE_PHASES = ("designing", "training", "backtesting", "assessing", "completed")
 
 
@@ -31,7 +33,8 @@ def _progress_text(op: dict[str, Any]) -> str:
 
 def _operations_table(operations: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title)
-    for column in ("id", "type", "status", "progress", "created", "parent"):
+    table.add_column("id", no_wrap=True)  # an id is copied from here: never broken
+    for column in ("type", "status", "progress", "created", "parent"):
         table.add_column(column)
     for op in operations:
         table.add_row(op["id"], op["type"], op["status"], _progress_text(op),
@@ -91,7 +94,9 @@ def ops_cancel(operation_id: str, reason: Annotated[str, typer.Option(
 @ops_app.command("retry")
 def ops_retry(operation_id: str, api: ApiOption = None) -> None:
     """Run a finished operation again, under a new id."""
-    op = ApiClient(api).request("POST", f"/operations/{operation_id}/retry")
+    client = ApiClient(api)
+    client.needs_worker("ops retry")
+    op = client.request("POST", f"/operations/{operation_id}/retry")
     console.print(f"{op['id']}: {op['status']} (retry of {operation_id})")
 
 
@@ -152,6 +157,7 @@ def agent_trigger(
 ) -> None:
     """Start a research cycle: design, train, gate, backtest, gate, assess."""
     client = ApiClient(api)
+    client.needs_worker("agent trigger")
     body: dict[str, Any] = {"bypass_gates": bypass_gates, "overrides": _overrides(set_)}
     if designer:
         body["designer"] = designer

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,9 +19,9 @@ from stratforge.cli.cost_options import (
 )
 from stratforge.config import get_settings
 from stratforge.errors import ConfigError
-from stratforge.research.config import make_config
-from stratforge.research.pipeline import RunResult, run_research
-from stratforge.research.runs import PHASES
+
+if TYPE_CHECKING:
+    from stratforge.research.pipeline import RunResult
 
 
 def _fmt(value: Any, spec: str = ",.2f") -> str:
@@ -36,6 +38,8 @@ def _short(value: Any) -> str:
 
 
 def _print_phases(result: RunResult) -> None:
+    from stratforge.research.runs import PHASES
+
     summary = result.summary
     table = Table(title=f"Run {summary['run_id']} ({summary['symbol']})")
     for column in ("phase", "seconds", "figures"):
@@ -74,6 +78,34 @@ def _print_market(result: RunResult) -> None:
                  if stop else "")
         console.print(f"  {tf}: yardstick (in-sample median true range) "
                       f"{block['yardstick_price']:,.{decimals}f}{stops}")
+
+
+TOP_FACTORS = 5
+"""How many ANOVA factors ``run`` prints."""
+
+
+def print_anova(folder: Path, top: int = TOP_FACTORS) -> None:
+    """The ``top`` tested factors of the run's ``anova.json`` by effect size (eta squared):
+    which choices move PnL per trade. Nothing when the run has no ANOVA."""
+    try:
+        payload = json.loads((folder / "anova.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    rows = [r for r in payload.get("one_way") or [] if isinstance(r, dict)
+            and r.get("status") == "tested" and r.get("eta_squared") is not None]
+    if not rows:
+        console.print("ANOVA: no factor could be tested (see anova_report.txt)")
+        return
+    rows.sort(key=lambda r: (-float(r["eta_squared"]), str(r.get("factor"))))
+    table = Table(title=f"Top ANOVA factors of PnL per trade ({payload.get('n_rows', 0):,} "
+                        "parameter sets; eta^2 = share of the variance a factor explains)")
+    for column in ("factor", "groups", "F", "p", "eta^2", ""):
+        table.add_column(column, justify="left" if column in ("factor", "") else "right")
+    for r in rows[:top]:
+        table.add_row(str(r["factor"]), str(r.get("n_groups", "")), _fmt(r.get("F"), ".2f"),
+                      _fmt(r.get("p_value"), ".3g"), _fmt(r.get("eta_squared"), ".3f"),
+                      str(r.get("stars") or ""))
+    console.print(table)
 
 
 def _print_best(result: RunResult) -> None:
@@ -160,6 +192,13 @@ def run_command(
 ) -> None:
     """Research SYMBOL: discovery, sweep, ANOVA, refinement, walk-forward validation,
     playbook and report, into <home>/runs/<run_id>/."""
+    # the first line comes before the research modules (numba, pandas, sklearn) are loaded
+    console.print(f"stratforge run: researching {symbol.upper()}"
+                  f"{' (quick sizes)' if quick else ''}; loading the research modules ...",
+                  highlight=False)
+    from stratforge.research.config import make_config
+    from stratforge.research.pipeline import run_research
+
     only = [name for name, flag in (("mc", mc_only), ("anova", anova_only),
                                     ("refine", refine_only), ("validate", validate_only))
             if flag]
@@ -188,6 +227,7 @@ def run_command(
                       "ingest`.")
     _print_phases(result)
     _print_market(result)
+    print_anova(result.path)
     _print_best(result)
     console.print(f"run folder: {result.path}")
     if (result.path / "report.html").exists():

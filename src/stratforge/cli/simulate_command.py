@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
-import pandas as pd
 import typer
 from rich.table import Table
 
@@ -18,24 +16,23 @@ from stratforge.cli.cost_options import (
     SpreadTicks,
     cost_overrides,
 )
-from stratforge.data import load_bars
-from stratforge.data.atomic import atomic_write_bytes
-from stratforge.discovery.library import TemplateLibrary, library_folder
-from stratforge.discovery.matching import library_hierarchy, match_template, timeframe_vectors
 from stratforge.errors import ConfigError, DataError
-from stratforge.features import compute_states
-from stratforge.features.signals import (
-    SIGNAL_KINDS,
-    apply_regime_filters,
-    parse_regime_filter,
-    state_signals,
-)
-from stratforge.instruments import get_instrument
-from stratforge.sim.explain import SignalSource, explain_simulation
-from stratforge.sim.params import ExitParams
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from stratforge.sim.params import ExitParams
+
+
+SIGNAL_KIND_HELP = "roche, structure, cascade"
+"""features.signals.SIGNAL_KINDS, written out so that help needs no numpy or pandas (a test
+keeps the two equal)."""
 
 
 def _parse_params(pairs: list[str]) -> ExitParams:
+    from stratforge.sim.params import ExitParams
+
     fields = set(ExitParams.__dataclass_fields__)
     values: dict[str, float] = {}
     for pair in pairs:
@@ -52,6 +49,9 @@ def _parse_params(pairs: list[str]) -> ExitParams:
 
 def _entries_from_file(path: Path, bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Entries file: CSV or Parquet with a 'ts' (bar start, UTC) or 'bar' column and 'side'."""
+    import numpy as np
+    import pandas as pd
+
     if not path.exists():
         raise DataError(f"{path}: entries file not found")
     frame = pd.read_parquet(path) if path.suffix in (".parquet", ".pq") else pd.read_csv(path)
@@ -74,6 +74,11 @@ def _entries_from_file(path: Path, bars: pd.DataFrame) -> tuple[np.ndarray, np.n
 def _template_signals(symbol: str, timeframe: str, template: str, bars: pd.DataFrame,
                       threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Bars of the span matching ``template`` (vectors over the whole series, then sliced)."""
+    import numpy as np
+
+    from stratforge.discovery.library import TemplateLibrary, library_folder
+    from stratforge.discovery.matching import library_hierarchy, match_template, timeframe_vectors
+
     folder = library_folder(symbol)
     if not (folder / "library.json").exists():
         raise DataError(f"--template {template}: no template library for {symbol.upper()} in "
@@ -99,7 +104,7 @@ def simulate_command(
     template: Annotated[str | None, typer.Option(
         help="Signals from a template of the template library.")] = None,
     signal: Annotated[str, typer.Option(
-        help=f"Signals from field states when no file or template: {', '.join(SIGNAL_KINDS)}.")
+        help=f"Signals from field states when no file or template: {SIGNAL_KIND_HELP}.")
     ] = "roche",
     param: Annotated[list[str] | None, typer.Option(
         help="Exit rule NAME=VALUE, repeatable (stop_ticks, target_ticks, ...).")] = None,
@@ -126,6 +131,12 @@ def simulate_command(
 
     Every trade pays the instrument's cost model; --commission, --spread-ticks,
     --slippage-ticks and --fee-bps override parts of it for this run."""
+    from stratforge.data import load_bars
+    from stratforge.features import compute_states
+    from stratforge.features.signals import apply_regime_filters, parse_regime_filter, state_signals
+    from stratforge.instruments import get_instrument
+    from stratforge.sim.explain import SignalSource, explain_simulation
+
     instrument = get_instrument(symbol)
     costs = instrument.costs.with_overrides(
         **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps), quantity=quantity)
@@ -174,6 +185,8 @@ def simulate_command(
 
 
 def _write_trades(frame: pd.DataFrame, path: Path) -> None:
+    from stratforge.data.atomic import atomic_write_bytes
+
     if path.suffix in (".parquet", ".pq"):
         import io
 

@@ -17,12 +17,6 @@ from stratforge.cli.cost_options import (
     SpreadTicks,
     cost_overrides,
 )
-from stratforge.data import build_atlas, ingest_files
-from stratforge.instruments import get_instrument
-from stratforge.sim.explain import price_text
-from stratforge.trainer.config import make_train_config
-from stratforge.trainer.loop import train
-from stratforge.trainer.summary import finish_training
 
 
 def _pct(value: Any) -> str:
@@ -50,6 +44,38 @@ def _print_day(row: dict[str, Any], regret: dict[str, Any], currency: str = "") 
         f", late {_pct(row['share_late'])} -> {move} | {row['seconds']:.2f} s"
         + (" | [bold red]IN SAMPLE: the templates were trained on this day[/]"
            if row.get("library_in_sample") else ""))
+    for line in regret_lines(regret):
+        console.print(line, highlight=False, markup=False)
+
+
+def trade_line(trade: dict[str, Any], currency: str = "", decimals: int = 2) -> str:
+    """One trade in one line: side, entry and exit (UTC time and price), exit reason, bars
+    held, PnL with its currency, and the brain state (template and timeframe) that fired it."""
+    def when(value: Any) -> str:
+        text = str(value or "")
+        return text[:16].replace("T", " ") if text else "?"
+
+    def price(value: Any) -> str:
+        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) \
+            else f"{float(value):,.{decimals}f}"
+
+    side = "long" if int(trade.get("side", 1)) > 0 else "short"
+    pnl = trade.get("pnl")
+    where = f"state {trade['state']}" if trade.get("state") else ""
+    return (f"  {side} {when(trade.get('entry_time'))} @ {price(trade.get('entry_price'))} -> "
+            f"{when(trade.get('exit_time'))} @ {price(trade.get('exit_price'))} "
+            f"{trade.get('reason', '')}, {_num(trade.get('bars_held'), '.0f')} bars, PnL "
+            f"{_num(pnl, '+,.2f')} {currency}".rstrip() + (f" ({where})" if where else ""))
+
+
+def regret_lines(regret: dict[str, Any]) -> list[str]:
+    """The day's regret findings (what its exits left behind and the adjustment), one line
+    each, as the trainer's regret report words them."""
+    findings = [str(f) for f in regret.get("findings") or [] if str(f).strip()]
+    reason = (regret.get("adjustment") or {}).get("reason")
+    if reason and reason not in findings:
+        findings.append(str(reason))
+    return [f"  regret: {text}" for text in findings]
 
 
 def _print_parameters(evolution: list[dict[str, Any]], rows: int = 5) -> None:
@@ -70,9 +96,48 @@ def _print_parameters(evolution: list[dict[str, Any]], rows: int = 5) -> None:
     console.print(table)
 
 
+def _print_states(log: dict[str, Any], rows: int = 10) -> None:
+    """The confident states (posterior probability of a win >= the level), most confident
+    first; the strongest states by posterior mean when none is confident yet."""
+    level = float(log.get("confident_level") or 0.8)
+    states = log.get("confident_states") or []
+    title = (f"Confident states: P(win) >= {level:.0%}, most confident first "
+             f"({len(states)} state(s))")
+    if not states:
+        console.print(f"no state reached P(win) >= {level:.0%} yet; the strongest so far:")
+        states = log.get("strongest_states") or []
+        title = "Strongest states (>= 10 outcomes)"
+    table = Table(title=title)
+    for column in ("state", "samples", "P(win)", "90% low", "avg PnL", "avg bars"):
+        table.add_column(column, justify="left" if column == "state" else "right")
+    for s in states[:rows]:
+        table.add_row(s["state"], str(s["samples"]), _pct(s["posterior_mean"]),
+                      _pct(s.get("lo")), _num(s["avg_pnl"]),
+                      _num(s["avg_duration_bars"], ".1f"))
+    console.print(table)
+
+
+def _print_hours(log: dict[str, Any]) -> None:
+    """Trades by hour of entry in the session's time zone."""
+    hours = log.get("hour_of_day") or []
+    if not hours:
+        return
+    cur = (log.get("cost_model") or {}).get("currency", "")
+    table = Table(title=f"Time of day ({log.get('session_timezone', 'UTC')})")
+    for column in ("hour", "trades", "win rate", f"avg PnL {cur}".strip(),
+                   f"total PnL {cur}".strip()):
+        table.add_column(column, justify="right")
+    for h in hours:
+        table.add_row(f"{int(h['hour']):02d}:00", str(h["trades"]), _pct(h["win_rate"]),
+                      _num(h["avg_pnl"]), _num(h["total_pnl"]))
+    console.print(table)
+
+
 def cost_model_line(model: dict[str, Any]) -> str:
     """The run's cost model in one line: settings, one fill and one round trip in price
     units and in currency (from ``training_log.json``'s ``cost_model``)."""
+    from stratforge.sim.explain import price_text
+
     if not model:
         return "cost model: not recorded"
     decimals, cur = int(model["price_decimals"]), model["currency"]
@@ -101,13 +166,14 @@ def _print_summary(log: dict[str, Any]) -> None:
                       _pct(part.get("mean_efficiency")))
     console.print(table)
     _print_parameters(log.get("parameter_evolution") or [])
-    states = Table(title="Strongest states (>= 10 outcomes)")
-    for column in ("state", "samples", "posterior", "avg PnL", "avg bars"):
-        states.add_column(column, justify="left" if column == "state" else "right")
-    for s in log.get("strongest_states", [])[:10]:
-        states.add_row(s["state"], str(s["samples"]), _pct(s["posterior_mean"]),
-                       _num(s["avg_pnl"]), _num(s["avg_duration_bars"], ".1f"))
-    console.print(states)
+    _print_states(log)
+    _print_hours(log)
+    d = log.get("durations") or {}
+    if d.get("trades"):
+        console.print(f"trade duration: {_num(d.get('avg_bars'), '.1f')} bars on average "
+                      f"(wins {_num(d.get('avg_win_bars'), '.1f')}, losses "
+                      f"{_num(d.get('avg_loss_bars'), '.1f')}), "
+                      f"{_num(d.get('avg_minutes'), ',.1f')} minutes", highlight=False)
     console.print(cost_model_line(log.get("cost_model") or {}), highlight=False)
     console.print(f"brain learned from: {summary.get('learning')}", highlight=False)
     console.print(f"days the templates were trained on: {summary.get('library_days')}",
@@ -153,6 +219,11 @@ def train_command(
                       ] = False,
     fresh: Annotated[bool, typer.Option(help="Delete the previous training run first.")
                      ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print every trade of "
+                                          "each day, one line each.")] = False,
+    state_level: Annotated[float, typer.Option(
+        min=0.5, max=0.99, help="Posterior probability of a win a state needs to be listed "
+                                "as confident.")] = 0.8,
 ) -> None:
     """Walk the trading days of SYMBOL in order, learning as it would have live.
 
@@ -160,6 +231,15 @@ def train_command(
     --fee-bps override parts of it for the run. Days the template library was trained on
     are not traded unless --allow-library-days; the brain learns from the out-of-sample
     trades unless --learn-from best."""
+    # the first line comes before the trainer's modules (numba, pandas) are loaded
+    console.print(f"stratforge train: {symbol.upper()}; loading the trainer ...",
+                  highlight=False)
+    from stratforge.data import build_atlas, ingest_files
+    from stratforge.instruments import get_instrument
+    from stratforge.trainer.config import make_train_config
+    from stratforge.trainer.loop import train
+    from stratforge.trainer.summary import finish_training
+
     config = make_train_config(symbol=symbol, max_days=max_days, iterations=iterations,
                                timeframe=timeframe, seed=seed, templates=templates,
                                warmup_days=warmup_days, start=start,
@@ -170,12 +250,21 @@ def train_command(
     if data is not None:
         ingest_files([data], symbol=config.symbol)
         build_atlas(config.symbol)
-    currency = get_instrument(config.symbol).currency
+    instrument = get_instrument(config.symbol)
+    currency = instrument.currency
+
+    def print_trades(trades: Any) -> None:
+        for trade in trades.to_dict("records"):
+            console.print(trade_line(trade, currency, instrument.price_decimals),
+                          highlight=False, markup=False)
+
     with progress_bars() as progress:
         result = train(config, resume=resume, fresh=fresh, progress=progress,
                        on_day=lambda row, regret: _print_day(row, regret, currency),
-                       on_start=lambda text: console.print(text, highlight=False))
-    log, report = finish_training(result, config)
+                       on_start=lambda text: console.print(text, highlight=False),
+                       on_trades=print_trades if verbose else None)
+    log, report = finish_training(result, config, state_level=state_level,
+                                  tz=instrument.session.timezone)
     _print_summary(log)
     console.print(f"training folder: {result.folder}")
     console.print(f"report: {report}")

@@ -14,9 +14,6 @@ import typer
 from stratforge.cli.console import console
 from stratforge.config import get_settings
 from stratforge.errors import ConfigError
-from stratforge.ops.db import open_database
-from stratforge.ops.queue import reconcile
-from stratforge.ops.worker import Worker
 
 
 def _types(value: str | None) -> list[str] | None:
@@ -37,6 +34,9 @@ def worker_command(
 ) -> None:
     """Claim and run jobs from the queue (STRATFORGE_DATABASE_URL, else the embedded
     database); SIGTERM hands running jobs back to the queue and exits."""
+    from stratforge.ops.db import open_database
+    from stratforge.ops.worker import Worker
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     db = open_database()
     worker = Worker(db, types=_types(types), concurrency=concurrency, poll_interval=poll,
@@ -86,11 +86,17 @@ def serve_command(
         help="Largest request body in bytes [STRATFORGE_MAX_BODY_BYTES, default 1 MiB].")
                         ] = None,
 ) -> None:
-    """The REST API, the dashboard and a local worker pool, in one command."""
+    """The REST API, the dashboard and a local worker pool, in one command.
+
+    Writes <home>/server.json while it runs, so the CLI's read commands of this home use
+    this server (and the API in process when none runs)."""
     import uvicorn
 
     from stratforge.api.guard import ALLOWED_HOSTS_ENV, MAX_BODY_ENV, max_body_from_env
     from stratforge.api.security import bind_address, check_bind
+    from stratforge.cli.server_marker import local_url, remove_marker, write_marker
+    from stratforge.ops.db import open_database
+    from stratforge.ops.queue import reconcile
 
     host = bind_address(host)
     check_bind(host, os.environ.get("STRATFORGE_API_TOKEN"))
@@ -108,13 +114,17 @@ def serve_command(
     if any(counts.values()):
         console.print(f"reconciled: {counts}")
     pool = _start_workers(workers, concurrency)
-    shown = f"[{host}]" if ":" in host else host
-    console.print(f"stratforge API on http://{shown}:{port}/api/v1 (docs /api/v1/docs), "
-                  f"{workers} worker(s), database {db.dialect}")
+    home = get_settings().home
+    url = local_url(host, port)
+    console.print(f"stratforge dashboard: {url}/ui/", highlight=False, soft_wrap=True)
+    console.print(f"API {url}/api/v1 (docs {url}/api/v1/docs), {workers} worker(s), "
+                  f"database {db.dialect}, home {home}", highlight=False, soft_wrap=True)
+    write_marker(home, url)
     try:
         uvicorn.run("stratforge.api.app:create_app", factory=True, host=host, port=port,
                     log_level="warning")
     finally:
+        remove_marker(home)
         for process in pool:
             process.send_signal(signal.SIGTERM)
         for process in pool:

@@ -18,9 +18,10 @@ import pandas as pd
 from stratforge.search.brain import BayesianBrain
 
 __all__ = [
-    "BREAKDOWN_COLUMNS", "PERIOD_KEYS", "PROGRESSION_COLUMNS", "STATE_COLUMNS", "Z_BANDS",
-    "breakdowns", "compare_periods", "learning_progression", "oos_distribution",
-    "parameter_evolution", "strongest_states", "z_band",
+    "BREAKDOWN_COLUMNS", "CONFIDENT_LEVEL", "HOUR_COLUMNS", "PERIOD_KEYS",
+    "PROGRESSION_COLUMNS", "STATE_COLUMNS", "Z_BANDS", "breakdowns", "compare_periods",
+    "confident_states", "hour_of_day", "learning_progression", "oos_distribution",
+    "parameter_evolution", "strongest_states", "trade_durations", "z_band",
 ]
 
 Z_BANDS: tuple[tuple[float, float], ...] = ((2.0, 2.5), (2.5, 3.0), (3.0, 4.0), (4.0, 6.0),
@@ -37,6 +38,9 @@ PROGRESSION_COLUMNS = ["day", "states_learned", "high_confidence", "win_rate", "
                        "oos_pnl", "mean_efficiency"]
 PERIOD_KEYS = ("days", "from", "to", "trades", "wins", "win_rate", "pnl", "oos_pnl",
                "mean_efficiency", "avg_sharpe")
+HOUR_COLUMNS = ["hour", "trades", "wins", "win_rate", "avg_pnl", "total_pnl"]
+CONFIDENT_LEVEL = 0.8
+"""The posterior probability of a win a state must reach to be listed as confident."""
 EDGE_T_STAT = 2.0
 """The t statistic out-of-sample daily PnL must exceed before an edge is claimed."""
 
@@ -101,6 +105,62 @@ def strongest_states(brain: BayesianBrain, trades: pd.DataFrame, *, top: int = 1
     out = out.sort_values(["posterior_mean", "samples", "state"],
                           ascending=[False, False, True], kind="stable")
     return out.head(max(int(top), 0)).reset_index(drop=True)[STATE_COLUMNS]
+
+
+def confident_states(brain: BayesianBrain, trades: pd.DataFrame, *,
+                     level: float = CONFIDENT_LEVEL, min_samples: int = 1) -> pd.DataFrame:
+    """The states whose posterior probability of a win (the Beta posterior's mean) is at
+    least ``level``, most confident first: by the 90% credible interval's lower bound
+    ``lo``, then more samples, then by name. Columns :data:`STATE_COLUMNS` (as
+    :func:`strongest_states`); ``min_samples`` outcomes at least (default 1: the level
+    itself asks for evidence, a state with one win has a posterior mean of 2/3 under the
+    uniform prior)."""
+    if not 0.0 < float(level) < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    every = strongest_states(brain, trades, top=len(brain.keys()), min_samples=min_samples)
+    kept = every[every["posterior_mean"] >= float(level)]
+    kept = kept.sort_values(["lo", "samples", "state"], ascending=[False, False, True],
+                            kind="stable")
+    return kept.reset_index(drop=True)[STATE_COLUMNS]
+
+
+def hour_of_day(trades: pd.DataFrame, tz: str = "UTC") -> pd.DataFrame:
+    """Trades by the hour of their entry in the time zone ``tz`` (the instrument's session
+    zone): :data:`HOUR_COLUMNS`, one row per hour with trades, in hour order (``hour`` is
+    0-23). A win is a trade with PnL > 0. Needs ``entry_time``; empty otherwise."""
+    if trades is None or not len(trades) or "entry_time" not in trades.columns:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c in ("hour", "trades", "wins")
+                                          else "float64") for c in HOUR_COLUMNS})
+    when = pd.to_datetime(trades["entry_time"], utc=True).dt.tz_convert(tz)
+    pnl = _num(trades, "pnl")
+    frame = pd.DataFrame({"hour": when.dt.hour.to_numpy(), "pnl": pnl.to_numpy(),
+                          "win": (pnl > 0).astype("int64").to_numpy()})
+    table = frame.groupby("hour", sort=True).agg(
+        trades=("pnl", "size"), wins=("win", "sum"), avg_pnl=("pnl", "mean"),
+        total_pnl=("pnl", "sum")).reset_index()
+    table["win_rate"] = table["wins"] / table["trades"]
+    for column in ("hour", "trades", "wins"):
+        table[column] = table[column].astype(np.int64)
+    return table[HOUR_COLUMNS]
+
+
+def trade_durations(trades: pd.DataFrame) -> dict[str, Any]:
+    """How long trades last: ``trades``, mean ``bars_held`` (``avg_bars``, and for wins and
+    losses apart, ``avg_win_bars``/``avg_loss_bars``) and the mean wall-clock time from
+    entry to exit in minutes (``avg_minutes``, from ``entry_time``/``exit_time``; NaN
+    without them). Empty input gives NaN figures and 0 trades."""
+    n = 0 if trades is None else len(trades)
+    if not n:
+        return {"trades": 0, "avg_bars": math.nan, "avg_win_bars": math.nan,
+                "avg_loss_bars": math.nan, "avg_minutes": math.nan}
+    bars, pnl = _num(trades, "bars_held"), _num(trades, "pnl")
+    minutes = math.nan
+    if {"entry_time", "exit_time"} <= set(trades.columns):
+        span = (pd.to_datetime(trades["exit_time"], utc=True)
+                - pd.to_datetime(trades["entry_time"], utc=True)).dt.total_seconds() / 60.0
+        minutes = _mean(span)
+    return {"trades": int(n), "avg_bars": _mean(bars), "avg_win_bars": _mean(bars[pnl > 0]),
+            "avg_loss_bars": _mean(bars[~(pnl > 0)]), "avg_minutes": minutes}
 
 
 def _groups(trades: pd.DataFrame, key: str) -> pd.Series:

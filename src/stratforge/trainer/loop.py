@@ -257,10 +257,16 @@ def _same_library(folder: Path, span: LibrarySpan) -> None:
 
 
 def start_text(market: TrainingMarket, first_day: int, in_sample: np.ndarray,
-               config: TrainConfig) -> str:
-    """Two lines for the terminal: the first trained day with the library's training end,
+               config: TrainConfig, last: int | None = None) -> str:
+    """Lines for the terminal: the banner ("Training on N days ...", when ``last``, the end
+    of the days to train, is given); the first trained day with the library's training end,
     labelled when library days are traded; and what the brain learns from."""
     span = market.span
+    banner = ""
+    if last is not None and last > first_day:
+        banner = (f"Training on {last - first_day} day(s) of {config.symbol} "
+                  f"{config.timeframe} bars, {market.days[first_day]} to "
+                  f"{market.days[last - 1]}, {config.iterations} parameter sets per day\n")
     labelled = int(in_sample[first_day:].sum())
     where = (f"training starts on {market.days[first_day]}; {span.describe()}")
     if labelled:
@@ -270,7 +276,7 @@ def start_text(market: TrainingMarket, first_day: int, in_sample: np.ndarray,
                 "each day)" if config.learn_from == "champion" else
                 "the brain learns from each day's best iteration: IN SAMPLE (--learn-from "
                 "best), optimistic")
-    return f"{where}\n{learning}"
+    return f"{banner}{where}\n{learning}"
 
 
 def _higher_bars(config: TrainConfig, home: Path | str | None) -> dict[str, pd.DataFrame]:
@@ -372,7 +378,8 @@ DayCallback = Callable[[dict[str, Any], dict[str, Any]], None]
 def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool = False,
           fresh: bool = False, progress: ProgressCallback = no_progress,
           on_day: DayCallback | None = None, folder: Path | None = None,
-          on_start: Callable[[str], None] | None = None) -> TrainResult:
+          on_start: Callable[[str], None] | None = None,
+          on_trades: Callable[[pd.DataFrame], None] | None = None) -> TrainResult:
     """Train day by day (see the module docstring); returns the run's tables.
 
     ``folder`` replaces the default training folder (operations train into their own).
@@ -381,7 +388,8 @@ def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool =
     called after every day (the event the dashboard and operations follow);
     ``on_day(row, regret_report)`` too; ``on_start(text)`` once, before the first day, with
     the first trained day and why (the library's training end), and what the brain learns
-    from.
+    from; ``on_trades(trades)`` after every day with the day's trades (those the day's row
+    counts), after ``on_day``.
 
     Days the template library was trained on (``trainer.library_span``) are not traded:
     training starts after them (or on ``config.start``, which may not fall inside them)
@@ -416,10 +424,10 @@ def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool =
                                 start=config.start, span=market.span,
                                 allow_library_days=config.allow_library_days)
     in_sample = in_library_span(first_ns, market.span)
-    if on_start is not None:
-        on_start(start_text(market, first_day, in_sample, config))
     last = len(market.days) if config.max_days is None else \
         min(len(market.days), first_day + config.max_days)
+    if on_start is not None:
+        on_start(start_text(market, first_day, in_sample, config, last))
     start = max(checkpoint.state.next_day, first_day)
     resumed = len(checkpoint.days)
     positions = market.matches["position"].to_numpy()
@@ -477,6 +485,8 @@ def train(config: TrainConfig, *, home: Path | str | None = None, resume: bool =
                  f"{market.instrument.currency}")
         if on_day is not None:
             on_day(row, record)
+        if on_trades is not None:
+            on_trades(trades)
     price = float(np.median(market.bars["close"].to_numpy(np.float64)))
     return TrainResult(checkpoint.folder, checkpoint.days, checkpoint.trades,
                        checkpoint.brain, checkpoint.regret, market.library_source, resumed,

@@ -205,6 +205,42 @@ def _strongest(log: Mapping[str, Any]) -> str:
     return _section("states", "Strongest states (Bayesian brain)", body)
 
 
+_HOURS: tuple[Column, ...] = (
+    ("Hour", "hour", _text), ("Trades", "trades", _int), ("Win rate", "win_rate", _pct),
+    ("Avg PnL", "avg_pnl", _fmt), ("Total PnL", "total_pnl", _fmt))
+
+
+def _confident(log: Mapping[str, Any]) -> str:
+    states = log.get("confident_states")
+    if not isinstance(states, list):
+        return ""
+    level = _real(log.get("confident_level"))
+    share = f"{100 * level:.0f}%" if level is not None else "the level"
+    body = (_table(_STATES, [r for r in states if isinstance(r, Mapping)]) if states
+            else _note(f"no state reached a posterior probability of a win of {share}"))
+    return _section("confident", f"Confident states: P(win) >= {share}", _note(
+        "posterior mean of the win rate at or above the level, most confident first (by the "
+        "90% interval's lower bound)") + body)
+
+
+def _time_of_day(trades: pd.DataFrame, log: Mapping[str, Any]) -> str:
+    zone = str(log.get("session_timezone") or "UTC")
+    hours = analysis.hour_of_day(trades, zone)
+    if hours.empty:
+        return _note("no trades with entry times in this run")
+    rows = [{**r, "hour": f"{int(r['hour']):02d}:00"} for r in hours.to_dict("records")]
+    return _note(f"by the hour of entry in the session's time zone ({zone}); a win is a "
+                 "trade with PnL > 0") + _table(_HOURS, rows)
+
+
+def _durations(trades: pd.DataFrame) -> str:
+    d = analysis.trade_durations(trades)
+    return _facts([("Trades", _int(d["trades"])), ("Average bars held", _fmt(d["avg_bars"])),
+                   ("Average bars held, wins", _fmt(d["avg_win_bars"])),
+                   ("Average bars held, losses", _fmt(d["avg_loss_bars"])),
+                   ("Average duration (minutes)", _fmt(d["avg_minutes"]))])
+
+
 def _breakdowns(trades: pd.DataFrame) -> str:
     if trades.empty:
         return _note("no trades in this run")
@@ -362,7 +398,10 @@ def render_training_report(folder: Path | str) -> str:
             + _table(_PROGRESSION, progression.to_dict("records"))),
         _section("periods", "First vs last 5 days", _periods(days)),
         _section("parameters", "Parameter evolution", _parameters(days)),
+        _confident(log),
         _strongest(log),
+        _section("time-of-day", "Time of day", _time_of_day(trades, log)),
+        _section("durations", "Trade durations", _durations(trades)),
         _section("breakdowns", "Breakdowns", _breakdowns(trades)),
     ]
     title = f"Training run {log.get('symbol') or root.name}"

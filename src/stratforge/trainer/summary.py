@@ -9,13 +9,19 @@ from typing import Any
 import pandas as pd
 
 from stratforge.data.atomic import atomic_write_json, json_ready
+from stratforge.errors import ConfigError
+from stratforge.instruments import get_instrument
 from stratforge.trainer.analysis import (
+    CONFIDENT_LEVEL,
     breakdowns,
     compare_periods,
+    confident_states,
+    hour_of_day,
     learning_progression,
     oos_distribution,
     parameter_evolution,
     strongest_states,
+    trade_durations,
 )
 from stratforge.trainer.config import TrainConfig
 from stratforge.trainer.loop import TrainResult
@@ -49,12 +55,26 @@ def library_days_text(days: pd.DataFrame) -> str:
             "(--allow-library-days); they are left out of the out-of-sample verdict")
 
 
-def training_summary(result: TrainResult, config: TrainConfig) -> dict[str, Any]:
+def session_zone(symbol: str) -> str:
+    """The time zone of ``symbol``'s trading session ("UTC" when the symbol is unknown)."""
+    try:
+        return get_instrument(symbol).session.timezone
+    except ConfigError:
+        return "UTC"
+
+
+def training_summary(result: TrainResult, config: TrainConfig, *,
+                     state_level: float = CONFIDENT_LEVEL,
+                     tz: str | None = None) -> dict[str, Any]:
     """The summary of a training run (what ``training_log.json`` holds): besides the
     figures, ``learning`` (what the brain learned from, labelled), ``library_days`` (the
     trained days the template library saw, labelled in-sample) and ``library`` (where the
-    library's training data ends)."""
+    library's training data ends); ``confident_states`` (posterior probability of a win
+    >= ``state_level``, most confident first), ``hour_of_day`` (trades by entry hour in
+    ``tz``, default the instrument's session zone, named in ``session_timezone``) and
+    ``durations`` (average trade duration)."""
     days, trades = result.days, result.trades
+    zone = tz or session_zone(config.symbol)
     return _clean({
         "symbol": config.symbol, "timeframe": config.timeframe,
         "config": config.model_dump(mode="json"), "templates": result.library_source,
@@ -71,6 +91,12 @@ def training_summary(result: TrainResult, config: TrainConfig) -> dict[str, Any]
             "out_of_sample": oos_distribution(days) if len(days) else {},
         },
         "strongest_states": _records(strongest_states(result.brain, result.learned_trades)),
+        "confident_level": float(state_level),
+        "confident_states": _records(confident_states(result.brain, result.learned_trades,
+                                                      level=state_level)),
+        "session_timezone": zone,
+        "hour_of_day": _records(hour_of_day(trades, zone)),
+        "durations": trade_durations(trades),
         "breakdowns": {k: _records(v) for k, v in breakdowns(trades).items()}
         if len(trades) else {},
         "learning_progression": _records(learning_progression(days)) if len(days) else [],
@@ -80,9 +106,11 @@ def training_summary(result: TrainResult, config: TrainConfig) -> dict[str, Any]
     })
 
 
-def finish_training(result: TrainResult, config: TrainConfig) -> tuple[dict[str, Any], Path]:
+def finish_training(result: TrainResult, config: TrainConfig, *,
+                    state_level: float = CONFIDENT_LEVEL,
+                    tz: str | None = None) -> tuple[dict[str, Any], Path]:
     """Write ``training_log.json`` and ``training_report.html``; return the log and the
-    report's path."""
-    log = training_summary(result, config)
+    report's path (``state_level`` and ``tz``: :func:`training_summary`)."""
+    log = training_summary(result, config, state_level=state_level, tz=tz)
     atomic_write_json(result.folder / LOG_FILE, log)
     return log, write_training_report(result.folder)
