@@ -279,10 +279,12 @@ def test_a_research_run_started_from_the_page(tab, server, state):
     labels = page.evaluate("document.getElementById('chart-heatmap').data[0].x")
     assert labels == heatmap["stop_price_labels"]
     assert all(re.fullmatch(r"[\d,]+\.\d\d(–[\d,]+\.\d\d)?", label) for label in labels)
-    with page.expect_popup() as popup:
+    with page.expect_popup() as popup:  # a ticket URL: the report's own policy, charts drawn
         page.click("#open-report")
     popup.value.wait_for_load_state()
     assert popup.value.title() == f"Research run {run_id}"
+    popup.value.wait_for_selector("#fig-equity .main-svg", timeout=20_000)
+    assert "ticket=" in popup.value.url and "token" not in popup.value.url
     popup.value.close()
     tab.shot("research-run")
     # another combo of the select redraws the heatmap with that combo's grid
@@ -358,10 +360,11 @@ def test_a_training_run_updates_live(tab, server):
                          ) == "PnL (USD)"
     assert "PnL (USD)" in page.inner_text("#days-table thead")
     page.wait_for_selector("#training-report:not([disabled])")
-    with page.expect_popup() as popup:  # fetched with the token, shown from a blob URL
+    with page.expect_popup() as popup:  # opened with a ticket: its charts are drawn
         page.click("#training-report")
     popup.value.wait_for_load_state()
     assert popup.value.title() == "Training run MNQ"
+    popup.value.wait_for_selector(".js-plotly-plot .main-svg", timeout=20_000)
     popup.value.close()
     tab.shot("training-run")
     tab.open("training")

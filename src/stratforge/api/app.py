@@ -17,6 +17,7 @@ from stratforge.api import (
     health,
     operations,
     platform,
+    report_tickets,
     research,
     research_views,
     templates,
@@ -26,11 +27,12 @@ from stratforge.api.deps import API_PREFIX
 from stratforge.api.errors import ErrorOut, install_error_handlers
 from stratforge.api.guard import GuardSettings, RequestGuard
 from stratforge.api.security import BearerAuthMiddleware, token_from_env, with_bearer_security
+from stratforge.api.tickets import REPORT_PREFIXES
 from stratforge.ops.db import open_database
 
 PROTECTED = (operations.router, agent.router, research.router, training.router, data.router,
              templates.router, events.router, research_views.router, platform.router,
-             evolution.router)
+             evolution.router, report_tickets.router)
 PUBLIC_PATHS = (f"{API_PREFIX}/health",)
 DESCRIPTION = """The operations platform of stratforge: operations and their progress, the
 agent research loop, research and training runs, data, templates and a live event stream.
@@ -38,7 +40,6 @@ See docs/api.md. With `STRATFORGE_API_TOKEN` set on the server, every route but 
 needs `Authorization: Bearer <token>`. Requests must name an allowed `Host`; state-changing
 ones from another web page's `Origin` are refused (403), bodies must be JSON (415) of at most
 `STRATFORGE_MAX_BODY_BYTES` (413, default 1 MiB)."""
-REPORT_PREFIXES = (f"{API_PREFIX}/research/runs/", f"{API_PREFIX}/training/runs/")
 
 
 UNAUTHORISED: dict[int | str, dict[str, Any]] = {

@@ -16,6 +16,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from stratforge.api.tickets import is_report_path, ticket_in, valid_ticket
 from stratforge.errors import ConfigError
 
 TOKEN_ENV = "STRATFORGE_API_TOKEN"
@@ -116,10 +117,18 @@ class BearerAuthMiddleware:
                     hmac.compare_digest(credentials.strip(), self.token)
         return False
 
+    def ticketed(self, scope: Scope) -> bool:
+        """Whether the request is a GET of a run's report with a valid ticket for that path
+        (``api.report_tickets``: how a browser tab opens a report without the token)."""
+        path = scope.get("path") or ""
+        ticket = ticket_in(scope) if scope.get("method") == "GET" else None
+        return ticket is not None and is_report_path(path) and \
+            valid_ticket(self.token, path, ticket)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass an authorised (or public) request on; answer 401 otherwise."""
+        """Pass an authorised (or public, or ticketed) request on; answer 401 otherwise."""
         if scope["type"] != "http" or self.is_public(scope.get("path") or "") or \
-                self.authorised(scope):
+                self.authorised(scope) or self.ticketed(scope):
             await self.app(scope, receive, send)
             return
         missing = not any(name == b"authorization" for name, _ in scope.get("headers") or ())

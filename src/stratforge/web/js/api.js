@@ -83,15 +83,13 @@ export async function del(path, body) {
     headers: { "Content-Type": "application/json" } }));
 }
 
-// Open an HTML artifact (a report) in a new tab: a plain link without a token, else fetched
-// with the token and shown from a blob URL.
+// Open a run's report in a new tab: a plain link without a token, else a short-lived ticket
+// URL from the server (a report shown from a blob: URL would inherit this page's
+// Content-Security-Policy, which refuses the report's inline plotly.js).
 export async function openDocument(path) {
   if (!getToken()) { window.open(API + path, "_blank", "noopener"); return; }
-  const response = await request(path);
-  if (!response.ok) throw new ApiError(response.status, await response.text());
-  const url = URL.createObjectURL(await response.blob());
-  window.open(url, "_blank", "noopener");
-  setTimeout(() => URL.revokeObjectURL(url), 60000);
+  const ticket = await post("/report-tickets", { path: API + path });
+  window.open(ticket.url, "_blank", "noopener");
 }
 
 // Parse SSE text blocks into {id, event, data} messages (comments and retry ignored).
