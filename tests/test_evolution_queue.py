@@ -4,16 +4,17 @@ job of a weak parent (both backends)."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+
+import pytest
+from sqlalchemy import update
 
 from stratforge.evolution.config import GridPoint, make_evolution_config
 from stratforge.evolution.loop import GenerationPlan, priority_of
-from stratforge.ops.context import JobContext
+from stratforge.ops.context import ClaimLostError, JobContext
 from stratforge.ops.evolution_jobs import DatabaseBackend
-from stratforge.ops.evolution_store import RUN_TYPE, SIMULATION_TYPE
+from stratforge.ops.evolution_store import RUN_TYPE, SIMULATION_TYPE, get_generation
 from stratforge.ops.operations import create_operation, get_operation
-from stratforge.ops.queue import claim_next_job
-from stratforge.ops.records import JobRecord
+from stratforge.ops.queue import JOBS, claim_next_job
 
 
 def _hex(text: str) -> str:
@@ -21,10 +22,13 @@ def _hex(text: str) -> str:
 
 
 def _backend(database, name: str) -> DatabaseBackend:
-    op = create_operation(database, RUN_TYPE, {"symbol": "MNQ"}, enqueue=False)
-    job = JobRecord(0, op.id, RUN_TYPE, {}, 0, "running", 1, 3, "test", None,
-                    datetime(2024, 1, 1))
-    return DatabaseBackend(JobContext(database, job, op, "test"), make_evolution_config())
+    """The backend of a run whose job this worker really claimed (its writes are fenced by
+    the claim)."""
+    op = create_operation(database, RUN_TYPE, {"symbol": "MNQ"})
+    job = claim_next_job(database, f"worker-{name}", types=[RUN_TYPE])
+    assert job is not None and job.operation_id == op.id
+    return DatabaseBackend(JobContext(database, job, op, f"worker-{name}"),
+                           make_evolution_config())
 
 
 def _plan(name: str, generation: int, priority: int, points: int = 3) -> GenerationPlan:
@@ -55,3 +59,17 @@ def test_submitting_a_generation_twice_queues_it_once(database):
     while claim_next_job(database, "w1", [SIMULATION_TYPE]) is not None:
         claimed += 1
     assert claimed == 3
+
+
+def test_a_run_that_lost_its_claim_queues_nothing(database):
+    # the reaper handed the run's job to another worker while this one stalled: its submit
+    # and its generation record are fenced by the claim and write nothing
+    run = _backend(database, "stale")
+    with database.write() as connection:
+        connection.execute(update(JOBS).where(JOBS.c.id == run.context.job.id).values(
+            worker_id="worker-other", attempts=run.context.job.attempts + 1))
+    with pytest.raises(ClaimLostError):
+        run.submit(_plan("stale", 0, 5))
+    assert claim_next_job(database, "w1", [SIMULATION_TYPE]) is None
+    with database.read() as connection:
+        assert get_generation(connection, run.run_id, 0) is None

@@ -55,9 +55,10 @@ class DatabaseBackend:
         self.config = config
 
     def submit(self, plan: GenerationPlan) -> None:
-        """Record the generation and queue its missing simulations, in one transaction."""
+        """Record the generation and queue its missing simulations, in one transaction fenced
+        by the run's claim (a stalled worker whose job was handed on writes nothing)."""
         run = self.config.to_json()
-        with self.db.write() as connection:
+        with self.context.write() as connection:
             if get_generation(connection, self.run_id, plan.generation) is not None:
                 return  # a resumed run: queued before
             insert_generation(connection, {
@@ -98,7 +99,10 @@ class DatabaseBackend:
         return [results[fp] for fp in plan.simulations]
 
     def generation_done(self, plan: GenerationPlan, summary: GenerationSummary) -> None:
-        """Store the generation's results and record a promotion with its lineage."""
+        """Store the generation's results and record a promotion with its lineage (both
+        idempotent; the claim is checked first, so a worker that lost it stops here)."""
+        with self.context.write():
+            pass
         finish_generation(self.db, self.run_id, plan.generation, {
             "best_sqn": summary.best_sqn, "best_profit_factor": summary.best_profit_factor,
             "best_validation_sqn": summary.best_validation_sqn, "best_result": summary.best,
