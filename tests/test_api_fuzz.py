@@ -23,15 +23,21 @@ from schemathesis.checks import not_a_server_error
 
 from db_helpers import postgres_schema_url, sqlite_url
 from stratforge.api.app import create_app
+from stratforge.api.guard import ALLOWED_HOSTS_ENV, GuardSettings, allowed_hosts
 from stratforge.config import configure
 from test_api_support import API, make_api
 
 MAX_EXAMPLES = 12
 TOKEN = "fuzz-token"
 
+# schemathesis's ASGI client sends "Host: testserver": the apps here allow that host too, so
+# every generated request reaches its route instead of the host check's 400
+FUZZ_HOST = "testserver"
 _SCHEMA_HOME = Path(tempfile.mkdtemp(prefix="sf_fuzz_schema_"))
-schema = schemathesis.openapi.from_asgi(f"{API}/openapi.json",
-                                        create_app(f"sqlite:///{_SCHEMA_HOME / 'schema.db'}"))
+schema = schemathesis.openapi.from_asgi(
+    f"{API}/openapi.json",
+    create_app(f"sqlite:///{_SCHEMA_HOME / 'schema.db'}",
+               guard=GuardSettings(allowed_hosts(None, [FUZZ_HOST]))))
 secured_routes = schema.include(path_regex=r"/(operations|agent/status|research/runs|data)")
 FUZZ = settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck),
@@ -43,6 +49,7 @@ def _app(folder: Path, url: str, token: str | None = None) -> Iterator[Any]:
     """An app on ``url`` with its home in ``folder``, for one module's tests."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("STRATFORGE_HOME", str(folder / "home"))
+        patch.setenv(ALLOWED_HOSTS_ENV, FUZZ_HOST)
         configure()
         try:
             with make_api(url, patch, token=token) as api:
