@@ -22,8 +22,8 @@ import plotly.graph_objects as go
 
 from stratforge.data.atomic import atomic_write_bytes
 from stratforge.errors import ConfigError, DataError
-from stratforge.instruments import get_instrument
 from stratforge.html_page import escape_cell, finite_or_none, standalone_page
+from stratforge.instruments import get_instrument
 from stratforge.sim.explain import price_text
 from stratforge.trainer import analysis
 
