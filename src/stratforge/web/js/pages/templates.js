@@ -123,9 +123,10 @@ export async function render(root, { id }) {
     { label: "Median MAE (price)", get: (t) => price(t.mae_median, data.market), class: "num" },
     { label: inCurrency("Best IS PnL", data.market), get: (t) => num(t.best_is_pnl), class: "num" }],
   data.templates, { id: "templates-table", rowKey: (t) => t.template_id, onRow: (t) => pick(t.template_id) });
-  root.append(h("div", { class: "grid" }, panel(null, h("div", { class: "toolbar" }, h("label", {}, "run", runSelect), colour,
-    h("span", { class: "muted" }, `${data.count} templates, ${data.market.symbol}, PnL in ${data.market.currency}`)), space, clipNote),
-  panel("Templates", list)), detail);
+  const chartPanel = panel(null, h("div", { class: "toolbar" }, h("label", {}, "run", runSelect), colour,
+    h("span", { class: "muted" }, `${data.count} templates, ${data.market.symbol}, PnL in ${data.market.currency}`)), space, clipNote);
+  chartPanel.classList.add("wide");  // the colour bar would leave a half-width plot too narrow
+  root.append(h("div", { class: "grid" }, chartPanel, panel("Templates", list)), detail);
   await drawSpace(space, clipNote, data.templates, colour.value, data.market);
   space.on("plotly_click", (ev) => { const point = ev.points && ev.points[0]; if (point) pick(point.customdata); });
   colour.addEventListener("change", () => drawSpace(space, clipNote, data.templates, colour.value, data.market));
