@@ -259,7 +259,8 @@ def heatmap_figure(rows: pd.DataFrame, title: str, currency: str = "") -> go.Fig
         x=stop_labels, y=target_labels, z=[[v if math.isfinite(v) else None for v in r]
                                            for r in z.tolist()],
         customdata=counts.tolist(), colorscale=DIVERGING, zmid=0,
-        colorbar={"title": {"text": f"PnL/trade{html.escape(currency)}"}},
+        colorbar={"title": {"text": f"PnL/trade{html.escape(currency)}", "side": "right"},
+                  "thickness": 12},
         hovertemplate=("stop %{x}<br>target %{y}<br>mean PnL/trade %{z:,.2f}"
                        "<br>rows %{customdata}<extra></extra>")))
     fig.update_layout(**_layout(title, "stop_ticks", "target_ticks", height=360))
@@ -405,7 +406,8 @@ def templates_figure(library: TemplateLibrary | None, best_pnl: Mapping[str, flo
             hovertext=part["hover"], hoverinfo="text",
             marker={"size": part["size"], "color": part["pnl"], "colorscale": DIVERGING,
                     "cmid": 0, "opacity": 0.85, "line": {"width": 0.5, "color": "#333"},
-                    "colorbar": {"title": {"text": f"best IS PnL{html.escape(currency)}"}}}))
+                    "colorbar": {"title": {"text": f"best IS PnL{html.escape(currency)}",
+                                           "side": "right"}, "thickness": 12}}))
     if frame["clipped"].any():
         part = frame[frame["clipped"]]
         fig.add_trace(go.Scatter(

@@ -95,7 +95,7 @@ async function heatmapPanel(runId) {
     const unit = priced ? "price units" : "ticks";
     info.textContent = `${m.template_id} @ ${m.timeframe}: ${m.rows} rows with trades, mean PnL per trade per bin (${market.currency}); distances in ${unit}`;
     await plot(el, [{ type: "heatmap", x: x.map(esc), y: y.map(esc), z: m.z, customdata: custom,
-      colorscale: "RdBu", reversescale: true, zmid: 0, colorbar: { title: { text: inCurrency("PnL/trade", market) } },
+      colorscale: "RdBu", reversescale: true, zmid: 0, colorbar: { title: { text: inCurrency("PnL/trade", market), side: "right" }, thickness: 12 },
       hovertemplate: `stop %{x} (%{customdata[1]} ticks)<br>target %{y} (%{customdata[2]} ticks)<br>mean %{z:,.2f} ${esc(market.currency)}<br>rows %{customdata[0]}<extra></extra>` }],
     layout(inCurrency("Stop x target: mean PnL per trade", market), `stop (${unit})`, `target (${unit})`,
       { xaxis: { type: "category", title: { text: `stop (${unit})` }, automargin: true },

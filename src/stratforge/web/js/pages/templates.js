@@ -41,7 +41,7 @@ async function drawSpace(el, note, templates, colourBy, market) {
       symbol: over.map((o) => (o ? "triangle-up-open" : "circle")),
       colorscale: colourBy === "pnl" ? "RdBu" : "YlOrRd", reversescale: colourBy === "pnl", cmid: colourBy === "pnl" ? 0 : undefined,
       line: { width: over.map((o) => (o ? 2 : 1)), color: "#0f1419" }, opacity: 0.85,
-      colorbar: { title: { text: colourTitle } } },
+      colorbar: { title: { text: colourTitle, side: "right" }, thickness: 12 } },
   }], layout("Templates in z-momentum space (size ~ sqrt(members))", "centroid |z|", "centroid |momentum strength|",
     clip ? { yaxis: { range: [0, clip.top * 1.1], title: { text: "|momentum| (axis clipped)" }, gridcolor: "#2a3441", automargin: true } } : {}));
   el.dataset.clipped = clip ? String(clip.clipped) : "0";
