@@ -149,8 +149,8 @@ function tiersPanel(tiers) {
     { label: "DSR", get: (r) => num(r.dsr), class: "num" }, { label: "PBO", get: (r) => num(r.pbo), class: "num" },
     { label: "WF +folds", get: (r) => `${r.wf_positive_folds}/${r.wf_folds}`, class: "num" },
     { label: "WF eff.", get: (r) => num(r.wf_efficiency), class: "num" },
-    { label: "Parameters (price units)", get: (r) => h("span", { title: paramsText(r.params, m) }, paramsShort(r.params, m)), class: "wrap" },
-    { label: "Reasons", get: (r) => r.reasons || "", class: "wrap" },
+    { label: "Parameters (price units)", get: (r) => h("span", { title: paramsText(r.params, m) }, paramsShort(r.params, m)), class: "line" },
+    { label: "Reasons", get: (r) => r.reasons || "", class: "line" },
   ], tiers.strategies, { id: "tiers-table" }));
 }
 
