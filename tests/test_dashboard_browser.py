@@ -534,3 +534,81 @@ def test_no_page_is_wider_than_the_window(browser, server, state, width):
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, (route, width, overflow)
     tab.close()
+
+
+GEOMETRY = """() => {
+  const out = { narrow: [], overlaps: [], cut: [], charts: 0, tables: 0 };
+  const inner = (el) => { const s = getComputedStyle(el);
+    return el.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight); };
+  const hit = (a, b) => a.left < b.right && b.left < a.right
+    && a.top < b.bottom && b.top < a.bottom;
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    if (!plot._fullLayout || !plot.offsetParent) continue;
+    out.charts += 1;
+    const card = plot.closest('.cell, section') || document.body;
+    const ratio = plot._fullLayout._size.w / inner(card);
+    if (ratio < 0.8) out.narrow.push([plot.id, Math.round(100 * ratio)]);
+    const title = plot.querySelector('.gtitle'), legend = plot.querySelector('.legend');
+    if (title && legend && hit(title.getBoundingClientRect(), legend.getBoundingClientRect()))
+      out.overlaps.push(plot.id);
+  }
+  for (const table of document.querySelectorAll('table')) {
+    if (!table.offsetParent) continue;
+    out.tables += 1;
+    const card = table.closest('.cell, section') || document.body;
+    if (table.getBoundingClientRect().right <= card.getBoundingClientRect().right + 1) continue;
+    const box = table.closest('.scroll');
+    const scrolls = box && ['auto', 'scroll'].includes(getComputedStyle(box).overflowX)
+      && box.getBoundingClientRect().right <= card.getBoundingClientRect().right + 1;
+    if (!scrolls) out.cut.push(table.id || table.querySelector('th')?.innerText || '?');
+  }
+  return out; }"""
+"""Per page: charts whose plot area is under 80% of their card's content width, charts whose
+legend overlaps their title, tables wider than their card without a scrolling box."""
+
+
+def _check_geometry(page, where: str) -> dict:
+    page.wait_for_timeout(400)  # charts settle to their container
+    found = page.evaluate(GEOMETRY)
+    assert found["narrow"] == [], (where, "plot area under 80% of the card", found["narrow"])
+    assert found["overlaps"] == [], (where, "legend over the title", found["overlaps"])
+    assert found["cut"] == [], (where, "table cut off without a scroll bar", found["cut"])
+    return found
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_every_page_and_report_reads_at_a_glance(browser, server, state, width):
+    if "run_id" not in state:
+        pytest.skip("needs the research run of the earlier test")
+    training = server.api("GET", "/operations", params={"type": "training_run"}
+                          ).json()["operations"]
+    routes = [*ROUTES, f"research/{state['run_id']}", f"templates/{state['run_id']}",
+              *([f"training/{training[0]['id']}"] if training else [])]
+    tab = Tab(browser, server, width=width, height=900)
+    charts = 0
+    for route in routes:
+        page = tab.open(route)
+        if route.startswith("research/"):
+            page.wait_for_selector("#run-results[data-state=ready]", timeout=60_000)
+        if route.startswith("templates/"):
+            page.wait_for_selector("#chart-templates .main-svg")
+        charts += _check_geometry(page, f"{route} at {width}")["charts"]
+        tab.shot(f"glance-{route.replace('/', '-')}-{width}")
+    assert charts >= 10
+    tab.close()
+    reports = [(f"/research/runs/{state['run_id']}/report", "research-report")]
+    if training:
+        reports.append((f"/training/runs/{training[0]['id']}/report", "training-report"))
+    context = browser.new_context(viewport={"width": width, "height": 900},
+                                  extra_http_headers={"Authorization": f"Bearer {TOKEN}"})
+    page = context.new_page()
+    try:
+        for path, name in reports:
+            page.goto(f"{server.url}/api/v1{path}")
+            page.wait_for_selector(".js-plotly-plot .main-svg")
+            found = _check_geometry(page, f"{name} at {width}")
+            assert found["charts"] >= 3 and found["tables"] >= 2, found
+            page.screenshot(path=str(artifacts_folder() / f"{name}-{width}.png"),
+                            full_page=True)
+    finally:
+        context.close()

@@ -291,3 +291,20 @@ def test_report_shows_time_of_day_durations_and_confident_states(tmp_path):
     assert "Time of day" in text and "America/Chicago" in text
     assert "<td>08:00</td>" in text and "<td>09:00</td>" in text
     assert "Average duration (minutes)" in text and "16.00" in text  # (10+20+30+4)/4
+
+
+def test_report_says_why_a_chart_is_empty_and_names_the_currency(tmp_path):
+    days = make_days().assign(sharpe=math.nan)  # no day had 2 trades with differing PnL
+    write_folder(tmp_path, days, make_trades(),
+                 {"symbol": "EURUSD", "cost_model": {"currency": "USD"}})
+    text = render_training_report(tmp_path)
+    assert 'id="fig-sharpe-empty"' in text and "needs at least 2 trades" in text
+    assert "PnL (USD)" in text and "cumulative PnL (USD)" in text
+    assert "Avg PnL (USD)" in text  # the tables' PnL columns too
+
+
+def test_report_day_axis_ticks_whole_days_with_readable_dates():
+    axis = report_module.day_axis([f"2017-09-{d:02d}" for d in range(1, 31)])
+    assert axis["type"] == "date" and axis["tickformat"] == "%d %b %Y"
+    assert axis["dtick"] == 4 * report_module.DAY_MS  # 30 days: at most 8 ticks
+    assert report_module.day_axis(["2017-09-05"])["dtick"] == report_module.DAY_MS

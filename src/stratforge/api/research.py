@@ -27,7 +27,13 @@ from stratforge.api.research_models import ResearchRunRequest, RunDetail, RunLis
 from stratforge.api.settings_models import given_values, validate_settings
 from stratforge.errors import ConfigError, DataError
 from stratforge.ops.db import Database
-from stratforge.ops.operations import NotFoundError, create_operation, get_operation
+from stratforge.ops.operations import (
+    NotFoundError,
+    create_operation,
+    get_operation,
+    list_operations,
+)
+from stratforge.ops.records import OperationRecord
 from stratforge.research.config import make_config
 from stratforge.research.outputs import PLAYBOOK_FILE, SUMMARY_FILE
 from stratforge.research.report import REPORT_NAME
@@ -136,17 +142,49 @@ def _listed(path: Path) -> dict[str, Any]:
                           "report": (path / REPORT_NAME).is_file()}}
 
 
+RUN_OPERATIONS_SCANNED = 1000
+"""Research operations looked at to give the listed runs their status."""
+
+
+def run_operations(db: Database) -> dict[str, OperationRecord]:
+    """The newest research_run operation of each run id (from its metadata or result)."""
+    found: dict[str, OperationRecord] = {}
+    for op in list_operations(db, op_type=RESEARCH_TYPE, limit=RUN_OPERATIONS_SCANNED):
+        run_id = op.metadata.get("run_id") or (op.result_summary or {}).get("run_id")
+        if run_id and str(run_id) not in found:
+            found[str(run_id)] = op
+    return found
+
+
+def with_status(info: dict[str, Any], op: OperationRecord | None) -> dict[str, Any]:
+    """``info`` with the run's ``status``, ``error`` and ``operation_id``: a finished run
+    reads completed, a failed or damaged one says so with its error."""
+    error = info.get("damaged")
+    if info["complete"]:
+        status, error = "completed", None
+    elif op is not None and op.status != "completed":
+        status, error = op.status, op.error
+    elif error:
+        status = "damaged"
+    else:
+        status = "incomplete"
+    return {**info, "status": status, "error": error,
+            "operation_id": op.id if op is not None else None}
+
+
 @router.get("/runs", response_model=RunList)
-def list_runs(home: HomeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+def list_runs(home: HomeDep, db: DbDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
               offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0) -> dict[str, Any]:
-    """Research runs under the home folder, newest first (CLI and API runs alike); a run
-    whose `config.json` or `state.json` cannot be read is listed with `damaged` saying
-    why."""
+    """Research runs under the home folder, newest first (CLI and API runs alike), each with
+    its `status` (a failed run reads `failed` with its operation's `error`); a run whose
+    `config.json` or `state.json` cannot be read is listed with `damaged` saying why."""
     root = runs_root(home)
     folders = sorted((p for p in root.iterdir() if (p / CONFIG_FILE).is_file()),
                      key=lambda p: p.name, reverse=True) if root.is_dir() else []
-    return {"runs": [_listed(p) for p in folders[offset:offset + limit]], "limit": limit,
-            "offset": offset}
+    ops = run_operations(db)
+    return {"runs": [with_status(_listed(p), ops.get(p.name))
+                     for p in folders[offset:offset + limit]],
+            "limit": limit, "offset": offset}
 
 
 def run_folder(db: Database, home: Path, run_id: str) -> Path:
@@ -170,8 +208,9 @@ def run_folder(db: Database, home: Path, run_id: str) -> Path:
 
 @router.get("/runs/{run_id}", response_model=RunDetail, responses=NOT_FOUND)
 def get_run(run_id: RunId, db: DbDep, home: HomeDep) -> dict[str, Any]:
-    """One run: its settings, the phases done and which artifacts exist."""
-    return _info(run_folder(db, home, run_id), detail=True)
+    """One run: its settings, the phases done, which artifacts exist and its status."""
+    folder = run_folder(db, home, run_id)
+    return with_status(_info(folder, detail=True), run_operations(db).get(folder.name))
 
 
 @router.get("/runs/{run_id}/summary", response_class=Response,

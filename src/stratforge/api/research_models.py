@@ -39,6 +39,14 @@ class RunInfo(BaseModel):
     files: RunFiles
     damaged: str | None = Field(None, description="Why the run folder cannot be read "
                                 "(a damaged config.json or state.json); null when it can.")
+    status: str = Field("incomplete", description=(
+        "`completed` (every phase done), else the status of the research_run operation that "
+        "runs it (`pending`, `running`, `failed`, `cancelled`), `damaged`, or `incomplete` "
+        "(stopped with no operation known)."))
+    error: str | None = Field(None, description="Why it failed: the operation's error, or "
+                              "why the folder is damaged.")
+    operation_id: str | None = Field(None, description="The research_run operation of the "
+                                     "run, when one is known.")
 
 
 class RunDetail(RunInfo):

@@ -219,11 +219,28 @@ def heatmap(rows: pd.DataFrame, tick_size: float | None = None,
     return out
 
 
+def default_combo(path: Path, combos: list[dict[str, Any]]) -> tuple[str, str]:
+    """The combo a heatmap opens on: the best validated strategy's (the first row of the tier
+    table, best tiers first, then by in-sample Sharpe per trade) when it has sweep rows with
+    trades, else the combo with the highest mean PnL per trade."""
+    validation = path / "validation.parquet"
+    swept = {(c["template_id"], c["timeframe"]) for c in combos}
+    if validation.is_file():
+        frame = pd.read_parquet(validation)
+        if {"template_id", "timeframe"} <= set(frame.columns) and not frame.empty:
+            for row in tier_table(frame).itertuples(index=False):
+                combo = (str(row.template_id), str(row.timeframe))
+                if combo in swept:
+                    return combo
+    return combos[0]["template_id"], combos[0]["timeframe"]
+
+
 @router.get("/runs/{run_id}/sweep", response_model=SweepOut, responses=NOT_FOUND)
 def get_sweep(run_id: RunId, db: DbDep, home: HomeDep, template_id: Name = None,
               timeframe: Name = None) -> Any:
     """The combos of the sweep (rows, best PnL per trade) and the stop x target heatmap of
-    one (default: the combo with the highest mean PnL per trade)."""
+    one (default: the best validated strategy's combo, else the one with the highest mean PnL
+    per trade)."""
     path = run_folder(db, home, run_id)
     rows = param_rows(path)
     market = price_format(path, home)
@@ -235,7 +252,7 @@ def get_sweep(run_id: RunId, db: DbDep, home: HomeDep, template_id: Name = None,
               for (t, tf), r in stats.sort_values("mean", ascending=False,
                                                   kind="stable").iterrows()]
     if template_id is None and timeframe is None and combos:
-        template_id, timeframe = combos[0]["template_id"], combos[0]["timeframe"]
+        template_id, timeframe = default_combo(path, combos)
     chosen = rows[(rows["template_id"] == template_id) & (rows["timeframe"] == timeframe)]
     if (template_id is not None or timeframe is not None) and chosen.empty:
         raise NotFoundError(f"no sweep rows for template {template_id} at {timeframe}")

@@ -173,13 +173,18 @@ Column = tuple[str, Callable[[Mapping[str, Any]], str], str]
 
 def _table(columns: Sequence[Column], records: Iterable[Mapping[str, Any]],
            with_tier: bool = False) -> str:
-    head = ("<th>Tier</th>" if with_tier else "") + "".join(f"<th>{_esc(h)}</th>"
-                                                            for h, _, _ in columns)
+    """A table in a horizontally scrolling box; its first column stays in view (CSS). With
+    ``with_tier`` the tier is the second column, after the strategy."""
+    heads = [f"<th>{_esc(h)}</th>" for h, _, _ in columns]
+    if with_tier:
+        heads.insert(min(1, len(heads)), "<th>Tier</th>")
+    head = "".join(heads)
     body = []
     for rec in records:
-        cells = [_tier_cell(rec.get("tier"), rec.get("tier_name"))] if with_tier else []
-        cells += [(f'<td class="{css}">' if css else "<td>") + f"{_esc(get(rec))}</td>"
-                  for _, get, css in columns]
+        cells = [(f'<td class="{css}">' if css else "<td>") + f"{_esc(get(rec))}</td>"
+                 for _, get, css in columns]
+        if with_tier:
+            cells.insert(min(1, len(cells)), _tier_cell(rec.get("tier"), rec.get("tier_name")))
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
@@ -203,6 +208,15 @@ def _sub(key: str, inner: str, fmt: Callable[[Any], str]) -> Callable[[Mapping[s
 
 # ---------------------------------------------------------------- sections
 
+def _phase_fact(key: str, value: Any) -> str:
+    """One phase statistic as ``key value``; a time in nanoseconds since the epoch
+    (``train_end_ns``) reads as its UTC date and time under the name without ``_ns``."""
+    if key.endswith("_ns") and isinstance(value, int | float) and not isinstance(value, bool):
+        stamp = pd.Timestamp(int(value), unit="ns", tz="UTC")
+        return f"{key[:-3]} {stamp.strftime('%Y-%m-%d %H:%M')} UTC"
+    return f"{key} {_detail(value)}"
+
+
 def _detail(v: Any) -> str:
     """A phase statistic: ``4,831``, ``0.3125``, ``(15m 259, 1h 120)`` or the text."""
     if isinstance(v, Mapping):
@@ -220,7 +234,7 @@ def _phase_table(summary: Mapping[str, Any]) -> str:
     info = {n: phases[n] if isinstance(phases[n], Mapping) else {"seconds": phases[n]}
             for n in names}
     records = [{"phase": n, "seconds": info[n].get("seconds"),
-                "details": ", ".join(f"{k} {_detail(v)}" for k, v in info[n].items()
+                "details": ", ".join(_phase_fact(k, v) for k, v in info[n].items()
                                      if k != "seconds")}
                for n in names]
     total = sum(_real(r["seconds"]) or 0.0 for r in records)
@@ -376,7 +390,9 @@ def _tiers(run: RunArtifacts) -> str:
     shown = tier_table(frame).head(TIER_TABLE_ROWS).to_dict(orient="records")
     note = _note(f"showing the first {len(shown)} of {len(frame)} strategies, best tiers first, "
                  "then by in-sample per-trade Sharpe")
-    return note + _table(TIER_COLUMNS, shown, with_tier=True)
+    cur = _currency(run)
+    columns = [(f"{h}{cur}" if "PnL" in h else h, get, css) for h, get, css in TIER_COLUMNS]
+    return note + _table(columns, shown, with_tier=True)
 
 
 def _overfitting(run: RunArtifacts) -> str:
@@ -422,12 +438,14 @@ SECTION_BUILDERS: dict[str, Callable[[RunArtifacts], str]] = {
     "market": _market,
     "best": _best,
     "equity": lambda run: charts.equity_html(
-        run.curves, (run.summary.get("data") or {}).get("train_end"), _best_records(run)),
+        run.curves, (run.summary.get("data") or {}).get("train_end"), _best_records(run),
+        _currency(run)),
     "tiers": _tiers,
     "overfitting": _overfitting,
     "anova": lambda run: charts.anova_html(run.anova),
-    "heatmaps": lambda run: charts.heatmaps_html(run.param_rows, _best_records(run), run.anova),
-    "templates": lambda run: charts.templates_html(run.library, run.validation),
+    "heatmaps": lambda run: charts.heatmaps_html(run.param_rows, _best_records(run), run.anova,
+                                                 _currency(run)),
+    "templates": lambda run: charts.templates_html(run.library, run.validation, _currency(run)),
     "refine": lambda run: charts.refine_html(run.history),
 }
 """Section id -> the function that renders its body, in page order."""
@@ -443,18 +461,22 @@ h3 { font-size: 15px; }
 nav a { margin-right: 12px; color: #2a5db0; text-decoration: none; }
 section { background: #fff; border: 1px solid #dde1e7; border-radius: 6px;
           padding: 14px 18px; margin: 16px 0; }
-.scroll { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { padding: 4px 8px; border-bottom: 1px solid #eceff3; text-align: left;
+.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: separate; border-spacing: 0; font-size: 13px; }
+th, td { padding: 3px 8px; border-bottom: 1px solid #eceff3; text-align: left;
          white-space: nowrap; }
 thead th { background: #f0f2f5; position: sticky; top: 0; }
+.scroll th:first-child, .scroll td:first-child { position: sticky; left: 0; z-index: 1;
+  background: #fff; box-shadow: 1px 0 0 #dde1e7; }
+.scroll thead th:first-child { background: #f0f2f5; z-index: 2; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.wrap { white-space: normal; min-width: 220px; }
+td.wrap { white-space: nowrap; }
 table.facts th { width: 180px; color: #555; font-weight: 600; }
 .note { color: #666; font-style: italic; } .problems { color: #a33; }
 .tier { font-weight: 600; } .tier-1 { color: #17803d; } .tier-2 { color: #2a5db0; }
 .tier-3 { color: #777; } .tier-4 { color: #b3261e; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 12px; }
+.grid > * { min-width: 0; }
 """
 
 

@@ -22,9 +22,13 @@ from stratforge.discovery.library import TemplateLibrary
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.search.anova import stars
 
-PALETTE: tuple[str, ...] = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-"""Line colours of the equity curves, one per strategy (cycled)."""
+PALETTE: tuple[str, ...] = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#8c6d31", "#843c39", "#7b4173",
+    "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363", "#6baed6", "#fd8d3c", "#74c476")
+"""Line colours, one per strategy: 24 that stay apart on white (tab10 and the darker
+tab20b/tab20c shades); past 24 the colours repeat with another dash (:func:`series_dash`)."""
+DASHES: tuple[str, ...] = ("solid", "dot", "dashdot", "longdash")
 DIVERGING = "RdBu"
 """Colour scale centred at 0: red for losses, blue for gains."""
 NO_DATA_GREY = "#b0b0b0"
@@ -41,12 +45,20 @@ _AXIS = {"gridcolor": "#e6e8ec", "zerolinecolor": "#c9ced6", "linecolor": "#c9ce
 def _layout(title: str, x_title: str, y_title: str, height: int = 420,
             **extra: Any) -> dict[str, Any]:
     """A light layout without a plotly template (a template adds ~10 kB to every chart)."""
-    return {"title": {"text": html.escape(title), "x": 0.02}, "template": "none",
-            "height": height, "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+    # the legend lies under the plot in the container's coordinates: it pushes the bottom
+    # margin instead of overlapping the title, whatever the number of entries
+    return {"title": {"text": html.escape(title), "x": 0.01, "xanchor": "left"},
+            "template": "none", "height": height,
+            "margin": {"l": 60, "r": 20, "t": 44, "b": 44},
             "font": {"family": _FONT, "size": 12, "color": "#1d2330"},
             "paper_bgcolor": "white", "plot_bgcolor": "white", "colorway": list(PALETTE),
+            "legend": LEGEND,
             "hovermode": "closest", "xaxis": {**_AXIS, "title": {"text": x_title}},
             "yaxis": {**_AXIS, "title": {"text": y_title}}, **extra}
+
+
+LEGEND: dict[str, Any] = {"orientation": "h", "x": 0, "xanchor": "left", "yref": "container",
+                          "y": 0, "yanchor": "bottom"}
 
 
 def figure_html(fig: go.Figure, div_id: str) -> str:
@@ -80,19 +92,20 @@ def _strategy_order(curves: pd.DataFrame, preferred: Sequence[str]) -> list[str]
     return first + [s for s in present if s not in first]
 
 
-def _equity_traces(sid: str, group: pd.DataFrame, colour: str) -> list[go.Scatter]:
+def _equity_traces(sid: str, group: pd.DataFrame, colour: str, cur: str = "",
+                   oos_dash: str = "dash") -> list[go.Scatter]:
     equity = group["pnl"].astype("float64").fillna(0.0).cumsum().to_numpy()
     times = pd.to_datetime(group["exit_time"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
     times = times.to_numpy()
     in_sample = (group["segment"].astype(str) == "in_sample").to_numpy()
     name = html.escape(sid)
-    hover = "%{x|%Y-%m-%d %H:%M}<br>equity %{y:,.2f}"
+    hover = f"%{{x|%Y-%m-%d %H:%M}}<br>equity %{{y:,.2f}}{html.escape(cur)}"
     traces = []
     is_idx = np.flatnonzero(in_sample)
     oos_idx = np.flatnonzero(~in_sample)
     if oos_idx.size and oos_idx[0] > 0:  # start the OOS line where the IS line ends
         oos_idx = np.concatenate(([oos_idx[0] - 1], oos_idx))
-    for idx, dash, label in ((is_idx, "solid", "IS"), (oos_idx, "dash", "OOS")):
+    for idx, dash, label in ((is_idx, "solid", "IS"), (oos_idx, oos_dash, "OOS")):
         if idx.size == 0:
             continue
         traces.append(go.Scatter(
@@ -103,7 +116,7 @@ def _equity_traces(sid: str, group: pd.DataFrame, colour: str) -> list[go.Scatte
 
 
 def equity_figure(curves: pd.DataFrame | None, train_end: str | None,
-                  preferred: Sequence[str] = ()) -> go.Figure | None:
+                  preferred: Sequence[str] = (), currency: str = "") -> go.Figure | None:
     """Cumulative PnL per strategy: in-sample solid, out-of-sample dashed, a line at the split.
 
     Strategies follow ``preferred`` (the summary's best list), then the file's order.
@@ -112,9 +125,11 @@ def equity_figure(curves: pd.DataFrame | None, train_end: str | None,
     if curves is None or curves.empty or not needed <= set(curves.columns):
         return None
     fig = go.Figure()
-    for i, sid in enumerate(_strategy_order(curves, preferred)):
+    order = _strategy_order(curves, preferred)
+    for i, sid in enumerate(order):
         group = curves[curves["strategy_id"].astype(str) == sid]
-        for trace in _equity_traces(sid, group, PALETTE[i % len(PALETTE)]):
+        for trace in _equity_traces(sid, group, PALETTE[i % len(PALETTE)], currency,
+                                    "dash" if i < len(PALETTE) else "dot"):
             fig.add_trace(trace)
     split = pd.to_datetime(train_end, utc=True, errors="coerce") if train_end else pd.NaT
     if not pd.isna(split):
@@ -124,15 +139,17 @@ def equity_figure(curves: pd.DataFrame | None, train_end: str | None,
         fig.add_annotation(x=x, y=1, xref="x", yref="paper", text="train | test",
                            showarrow=False, yanchor="bottom", font={"size": 11})
     fig.update_layout(**_layout("Equity curves (solid: in-sample, dashed: out-of-sample)",
-                                "exit time (UTC)", "cumulative PnL", height=460))
+                                "exit time (UTC)", f"cumulative PnL{currency}",
+                                height=460 + 22 * max(0, math.ceil(2 * len(order) / 4) - 1)))
     return fig
 
 
 def equity_html(curves: pd.DataFrame | None, train_end: str | None,
-                best: Sequence[Mapping[str, Any]]) -> str:
-    """The equity-curve section body: the chart, or a note when there are no curves."""
+                best: Sequence[Mapping[str, Any]], currency: str = "") -> str:
+    """The equity-curve section body: the chart, or a note when there are no curves
+    (``currency`` is the axis suffix, " (USD)")."""
     preferred = [str(b.get("strategy_id")) for b in best]
-    return _figure_or_note(equity_figure(curves, train_end, preferred), "fig-equity",
+    return _figure_or_note(equity_figure(curves, train_end, preferred, currency), "fig-equity",
                            "no equity curves in this run")
 
 
@@ -232,7 +249,7 @@ def heatmap_grid(rows: pd.DataFrame | None
     return stop_labels, target_labels, z, counts, len(data)
 
 
-def heatmap_figure(rows: pd.DataFrame, title: str) -> go.Figure | None:
+def heatmap_figure(rows: pd.DataFrame, title: str, currency: str = "") -> go.Figure | None:
     """Mean ``pnl_per_trade`` per (stop bin, target bin) over rows with trades > 0."""
     grid = heatmap_grid(rows)
     if grid is None:
@@ -242,7 +259,8 @@ def heatmap_figure(rows: pd.DataFrame, title: str) -> go.Figure | None:
         x=stop_labels, y=target_labels, z=[[v if math.isfinite(v) else None for v in r]
                                            for r in z.tolist()],
         customdata=counts.tolist(), colorscale=DIVERGING, zmid=0,
-        colorbar={"title": {"text": "PnL/trade"}},
+        colorbar={"title": {"text": f"PnL/trade{html.escape(currency)}", "side": "right"},
+                  "thickness": 12},
         hovertemplate=("stop %{x}<br>target %{y}<br>mean PnL/trade %{z:,.2f}"
                        "<br>rows %{customdata}<extra></extra>")))
     fig.update_layout(**_layout(title, "stop_ticks", "target_ticks", height=360))
@@ -284,7 +302,7 @@ def heatmap_combos(rows: pd.DataFrame, best: Sequence[Mapping[str, Any]],
 
 
 def heatmaps_html(rows: pd.DataFrame | None, best: Sequence[Mapping[str, Any]],
-                  anova: Mapping[str, Any] | None) -> str:
+                  anova: Mapping[str, Any] | None, currency: str = "") -> str:
     """The heatmap section body: one stop x target heatmap per combo, in a grid."""
     if rows is None:
         return note("no sweep in this run")
@@ -298,12 +316,12 @@ def heatmaps_html(rows: pd.DataFrame | None, best: Sequence[Mapping[str, Any]],
     for i, (template, tf) in enumerate(combos, start=1):
         sub = rows[(rows["template_id"].astype(str) == template)
                    & (rows["timeframe"].astype(str) == tf)]
-        fig = heatmap_figure(sub, f"{template} @ {tf} ({len(sub):,} rows)")
+        fig = heatmap_figure(sub, f"{template} @ {tf} ({len(sub):,} rows)", currency)
         cells.append('<div class="cell">' + _figure_or_note(
             fig, f"fig-heatmap-{i}", f"{template} @ {tf}: no rows with trades") + "</div>")
-    return (note(f"mean PnL per trade (sweep and refinement rows with trades > 0) for "
+    return (note(f"mean PnL per trade{currency} (sweep and refinement rows with trades > 0) for "
                  f"{source}; stop and target in up to {MAX_BINS} equal-width bins")
-            + '<div class="grid">' + "".join(cells) + "</div>")
+            + '<div class="stack">' + "".join(cells) + "</div>")
 
 
 # ---------------------------------------------------------------- templates
@@ -314,12 +332,42 @@ def _marker_sizes(members: np.ndarray) -> np.ndarray:
     return 8.0 + 32.0 * root / top
 
 
-def templates_figure(library: TemplateLibrary | None,
-                     best_pnl: Mapping[str, float]) -> go.Figure | None:
-    """Templates at (centroid ``abs_z``, centroid ``abs_momentum_strength``).
+CLIP_MIN_POINTS = 5
+CLIP_RATIO = 3.0
+
+
+def robust_top(values: Sequence[float]) -> float | None:
+    """The top of an axis that one outlier would squash, or None: with at least 5 finite
+    values, when the largest is more than 3 times the 90th percentile (the lower of the two
+    values around it), 1.25 x that percentile (the dashboard's ``robustTop``)."""
+    xs = np.asarray([v for v in values if _finite(v)], dtype=np.float64)
+    if xs.size < CLIP_MIN_POINTS:
+        return None
+    q = float(np.quantile(xs, 0.9, method="lower"))
+    if not q > 0 or xs.max() <= CLIP_RATIO * q:
+        return None
+    return 1.25 * q
+
+
+def _log_axis(values: np.ndarray, top: float | None, title: str) -> dict[str, Any]:
+    """A log axis (the template statistics span decades) when every value is positive, else
+    a linear one; ending at ``top`` when the values were clipped."""
+    if values.size and (values > 0).all():
+        hi = top if top is not None else float(values.max())
+        return {**_AXIS, "type": "log", "title": {"text": f"{title} (log scale)"},
+                "range": [math.log10(float(values.min())) - 0.1, math.log10(hi) + 0.1]}
+    axis = {**_AXIS, "title": {"text": title}}
+    return {**axis, "range": [0, top * 1.05]} if top is not None else axis
+
+
+def templates_figure(library: TemplateLibrary | None, best_pnl: Mapping[str, float],
+                     currency: str = "") -> go.Figure | None:
+    """Templates at (centroid ``abs_z``, centroid ``abs_momentum_strength``) on log axes.
 
     Marker size grows with the square root of the member count; the colour is the best
-    in-sample PnL of the template in the validation table (grey when it has no rows).
+    in-sample PnL of the template in the validation table, grey (its own legend entry) when
+    no strategy of the template reached validation. A y value that one outlier would squash
+    (:func:`robust_top`) is drawn as an open triangle on the top edge, its value in the hover.
     """
     if library is None or len(library) == 0:
         return None
@@ -330,29 +378,50 @@ def templates_figure(library: TemplateLibrary | None,
         "side": ["long" if t.direction > 0 else "short" for t in library]})
     frame["pnl"] = [best_pnl.get(t, math.nan) for t in frame["id"]]
     frame["size"] = _marker_sizes(frame["members"].to_numpy())
+    top = robust_top(frame["y"].tolist())
+    frame["clipped"] = frame["y"] > top if top is not None else False
+    frame["shown_y"] = np.where(frame["clipped"], top or 0.0, frame["y"])
     frame["hover"] = [
-        f"{html.escape(r.id)}<br>{r.side}<br>members {r.members:,}<br>best IS PnL "
-        f"{'–' if not math.isfinite(r.pnl) else f'{r.pnl:,.2f}'}"
+        f"{html.escape(r.id)}<br>{r.side}<br>members {r.members:,}<br>|z| {r.x:.4g}<br>"
+        f"|momentum| {r.y:.4g}{' (above the axis, clipped)' if r.clipped else ''}<br>"
+        f"best IS PnL {'– (not validated)' if not math.isfinite(r.pnl) else f'{r.pnl:,.2f}'}"
+        f"{html.escape(currency) if math.isfinite(r.pnl) else ''}"
         for r in frame.itertuples(index=False)]
     fig = go.Figure()
-    known = frame[np.isfinite(frame["pnl"])]
-    unknown = frame[~np.isfinite(frame["pnl"])]
-    if not unknown.empty:
+    valued = np.isfinite(frame["pnl"]) & ~frame["clipped"]
+    grey = ~np.isfinite(frame["pnl"]) & ~frame["clipped"]
+    if grey.any():
+        part = frame[grey]
         fig.add_trace(go.Scatter(
-            x=unknown["x"], y=unknown["y"], mode="markers", name="not validated",
-            hovertext=unknown["hover"], hoverinfo="text",
-            marker={"size": unknown["size"], "color": NO_DATA_GREY, "opacity": 0.7,
+            x=part["x"], y=part["shown_y"], mode="markers",
+            name="grey: no strategy of the template reached validation",
+            hovertext=part["hover"], hoverinfo="text",
+            marker={"size": part["size"], "color": NO_DATA_GREY, "opacity": 0.7,
                     "line": {"width": 0.5, "color": "#555"}}))
-    if not known.empty:
+    if valued.any():
+        part = frame[valued]
         fig.add_trace(go.Scatter(
-            x=known["x"], y=known["y"], mode="markers", name="best IS PnL",
-            hovertext=known["hover"], hoverinfo="text",
-            marker={"size": known["size"], "color": known["pnl"], "colorscale": DIVERGING,
+            x=part["x"], y=part["shown_y"], mode="markers",
+            name=f"colour: best in-sample PnL{html.escape(currency)} (red loss, blue gain)",
+            hovertext=part["hover"], hoverinfo="text",
+            marker={"size": part["size"], "color": part["pnl"], "colorscale": DIVERGING,
                     "cmid": 0, "opacity": 0.85, "line": {"width": 0.5, "color": "#333"},
-                    "colorbar": {"title": {"text": "best IS PnL"}}}))
+                    "colorbar": {"title": {"text": f"best IS PnL{html.escape(currency)}",
+                                           "side": "right"}, "thickness": 12}}))
+    if frame["clipped"].any():
+        part = frame[frame["clipped"]]
+        fig.add_trace(go.Scatter(
+            x=part["x"], y=part["shown_y"], mode="markers",
+            name=f"open triangle: |momentum| above {top:.4g}, drawn on the top edge",
+            hovertext=part["hover"], hoverinfo="text",
+            marker={"size": part["size"], "symbol": "triangle-up-open", "color": "#d62728",
+                    "line": {"width": 2}}))
     fig.update_layout(**_layout("Templates in z-momentum space (size ~ sqrt(members))",
-                                "centroid |z|", "centroid |momentum strength|", height=480,
-                                showlegend=False))
+                                "centroid |z|", "centroid |momentum strength|", height=520,
+                                showlegend=True))
+    fig.update_layout(xaxis=_log_axis(frame["x"].to_numpy(np.float64), None, "centroid |z|"),
+                      yaxis=_log_axis(frame["y"].to_numpy(np.float64), top,
+                                      "centroid |momentum strength|"))
     return fig
 
 
@@ -365,11 +434,13 @@ def best_is_pnl(validation: pd.DataFrame | None) -> dict[str, float]:
     return pnl.groupby(validation["template_id"].astype(str)).max().dropna().to_dict()
 
 
-def templates_html(library: TemplateLibrary | None, validation: pd.DataFrame | None) -> str:
+def templates_html(library: TemplateLibrary | None, validation: pd.DataFrame | None,
+                   currency: str = "") -> str:
     """The template section body, coloured by each template's best in-sample PnL."""
     if library is None:
         return note("no template library in this run")
-    return _figure_or_note(templates_figure(library, best_is_pnl(validation)), "fig-templates",
+    return _figure_or_note(templates_figure(library, best_is_pnl(validation), currency),
+                           "fig-templates",
                            "the template library is empty")
 
 

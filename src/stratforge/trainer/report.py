@@ -21,8 +21,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from stratforge.data.atomic import atomic_write_bytes
-from stratforge.errors import DataError
+from stratforge.errors import ConfigError, DataError
 from stratforge.html_page import escape_cell, finite_or_none, standalone_page
+from stratforge.instruments import get_instrument
 from stratforge.sim.explain import price_text
 from stratforge.trainer import analysis
 
@@ -35,6 +36,8 @@ _FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-se
 _AXIS = {"gridcolor": "#e6e8ec", "zerolinecolor": "#c9ced6", "linecolor": "#c9ced6",
          "automargin": True}
 _CONFIG = {"displaylogo": False, "responsive": True}
+SHARPE_WHY = ("a day's per-trade Sharpe needs at least 2 trades with PnL that differ, and no "
+              "day had them")
 BREAKDOWN_TITLES = {"zone": "By field-engine zone", "z_band": "By |z| band at the signal",
                     "reason": "By exit reason", "timeframe": "By timeframe"}
 
@@ -75,6 +78,24 @@ def _table(columns: Sequence[Column], records: Iterable[Mapping[str, Any]]) -> s
             f"<tbody>{body}</tbody></table></div>")
 
 
+def _priced(columns: Sequence[Column], cur: str) -> list[Column]:
+    """``columns`` with the currency (``cur``, " (USD)") after every PnL heading."""
+    return [(f"{h}{cur}" if "PnL" in h else h, key, fmt) for h, key, fmt in columns]
+
+
+def currency_suffix(log: Mapping[str, Any]) -> str:
+    """" (USD)": the run's currency from the log's cost model, else its symbol's instrument;
+    "" when neither is known (a run without a log)."""
+    model = log.get("cost_model")
+    cur = model.get("currency") if isinstance(model, Mapping) else None
+    if not cur and isinstance(log.get("symbol"), str):
+        try:
+            cur = get_instrument(log["symbol"]).currency
+        except (KeyError, ValueError, ConfigError):
+            cur = None
+    return f" ({cur})" if cur else ""
+
+
 def _facts(pairs: Iterable[tuple[str, Any]]) -> str:
     rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in pairs)
     return f'<table class="facts">{rows}</table>'
@@ -82,13 +103,36 @@ def _facts(pairs: Iterable[tuple[str, Any]]) -> str:
 
 # ---------------------------------------------------------------- charts
 
-def _layout(title: str, y_title: str, height: int = 360, **extra: Any) -> dict[str, Any]:
-    return {"title": {"text": html.escape(title), "x": 0.02}, "template": "none",
-            "height": height, "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+DAY_MS = 86_400_000
+MAX_DATE_TICKS = 8
+
+
+def day_axis(days: Sequence[Any]) -> dict[str, Any]:
+    """A date x axis for daily values: one tick every k whole days (at most
+    ``MAX_DATE_TICKS`` ticks), labelled "17 Jan 2023", so labels never crowd or overlap and a
+    short run does not get hourly ticks."""
+    span = len(days)
+    if span:
+        stamps = pd.to_datetime(pd.Series([str(d) for d in days]), errors="coerce").dropna()
+        if len(stamps):
+            span = int((stamps.max() - stamps.min()).days) + 1
+    step = max(1, math.ceil(span / MAX_DATE_TICKS))
+    return {**_AXIS, "type": "date", "title": {"text": "day"}, "dtick": step * DAY_MS,
+            "tickformat": "%d %b %Y", "tickangle": 0}
+
+
+def _layout(title: str, y_title: str, height: int = 360, days: Sequence[Any] = (),
+            **extra: Any) -> dict[str, Any]:
+    # the legend sits under the plot in the container's coordinates: it pushes the bottom
+    # margin instead of overlapping the title or the axis title
+    return {"title": {"text": html.escape(title), "x": 0.01, "xanchor": "left"},
+            "template": "none", "height": height, "margin": {"l": 60, "r": 20, "t": 44, "b": 44},
             "font": {"family": _FONT, "size": 12, "color": "#1d2330"},
             "paper_bgcolor": "white", "plot_bgcolor": "white", "colorway": list(_COLOURS),
-            "hovermode": "x unified", "legend": {"orientation": "h", "y": -0.2},
-            "xaxis": {**_AXIS, "type": "category", "title": {"text": "day"}},
+            "hovermode": "x unified",
+            "legend": {"orientation": "h", "x": 0, "xanchor": "left", "yref": "container",
+                       "y": 0, "yanchor": "bottom"},
+            "xaxis": day_axis(days),
             "yaxis": {**_AXIS, "title": {"text": html.escape(y_title)}}, **extra}
 
 
@@ -99,29 +143,40 @@ def _figure_html(fig: go.Figure, div_id: str) -> str:
 
 
 def _lines(days: pd.DataFrame, columns: Mapping[str, str], title: str, y_title: str,
-           div_id: str, bars: Sequence[str] = (), **layout: Any) -> str:
+           div_id: str, bars: Sequence[str] = (), why_empty: str = "", **layout: Any) -> str:
     """One trace per present column of ``days`` (``column -> legend name``) against the day;
-    the columns in ``bars`` as bars, the others as lines."""
+    the columns in ``bars`` as bars, the others as lines. A chart with no finite value says
+    so in a note, with ``why_empty`` (why the values are missing) when given."""
     present = {c: name for c, name in columns.items() if c in days.columns}
-    if days.empty or not present:
-        return _note(f"{title}: nothing to draw")
+    if days.empty:
+        return _empty_chart(title, "no day trained yet", div_id)
+    if not present:
+        return _empty_chart(title, f"the days hold no {' or '.join(columns)} column", div_id)
+    if not any(_real(v) is not None for c in present for v in days[c]):
+        return _empty_chart(title, why_empty or "every value is missing", div_id)
     x = days["day"].astype(str).tolist()
     fig = go.Figure()
     for column, label in present.items():
         y, name = [_real(v) for v in days[column]], html.escape(label)
         fig.add_trace(go.Bar(x=x, y=y, name=name) if column in bars
                       else go.Scatter(x=x, y=y, name=name, mode="lines+markers"))
-    fig.update_layout(**_layout(title, y_title, **layout))
+    fig.update_layout(**_layout(title, y_title, days=x, **layout))
     return _figure_html(fig, div_id)
 
 
-def _cumulative(days: pd.DataFrame) -> str:
+def _empty_chart(title: str, why: str, div_id: str) -> str:
+    """The note that stands where a chart has nothing to draw, saying why."""
+    return (f'<p class="note empty-chart" id="{_esc(div_id)}-empty">'
+            f"{_esc(title)}: nothing to draw: {_esc(why)}.</p>")
+
+
+def _cumulative(days: pd.DataFrame, cur: str) -> str:
     cum = pd.DataFrame({"day": days["day"]})
     for column in ("pnl", "oos_pnl"):
         if column in days.columns:
             cum[column] = pd.to_numeric(days[column], errors="coerce").fillna(0.0).cumsum()
     return _lines(cum, {"pnl": "in-day best", "oos_pnl": "out-of-sample"},
-                  "Cumulative PnL", "cumulative PnL", "fig-cumulative")
+                  f"Cumulative PnL{cur}", f"cumulative PnL{cur}", "fig-cumulative")
 
 
 def _parameters(days: pd.DataFrame) -> str:
@@ -153,24 +208,25 @@ _PERIOD_ROWS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
     ("Average daily Sharpe", "avg_sharpe", _fmt))
 
 
-def _periods(days: pd.DataFrame) -> str:
+def _periods(days: pd.DataFrame, cur: str) -> str:
     cmp = analysis.compare_periods(days, 5)
     first, last = cmp["first"], cmp["last"]
     rows = "".join(f"<tr><th>{_esc(label)}</th><td class=\"num\">{_esc(fmt(first.get(k)))}"
                    f"</td><td class=\"num\">{_esc(fmt(last.get(k)))}</td></tr>"
-                   for label, k, fmt in _PERIOD_ROWS)
+                   for label, k, fmt in _priced(_PERIOD_ROWS, cur))
     n = _esc(cmp["n"])
     return (f'<div class="scroll"><table><thead><tr><th></th><th>First {n} days</th>'
             f"<th>Last {n} days</th></tr></thead><tbody>{rows}</tbody></table></div>")
 
 
-def _verdict(days: pd.DataFrame) -> str:
+def _verdict(days: pd.DataFrame, cur: str) -> str:
     oos = analysis.oos_distribution(days)
     lo, hi = oos["ci95"]
     css = "edge" if oos["edge_claimed"] else "noedge"
     return (f'<p class="verdict {css}">{_esc(oos["verdict"])}</p>' + _facts([
-        ("Out-of-sample days", _int(oos["n_days"])), ("Mean daily PnL", _fmt(oos["mean"])),
-        ("Median daily PnL", _fmt(oos["median"])), ("Std of daily PnL", _fmt(oos["std"])),
+        ("Out-of-sample days", _int(oos["n_days"])), (f"Mean daily PnL{cur}", _fmt(oos["mean"])),
+        (f"Median daily PnL{cur}", _fmt(oos["median"])),
+        (f"Std of daily PnL{cur}", _fmt(oos["std"])),
         ("t statistic", _fmt(oos["t_stat"])), ("Share of positive days",
                                                _pct(oos["share_positive"])),
         ("95% interval of the mean", f"{_fmt(lo)} to {_fmt(hi)}"),
@@ -196,12 +252,12 @@ _BREAKDOWN: tuple[Column, ...] = (
     ("Avg bars", "avg_bars", _fmt))
 
 
-def _strongest(log: Mapping[str, Any]) -> str:
+def _strongest(log: Mapping[str, Any], cur: str) -> str:
     states = log.get("strongest_states")
     if not isinstance(states, list):
         return ""
-    body = (_table(_STATES, [r for r in states if isinstance(r, Mapping)]) if states
-            else _note("no state has enough outcomes yet"))
+    body = (_table(_priced(_STATES, cur), [r for r in states if isinstance(r, Mapping)])
+            if states else _note("no state has enough outcomes yet"))
     return _section("states", "Strongest states (Bayesian brain)", body)
 
 
@@ -210,27 +266,27 @@ _HOURS: tuple[Column, ...] = (
     ("Avg PnL", "avg_pnl", _fmt), ("Total PnL", "total_pnl", _fmt))
 
 
-def _confident(log: Mapping[str, Any]) -> str:
+def _confident(log: Mapping[str, Any], cur: str) -> str:
     states = log.get("confident_states")
     if not isinstance(states, list):
         return ""
     level = _real(log.get("confident_level"))
     share = f"{100 * level:.0f}%" if level is not None else "the level"
-    body = (_table(_STATES, [r for r in states if isinstance(r, Mapping)]) if states
-            else _note(f"no state reached a posterior probability of a win of {share}"))
+    body = (_table(_priced(_STATES, cur), [r for r in states if isinstance(r, Mapping)])
+            if states else _note(f"no state reached a posterior probability of a win of {share}"))
     return _section("confident", f"Confident states: P(win) >= {share}", _note(
         "posterior mean of the win rate at or above the level, most confident first (by the "
         "90% interval's lower bound)") + body)
 
 
-def _time_of_day(trades: pd.DataFrame, log: Mapping[str, Any]) -> str:
+def _time_of_day(trades: pd.DataFrame, log: Mapping[str, Any], cur: str) -> str:
     zone = str(log.get("session_timezone") or "UTC")
     hours = analysis.hour_of_day(trades, zone)
     if hours.empty:
         return _note("no trades with entry times in this run")
     rows = [{**r, "hour": f"{int(r['hour']):02d}:00"} for r in hours.to_dict("records")]
     return _note(f"by the hour of entry in the session's time zone ({zone}); a win is a "
-                 "trade with PnL > 0") + _table(_HOURS, rows)
+                 "trade with PnL > 0") + _table(_priced(_HOURS, cur), rows)
 
 
 def _durations(trades: pd.DataFrame) -> str:
@@ -241,11 +297,11 @@ def _durations(trades: pd.DataFrame) -> str:
                    ("Average duration (minutes)", _fmt(d["avg_minutes"]))])
 
 
-def _breakdowns(trades: pd.DataFrame) -> str:
+def _breakdowns(trades: pd.DataFrame, cur: str) -> str:
     if trades.empty:
         return _note("no trades in this run")
     cells = [f'<div class="cell"><h3>{_esc(BREAKDOWN_TITLES[key])}</h3>'
-             f"{_table(_BREAKDOWN, frame.to_dict('records'))}</div>"
+             f"{_table(_priced(_BREAKDOWN, cur), frame.to_dict('records'))}</div>"
              for key, frame in analysis.breakdowns(trades).items()]
     return (_note("a win is a trade with PnL > 0") + '<div class="grid">' + "".join(cells)
             + "</div>")
@@ -350,9 +406,14 @@ h1 { font-size: 22px; margin: 8px 0 4px; } h2 { font-size: 18px; margin: 0 0 10p
 h3 { font-size: 15px; } .scroll { overflow-x: auto; }
 section { background: #fff; border: 1px solid #dde1e7; border-radius: 6px; padding: 14px 18px;
           margin: 16px 0; }
-table { border-collapse: collapse; font-size: 13px; } thead th { background: #f0f2f5; }
-th, td { padding: 4px 8px; border-bottom: 1px solid #eceff3; text-align: left;
+table { border-collapse: separate; border-spacing: 0; font-size: 13px; }
+thead th { background: #f0f2f5; }
+th, td { padding: 3px 8px; border-bottom: 1px solid #eceff3; text-align: left;
          white-space: nowrap; }
+.scroll { max-width: 100%; }
+.scroll th:first-child, .scroll td:first-child { position: sticky; left: 0; background: #fff;
+  box-shadow: 1px 0 0 #dde1e7; }
+.scroll thead th:first-child { background: #f0f2f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.facts th { width: 200px; color: #555; font-weight: 600; }
 .note { color: #666; font-style: italic; } .problems { color: #a33; }
@@ -375,19 +436,22 @@ def render_training_report(folder: Path | str) -> str:
         header += '<ul class="problems">' + "".join(f"<li>{_esc(p)}</li>"
                                                     for p in problems) + "</ul>"
     progression = analysis.learning_progression(days, 10)
+    cur = currency_suffix(log)
     sections = [
         _section("overview", "Overview", header),
-        _section("verdict", "Out-of-sample verdict", _verdict(days)),
+        _section("verdict", "Out-of-sample verdict", _verdict(days, cur)),
         _section("pnl", "Daily PnL", _lines(
             days, {"pnl": "in-day best PnL",
                    "oos_pnl": "out-of-sample (parameters chosen before the day)"},
-            "Daily PnL", "PnL", "fig-daily-pnl", bars=("pnl",)) + _cumulative(days)),
+            f"Daily PnL{cur}", f"PnL{cur}", "fig-daily-pnl", bars=("pnl",))
+            + _cumulative(days, cur)),
         _section("quality", "Win rate and Sharpe", '<div class="grid"><div class="cell">'
                  + _lines(days, {"win_rate": "win rate"}, "Daily win rate", "win rate",
                           "fig-win-rate", showlegend=False)
                  + '</div><div class="cell">'
                  + _lines(days, {"sharpe": "Sharpe"}, "Daily per-trade Sharpe", "Sharpe",
-                          "fig-sharpe", bars=("sharpe",), showlegend=False) + "</div></div>"),
+                          "fig-sharpe", bars=("sharpe",), showlegend=False,
+                          why_empty=SHARPE_WHY) + "</div></div>"),
         _section("regret", "Regret: exit efficiency and timing", _lines(
             days, {"mean_efficiency": "mean efficiency", "share_early": "share exited early",
                    "share_late": "share exited late"},
@@ -395,14 +459,14 @@ def render_training_report(folder: Path | str) -> str:
         _section("learning", "Learning progression", _lines(
             days, {"states_learned": "states learned", "high_confidence": "high confidence"},
             "States learned by day", "states", "fig-learning")
-            + _table(_PROGRESSION, progression.to_dict("records"))),
-        _section("periods", "First vs last 5 days", _periods(days)),
+            + _table(_priced(_PROGRESSION, cur), progression.to_dict("records"))),
+        _section("periods", "First vs last 5 days", _periods(days, cur)),
         _section("parameters", "Parameter evolution", _parameters(days)),
-        _confident(log),
-        _strongest(log),
-        _section("time-of-day", "Time of day", _time_of_day(trades, log)),
+        _confident(log, cur),
+        _strongest(log, cur),
+        _section("time-of-day", "Time of day", _time_of_day(trades, log, cur)),
         _section("durations", "Trade durations", _durations(trades)),
-        _section("breakdowns", "Breakdowns", _breakdowns(trades)),
+        _section("breakdowns", "Breakdowns", _breakdowns(trades, cur)),
     ]
     title = f"Training run {log.get('symbol') or root.name}"
     return standalone_page(title, CSS, f"<header><h1>{_esc(title)}</h1></header>",

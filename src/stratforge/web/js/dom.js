@@ -89,3 +89,12 @@ export function opLink(id) { return viewLink("operations", id); }
 
 // Replace an element's children (null, undefined and false are left out, unlike Node.append).
 export function fill(el, ...children) { return append(clear(el), children); }
+
+// An operation's step as a page shows it: a finished operation's step says how it ended
+// ("done", "failed at sweep"), never the step it was on ("designing") as if it still ran.
+export function stepText(op) {
+  const step = op.progress?.step ?? op.step ?? "";
+  if (!op.status || ["pending", "running"].includes(op.status)) return step;
+  if (op.status === "completed") return "done";
+  return step ? `${op.status} at ${step}` : op.status;
+}

@@ -1,7 +1,7 @@
 // Agent: the current cycle's phase and child operation, trigger and cancel, and the
 // experiment history with verdicts.
 import { ApiError, del, get, post } from "../api.js";
-import { empty, facts, fill, h, json, num, opLink, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { empty, facts, fill, h, json, num, opLink, panel, progressBar, setProgress, statusBadge, stepText, table, when } from "../dom.js";
 
 function metric(m, key) { return m && m[key] !== undefined ? num(m[key]) : "–"; }
 
@@ -24,7 +24,7 @@ export async function render(root, { feed }) {
       { label: "Operation", get: (o) => opLink(o.id) }, { label: "Type", get: (o) => o.type },
       { label: "Status", get: (o) => statusBadge(o.status) },
       { label: "Progress", get: (o) => `${o.progress.percent.toFixed(0)}%`, class: "num" },
-      { label: "Step", get: (o) => o.progress.step }], kids, { id: "agent-children" }) : empty("The cycle has no child operation yet."));
+      { label: "Step", get: (o) => stepText(o) }], kids, { id: "agent-children" }) : empty("The cycle has no child operation yet."));
     phase.textContent = s.phase;
     phase.dataset.active = String(Boolean(s.active));
     setProgress(bar, s.progress ? s.progress.percent : 0);
@@ -33,7 +33,7 @@ export async function render(root, { feed }) {
     fill(details, facts([
       ["Cycle", s.operation ? h("span", {}, opLink(s.operation.id), " ", statusBadge(s.operation.status)) : null],
       ["Child operation", s.child ? h("span", {}, opLink(s.child.id), ` ${s.child.type} `, statusBadge(s.child.status)) : null],
-      ["Step", s.progress ? `${s.progress.step || ""} ${s.progress.message || ""}` : null],
+      ["Step", s.progress ? `${s.operation ? stepText({ ...s.operation, progress: s.progress }) : s.progress.step || ""} ${s.progress.message || ""}` : null],
       ["Experiment", s.experiment_id], ["Verdict", s.verdict],
       ["Phases", Array.isArray(s.phases) && s.phases.length ? s.phases.map((p) => `${p.phase} ${when(p.at)}`).join(" → ") : null]]),
     s.strategy ? h("details", {}, h("summary", {}, "Strategy spec"), json(s.strategy)) : null);

@@ -4,6 +4,7 @@
 import { get } from "../api.js";
 import { empty, errorBox, fill, h, int, json, num, panel, statusBadge, table, when } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
+import { evolutionForm } from "./forms.js";
 
 async function available() {
   const schema = await get("/openapi.json");
@@ -54,6 +55,11 @@ export async function render(root) {
     root.append(panel(null, h("p", { class: "empty", id: "evolution-empty" }, "The evolution factory is not part of this build: no evolution routes on this server.")));
     return null;
   }
+  const started = h("p", { class: "muted", id: "evolve-started" });
+  root.append(evolutionForm((answer) => {
+    fill(started, `queued ${answer.operation_id} (${int(answer.grid_points)} simulations per generation); `,
+      h("a", { href: `#/operations/${encodeURIComponent(answer.operation_id)}` }, "its operation"));
+  }), started);
   const [runs, promoted] = await Promise.all([get("/evolution/runs"), get("/evolution/promoted")]);
   const detail = h("div", {});
   const lineageBox = h("div", {});

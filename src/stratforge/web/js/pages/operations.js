@@ -1,7 +1,7 @@
 // Operations: a filterable list, and one operation's detail (metadata, progress, result,
 // error, children) with cancel and retry.
 import { del, get, post } from "../api.js";
-import { empty, errorBox, facts, fill, h, json, link, opLink, panel, progressBar, setProgress, statusBadge, table, when } from "../dom.js";
+import { empty, errorBox, facts, fill, h, json, link, opLink, panel, progressBar, setProgress, statusBadge, stepText, table, when } from "../dom.js";
 
 const STATUSES = ["", "pending", "running", "completed", "failed", "cancelled"];
 const PAGE = 100;
@@ -12,7 +12,7 @@ function opsTable(ops, id) {
     { label: "Operation", get: (o) => opLink(o.id) }, { label: "Type", get: (o) => o.type },
     { label: "Status", get: (o) => statusBadge(o.status) },
     { label: "Progress", get: (o) => `${(o.progress?.percent ?? 0).toFixed(0)}%`, class: "num" },
-    { label: "Step", get: (o) => o.progress?.step ?? "" },
+    { label: "Step", get: (o) => stepText(o) },
     { label: "Created", get: (o) => when(o.created_at) },
     { label: "Worker", get: (o) => o.worker_id ?? "" },
   ], ops, { id });
@@ -72,7 +72,7 @@ async function renderDetail(root, id, feed) {
       ["Views", links.length ? links : null]]));
     setProgress(bar, op.progress.percent);
     percent.textContent = `${op.progress.percent.toFixed(1)}%`;
-    step.textContent = op.progress.step || "";
+    step.textContent = stepText(op);
     message.textContent = op.progress.message || "";
     fill(statusBox, statusBadge(op.status));
     fill(resultBox, 

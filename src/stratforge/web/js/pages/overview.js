@@ -1,7 +1,7 @@
 // Overview: active operations with live progress bars, recent operations and runs, workers
 // with their heartbeats, and the queue depth.
 import { get } from "../api.js";
-import { ago, empty, fill, h, int, link, panel, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
+import { ago, empty, fill, h, int, link, panel, progressBar, setProgress, statusBadge, stepText, table, viewLink, when } from "../dom.js";
 
 const ACTIVE_LIMIT = 200;
 const LINGER_MS = 15000;
@@ -126,6 +126,7 @@ export async function render(root, { feed }) {
         fill(row.status, statusBadge(p.status));
         if (p.status === "completed") { setProgress(row.bar, 100); row.percent.textContent = "100.0%"; }
         if (!ACTIVE.has(p.status)) {  // a finished operation leaves the list after a while
+          row.step.textContent = stepText({ status: p.status, progress: { step: row.step.textContent } });
           const gone = row;
           timers.push(setTimeout(() => { if (rows.get(id) === gone) { gone.tr.remove(); rows.delete(id); countActive(); } }, LINGER_MS));
         }

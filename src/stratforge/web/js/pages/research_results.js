@@ -95,7 +95,7 @@ async function heatmapPanel(runId) {
     const unit = priced ? "price units" : "ticks";
     info.textContent = `${m.template_id} @ ${m.timeframe}: ${m.rows} rows with trades, mean PnL per trade per bin (${market.currency}); distances in ${unit}`;
     await plot(el, [{ type: "heatmap", x: x.map(esc), y: y.map(esc), z: m.z, customdata: custom,
-      colorscale: "RdBu", reversescale: true, zmid: 0, colorbar: { title: { text: inCurrency("PnL/trade", market) } },
+      colorscale: "RdBu", reversescale: true, zmid: 0, colorbar: { title: { text: inCurrency("PnL/trade", market), side: "right" }, thickness: 12 },
       hovertemplate: `stop %{x} (%{customdata[1]} ticks)<br>target %{y} (%{customdata[2]} ticks)<br>mean %{z:,.2f} ${esc(market.currency)}<br>rows %{customdata[0]}<extra></extra>` }],
     layout(inCurrency("Stop x target: mean PnL per trade", market), `stop (${unit})`, `target (${unit})`,
       { xaxis: { type: "category", title: { text: `stop (${unit})` }, automargin: true },
@@ -149,8 +149,8 @@ function tiersPanel(tiers) {
     { label: "DSR", get: (r) => num(r.dsr), class: "num" }, { label: "PBO", get: (r) => num(r.pbo), class: "num" },
     { label: "WF +folds", get: (r) => `${r.wf_positive_folds}/${r.wf_folds}`, class: "num" },
     { label: "WF eff.", get: (r) => num(r.wf_efficiency), class: "num" },
-    { label: "Parameters (price units)", get: (r) => h("span", { title: paramsText(r.params, m) }, paramsShort(r.params, m)), class: "wrap" },
-    { label: "Reasons", get: (r) => r.reasons || "", class: "wrap" },
+    { label: "Parameters (price units)", get: (r) => h("span", { title: paramsText(r.params, m) }, paramsShort(r.params, m)), class: "line" },
+    { label: "Reasons", get: (r) => r.reasons || "", class: "line" },
   ], tiers.strategies, { id: "tiers-table" }));
 }
 

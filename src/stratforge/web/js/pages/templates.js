@@ -41,7 +41,7 @@ async function drawSpace(el, note, templates, colourBy, market) {
       symbol: over.map((o) => (o ? "triangle-up-open" : "circle")),
       colorscale: colourBy === "pnl" ? "RdBu" : "YlOrRd", reversescale: colourBy === "pnl", cmid: colourBy === "pnl" ? 0 : undefined,
       line: { width: over.map((o) => (o ? 2 : 1)), color: "#0f1419" }, opacity: 0.85,
-      colorbar: { title: { text: colourTitle } } },
+      colorbar: { title: { text: colourTitle, side: "right" }, thickness: 12 } },
   }], layout("Templates in z-momentum space (size ~ sqrt(members))", "centroid |z|", "centroid |momentum strength|",
     clip ? { yaxis: { range: [0, clip.top * 1.1], title: { text: "|momentum| (axis clipped)" }, gridcolor: "#2a3441", automargin: true } } : {}));
   el.dataset.clipped = clip ? String(clip.clipped) : "0";
@@ -123,9 +123,10 @@ export async function render(root, { id }) {
     { label: "Median MAE (price)", get: (t) => price(t.mae_median, data.market), class: "num" },
     { label: inCurrency("Best IS PnL", data.market), get: (t) => num(t.best_is_pnl), class: "num" }],
   data.templates, { id: "templates-table", rowKey: (t) => t.template_id, onRow: (t) => pick(t.template_id) });
-  root.append(h("div", { class: "grid" }, panel(null, h("div", { class: "toolbar" }, h("label", {}, "run", runSelect), colour,
-    h("span", { class: "muted" }, `${data.count} templates, ${data.market.symbol}, PnL in ${data.market.currency}`)), space, clipNote),
-  panel("Templates", list)), detail);
+  const chartPanel = panel(null, h("div", { class: "toolbar" }, h("label", {}, "run", runSelect), colour,
+    h("span", { class: "muted" }, `${data.count} templates, ${data.market.symbol}, PnL in ${data.market.currency}`)), space, clipNote);
+  chartPanel.classList.add("wide");  // the colour bar would leave a half-width plot too narrow
+  root.append(h("div", { class: "grid" }, chartPanel, panel("Templates", list)), detail);
   await drawSpace(space, clipNote, data.templates, colour.value, data.market);
   space.on("plotly_click", (ev) => { const point = ev.points && ev.points[0]; if (point) pick(point.customdata); });
   colour.addEventListener("change", () => drawSpace(space, clipNote, data.templates, colour.value, data.market));

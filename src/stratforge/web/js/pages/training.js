@@ -4,6 +4,7 @@ import { get, openDocument } from "../api.js";
 import { empty, fill, h, int, num, panel, pct, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
 import { inCurrency, money } from "../format.js";
+import { trainingForm } from "./forms.js";
 
 function runLink(id) { return viewLink("training", id); }
 
@@ -18,12 +19,23 @@ async function renderList(root) {
 
 export function cumulative(values) { let s = 0; return values.map((v) => (s += Number(v) || 0)); }
 
-const DAY_AXIS = { type: "category", title: { text: "day" }, gridcolor: "#2a3441", automargin: true };
+// A date axis with a tick every k whole days (at most 8 ticks): labels never overlap, and a
+// three-day run does not get hourly ticks.
+export function dayAxis(days) {
+  const stamps = days.map((d) => Date.parse(d)).filter(Number.isFinite);
+  const span = stamps.length ? Math.round((Math.max(...stamps) - Math.min(...stamps)) / 86400000) + 1 : 1;
+  return { type: "date", title: { text: "day" }, gridcolor: "#2a3441", automargin: true,
+    dtick: 86400000 * Math.max(1, Math.ceil(span / 8)), tickformat: "%d %b %Y" };
+}
 const RIGHT = (title) => ({ overlaying: "y", side: "right", title: { text: title }, showgrid: false, automargin: true });
 
 async function drawDays(charts, days, market) {
   const x = days.map((d) => d.day);
-  const wide = { margin: { l: 56, r: 64, t: 64, b: 44 }, xaxis: DAY_AXIS };
+  const DAY_AXIS = dayAxis(x);
+  const wide = { margin: { l: 56, r: 64, t: 44, b: 44 }, xaxis: DAY_AXIS };
+  const sharpe = days.filter((d) => Number.isFinite(Number(d.sharpe)) && d.sharpe !== null).length;
+  charts.sharpeNote.textContent = days.length && !sharpe
+    ? "No Sharpe bars: a day's per-trade Sharpe needs at least 2 trades with PnL that differ, and no day had them." : "";
   await Promise.all([
     plot(charts.pnl, [{ type: "bar", name: "daily PnL", x, y: days.map((d) => d.pnl), marker: { color: days.map((d) => (d.pnl >= 0 ? "#3fb950" : "#f85149")) },
       hovertemplate: `%{x}<br>daily PnL %{y:,.2f} ${esc(market.currency)}<extra></extra>` },
@@ -56,13 +68,13 @@ async function renderRun(root, id, feed) {
   const statusBox = h("span", { id: "training-status" });
   const summary = h("p", { class: "muted", id: "training-summary" });
   const charts = { pnl: h("div", { class: "chart", id: "chart-daily-pnl" }), win: h("div", { class: "chart", id: "chart-win-rate" }),
-    regret: h("div", { class: "chart", id: "chart-regret" }) };
+    regret: h("div", { class: "chart", id: "chart-regret" }), sharpeNote: h("p", { class: "chart-note", id: "sharpe-note" }) };
   const daysBox = h("div", {});
   const states = h("div", {});
   const report = h("button", { id: "training-report", disabled: !info.report,
     onclick: () => openDocument(`/training/runs/${encodeURIComponent(op.id)}/report`).catch((e) => console.warn(e)) }, "Open the report");
   root.append(h("h1", {}, `Training run ${op.id}`), panel("Progress", h("div", { class: "toolbar" }, statusBox, report), bar, summary),
-    h("div", { class: "grid" }, panel(null, charts.pnl), panel(null, charts.win), panel(null, charts.regret), panel("Strongest states", states)),
+    h("div", { class: "grid" }, panel(null, charts.pnl), h("section", { class: "panel wide" }, charts.win, charts.sharpeNote), panel(null, charts.regret), panel("Strongest states", states)),
     panel("Days", daysBox));
   let count = -1;
   const refresh = async () => {
@@ -98,5 +110,8 @@ async function renderRun(root, id, feed) {
 }
 
 export async function render(root, { id, feed }) {
-  return id ? renderRun(root, id, feed) : renderList(root);
+  if (id) return renderRun(root, id, feed);
+  const result = await renderList(root);
+  root.insertBefore(trainingForm(), root.children[1] || null);  // under the page title
+  return result;
 }
