@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import FileResponse, Response
 
 from stratforge.api.common_models import OperationOut
@@ -22,12 +22,13 @@ from stratforge.api.files import (
     read_document,
 )
 from stratforge.api.settings_models import given_values, validate_settings
-from stratforge.api.training_models import TrainingRunOut, TrainingRunRequest
+from stratforge.api.training_models import TrainingRunOut, TrainingRunRequest, TrainingRunsOut
 from stratforge.data.atomic import json_ready
 from stratforge.instruments import get_instrument
 from stratforge.ops.db import Database
 from stratforge.ops.operations import NotFoundError, create_operation, get_operation
 from stratforge.ops.records import OperationRecord
+from stratforge.ops.training_runs import TRAINING_TYPE, list_training_runs, training_folder_of
 from stratforge.search.brain import BayesianBrain
 from stratforge.trainer.analysis import strongest_states
 from stratforge.trainer.config import TrainConfig, make_train_config
@@ -36,7 +37,6 @@ from stratforge.trainer.report import REPORT_NAME
 from stratforge.trainer.summary import LOG_FILE
 
 router = APIRouter(prefix="/training", tags=["training"])
-TRAINING_TYPE = "training_run"
 
 
 @router.post("/runs", status_code=202, response_model=OperationOut)
@@ -49,6 +49,15 @@ def start_run(db: DbDep, body: Annotated[TrainingRunRequest | None, Body()] = No
     return create_operation(db, TRAINING_TYPE, parameters).to_json()
 
 
+@router.get("/runs", response_model=TrainingRunsOut)
+def list_runs(db: DbDep, home: HomeDep,
+              limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+    """Every training run of the home: each `training_run` operation (from the API, the
+    dashboard, the agent or `stratforge train`), newest first, with its days trained so far;
+    then training folders that no operation names."""
+    return {"runs": list_training_runs(db, home, limit)}
+
+
 def training_operation(db: Database, home: Path, operation_id: str
                        ) -> tuple[OperationRecord, Path]:
     """The training operation and its folder (NotFoundError for another type)."""
@@ -56,7 +65,7 @@ def training_operation(db: Database, home: Path, operation_id: str
     if op.type != TRAINING_TYPE:
         raise NotFoundError(f"operation {operation_id} is a {op.type} operation, not a "
                             "training run")
-    return op, home / "training" / op.id
+    return op, training_folder_of(op, home)
 
 
 @router.get("/runs/{operation_id}", response_model=TrainingRunOut, responses=NOT_FOUND)

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from stratforge.cli.console import console, progress_bars
+from stratforge.cli.recorded import given, recorded, tee
 from stratforge.errors import DataError
 
 if TYPE_CHECKING:
@@ -94,40 +95,52 @@ def discover_command(
     from stratforge.discovery.templates import cluster_patterns
 
     end = utc_time(train_end, "--train-end") if train_end else None
-    with progress_bars() as progress:
-        result = discover_patterns(symbol, timeframes=timeframes, fresh=fresh,
-                                   progress=progress)
-    _print_levels(result)
-    if len(result.patterns) == 0:
-        console.print("no patterns found: nothing to cluster")
-        return
-    patterns, span = result.patterns, None
-    if end is not None:
-        span = training_patterns(result.patterns, end, symbol=result.symbol)
-        console.print(span.describe())
-        patterns = span.patterns
-        if len(patterns) == 0:
-            raise DataError(f"no pattern of {result.symbol} ends before --train-end "
-                            f"{end.isoformat()}; choose a later --train-end or add data")
-    with progress_bars() as progress:
-        library = cluster_patterns(patterns, random_state=seed, progress=progress,
-                                   train_end=end)
-        if optimize:
-            optimized = optimize_templates(library, patterns, symbol=symbol,
-                                           iterations=iterations,
-                                           members_per_template=members, fission=fission,
-                                           random_state=seed, resume=not fresh,
-                                           train_end=end, progress=progress)
-            library = optimized.library
-            if optimized.splits:
-                console.print(f"fission split {len(optimized.splits)} template(s): " +
-                              ", ".join(f"{p} -> {len(c)}" for p, c in
-                                        list(optimized.splits.items())[:10]))
-    extra = {"hierarchy": result.hierarchy, "symbol": result.symbol}
-    if span is not None:
-        extra["training_span"] = span.metadata()
-    library = library.with_templates([], metadata=extra)
-    folder = library.save(library_folder(symbol))
-    _print_templates(library, show)
-    console.print(f"{len(result.patterns):,} patterns, {len(library)} templates; library "
-                  f"saved to {folder}")
+    parameters = given(symbol=symbol.upper(), timeframes=timeframes, fresh=fresh,
+                       train_end=train_end, seed=seed, optimize=optimize,
+                       iterations=iterations if optimize else None,
+                       members=members if optimize else None,
+                       fission=fission if optimize else None)
+    with recorded("discovery_run", parameters, metadata={"source": "cli"},
+                  resume_hint="run the same command again: it continues from the "
+                              "discovery checkpoints") as job:
+        with progress_bars() as progress:
+            result = discover_patterns(symbol, timeframes=timeframes, fresh=fresh,
+                                       progress=tee(progress, job.progress))
+        _print_levels(result)
+        if len(result.patterns) == 0:
+            console.print("no patterns found: nothing to cluster")
+            job.result = {"patterns": 0, "templates": 0}
+            return
+        patterns, span = result.patterns, None
+        if end is not None:
+            span = training_patterns(result.patterns, end, symbol=result.symbol)
+            console.print(span.describe())
+            patterns = span.patterns
+            if len(patterns) == 0:
+                raise DataError(f"no pattern of {result.symbol} ends before --train-end "
+                                f"{end.isoformat()}; choose a later --train-end or add data")
+        with progress_bars() as bars:
+            progress = tee(bars, job.progress)
+            library = cluster_patterns(patterns, random_state=seed, progress=progress,
+                                       train_end=end)
+            if optimize:
+                optimized = optimize_templates(library, patterns, symbol=symbol,
+                                               iterations=iterations,
+                                               members_per_template=members, fission=fission,
+                                               random_state=seed, resume=not fresh,
+                                               train_end=end, progress=progress)
+                library = optimized.library
+                if optimized.splits:
+                    console.print(f"fission split {len(optimized.splits)} template(s): " +
+                                  ", ".join(f"{p} -> {len(c)}" for p, c in
+                                            list(optimized.splits.items())[:10]))
+        extra = {"hierarchy": result.hierarchy, "symbol": result.symbol}
+        if span is not None:
+            extra["training_span"] = span.metadata()
+        library = library.with_templates([], metadata=extra)
+        folder = library.save(library_folder(symbol))
+        _print_templates(library, show)
+        job.result = {"patterns": len(result.patterns), "templates": len(library),
+                      "folder": str(folder)}
+        console.print(f"{len(result.patterns):,} patterns, {len(library)} templates; library "
+                      f"saved to {folder}")

@@ -17,6 +17,8 @@ from stratforge.cli.cost_options import (
     SpreadTicks,
     cost_overrides,
 )
+from stratforge.cli.dashboard_open import open_dashboard
+from stratforge.cli.recorded import given, recorded, tee
 from stratforge.config import get_settings
 from stratforge.errors import ConfigError
 
@@ -189,6 +191,9 @@ def run_command(
     spread_ticks: SpreadTicks = None,
     slippage_ticks: SlippageTicks = None,
     fee_bps: FeeBps = None,
+    dashboard: Annotated[bool, typer.Option(
+        "--dashboard", help="Open the run's live page in the browser (starts `stratforge "
+                            "serve` for this home when none runs).")] = False,
 ) -> None:
     """Research SYMBOL: discovery, sweep, ANOVA, refinement, walk-forward validation,
     playbook and report, into <home>/runs/<run_id>/."""
@@ -216,10 +221,32 @@ def run_command(
                          refine_budget=budget, refine_rounds=rounds, proposer=proposer,
                          space_path=space, match_bars="all" if match_all_bars else None,
                          **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps))
-    with progress_bars() as progress:
-        result = run_research(config, resume=resume, fresh=fresh,
-                              only=only[0] if only else None, run_id=run_id,
-                              progress=progress)
+    from stratforge.research.runs import PHASES, new_run_id
+
+    parameters = given(symbol=symbol, quick=quick, mc_iters=mc_iters, timeframes=timeframes,
+                       seed=seed, executor=executor, workers=workers, ray_address=ray_address,
+                       folds=folds, top_combos=top, refine_budget=budget,
+                       refine_rounds=rounds, proposer=proposer, space_path=space,
+                       match_bars="all" if match_all_bars else None,
+                       **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps))
+    if run_id is None and not resume and not only:
+        run_id = new_run_id()  # known up front: the operation names its run from the start
+    metadata = given(source="cli", run_id=run_id, only=only[0] if only else None,
+                     resume=resume, fresh=fresh)
+    hint = (f"resume with `stratforge run --resume --run-id {run_id}`" if run_id else
+            "resume with `stratforge run --resume`")
+    with recorded("research_run", parameters, metadata=metadata, phases=PHASES,
+                  resume_hint=hint) as job:
+        if dashboard:
+            open_dashboard(f"runs/{job.job.operation_id}")
+        with progress_bars() as progress:
+            result = run_research(config, resume=resume, fresh=fresh,
+                                  only=only[0] if only else None, run_id=run_id,
+                                  progress=tee(progress, job.progress))
+        job.result = {"run_id": result.summary["run_id"], "path": str(result.path),
+                      "tiers": result.summary.get("tiers"),
+                      "best": (result.summary.get("best") or [])[:3],
+                      "complete": result.summary.get("complete")}
     synthetic = result.summary.get("data", {}).get("synthetic")
     if synthetic:
         console.print(f"The data of {result.summary['symbol']} is a synthetic market "

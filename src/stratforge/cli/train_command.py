@@ -17,6 +17,8 @@ from stratforge.cli.cost_options import (
     SpreadTicks,
     cost_overrides,
 )
+from stratforge.cli.dashboard_open import open_dashboard
+from stratforge.cli.recorded import given, recorded, tee
 
 
 def _pct(value: Any) -> str:
@@ -224,6 +226,9 @@ def train_command(
     state_level: Annotated[float, typer.Option(
         min=0.5, max=0.99, help="Posterior probability of a win a state needs to be listed "
                                 "as confident.")] = 0.8,
+    dashboard: Annotated[bool, typer.Option(
+        "--dashboard", help="Open the run's live page in the browser (starts `stratforge "
+                            "serve` for this home when none runs).")] = False,
 ) -> None:
     """Walk the trading days of SYMBOL in order, learning as it would have live.
 
@@ -235,9 +240,10 @@ def train_command(
     console.print(f"stratforge train: {symbol.upper()}; loading the trainer ...",
                   highlight=False)
     from stratforge.data import build_atlas, ingest_files
+    from stratforge.data.atomic import json_ready
     from stratforge.instruments import get_instrument
     from stratforge.trainer.config import make_train_config
-    from stratforge.trainer.loop import train
+    from stratforge.trainer.loop import train, training_folder, with_timeframe
     from stratforge.trainer.summary import finish_training
 
     config = make_train_config(symbol=symbol, max_days=max_days, iterations=iterations,
@@ -258,13 +264,31 @@ def train_command(
             console.print(trade_line(trade, currency, instrument.price_decimals),
                           highlight=False, markup=False)
 
-    with progress_bars() as progress:
-        result = train(config, resume=resume, fresh=fresh, progress=progress,
-                       on_day=lambda row, regret: _print_day(row, regret, currency),
-                       on_start=lambda text: console.print(text, highlight=False),
-                       on_trades=print_trades if verbose else None)
-    log, report = finish_training(result, config, state_level=state_level,
-                                  tz=instrument.session.timezone)
+    parameters = given(symbol=config.symbol, max_days=max_days, iterations=iterations,
+                       timeframe=timeframe, seed=seed, templates=templates,
+                       warmup_days=warmup_days, start=start,
+                       allow_library_days=allow_library_days or None, learn_from=learn_from,
+                       **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps))
+    with recorded("training_run", parameters,
+                  metadata=given(source="cli", resume=resume, fresh=fresh),
+                  resume_hint="continue with `stratforge train --resume` and the same "
+                              "options") as job:
+        def started(text: str) -> None:
+            # the folder is known once the timeframe is (the store's finest by default)
+            job.remember(folder=training_folder(with_timeframe(config, None)).name)
+            console.print(text, highlight=False)
+
+        if dashboard:
+            open_dashboard(f"training/{job.job.operation_id}")
+        with progress_bars() as progress:
+            result = train(config, resume=resume, fresh=fresh,
+                           progress=tee(progress, job.progress),
+                           on_day=lambda row, regret: _print_day(row, regret, currency),
+                           on_start=started, on_trades=print_trades if verbose else None)
+        log, report = finish_training(result, config, state_level=state_level,
+                                      tz=instrument.session.timezone)
+        job.result = json_ready({"folder": str(result.folder), "report": str(report),
+                                 **log["summary"]})
     _print_summary(log)
     console.print(f"training folder: {result.folder}")
     console.print(f"report: {report}")

@@ -19,6 +19,7 @@ from stratforge.instruments import get_instrument
 from stratforge.ops.context import JobContext
 from stratforge.ops.events import emit
 from stratforge.ops.handlers import register
+from stratforge.ops.training_runs import training_folder_of
 from stratforge.research.config import make_config
 from stratforge.research.pipeline import run_research
 from stratforge.research.runs import PHASES, new_run_id
@@ -89,11 +90,12 @@ def research_job(context: JobContext) -> dict[str, Any]:
 
 @register("training_run")
 def training_job(context: JobContext) -> dict[str, Any]:
-    """The day-by-day trainer into ``<home>/training/<operation id>/``; a job handed back to
-    the queue resumes after the last finished day."""
+    """The day-by-day trainer into ``<home>/training/<operation id>/`` (or the folder its
+    metadata names: a retried CLI run continues in its own); a job handed back to the queue
+    resumes after the last finished day."""
     config = make_train_config(**context.parameters)
-    name = context.job.operation_id or f"job_{context.job.id}"
-    folder = resolve_home() / "training" / name
+    folder = (training_folder_of(context.operation, resolve_home()) if context.operation
+              else resolve_home() / "training" / f"job_{context.job.id}")
     result = train(config, resume=(folder / STATE_FILE).exists(), progress=context.progress,
                    folder=folder)
     log, report = finish_training(result, config)

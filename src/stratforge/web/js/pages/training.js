@@ -1,6 +1,6 @@
 // Training: training runs, and one run's days (daily and cumulative PnL, win rate and
 // Sharpe, regret efficiency and early/late exits, the strongest states), live while it runs.
-import { get, openDocument } from "../api.js";
+import { del, get, openDocument } from "../api.js";
 import { empty, fill, h, int, num, panel, pct, progressBar, setProgress, statusBadge, table, viewLink, when } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
 import { inCurrency, money } from "../format.js";
@@ -8,13 +8,31 @@ import { trainingForm } from "./forms.js";
 
 function runLink(id) { return viewLink("training", id); }
 
-async function renderList(root) {
-  const ops = await get("/operations?type=training_run&limit=50");
-  root.append(h("h1", {}, "Training runs"), panel(null, ops.operations.length ? table([
-    { label: "Operation", get: (o) => runLink(o.id) }, { label: "Status", get: (o) => statusBadge(o.status) },
-    { label: "Progress", get: (o) => `${o.progress.percent.toFixed(0)}%`, class: "num" },
-    { label: "Created", get: (o) => when(o.created_at) }], ops.operations, { id: "training-runs" })
-    : empty("No training runs yet (POST /api/v1/training/runs, or the agent starts them).")));
+// Every training run of the home: operations from the API, the dashboard, the agent and
+// `stratforge train` (source "cli"), then folders no operation names; live while they run.
+async function renderList(root, feed) {
+  const box = h("div", { id: "training-runs-box" });
+  root.append(h("h1", {}, "Training runs"), panel(null, box));
+  const refresh = async () => {
+    const { runs } = await get("/training/runs?limit=100");
+    fill(box, runs.length ? table([
+      { label: "Run", get: (r) => (r.operation ? runLink(r.operation.id) : r.folder) },
+      { label: "Started by", get: (r) => ({ cli: "stratforge train", server: "API / dashboard / agent" }[r.source] || "no operation") },
+      { label: "Folder", get: (r) => `training/${r.folder}` },
+      { label: "Status", get: (r) => (r.operation ? statusBadge(r.operation.status) : "-") },
+      { label: "Days", get: (r) => int(r.days), class: "num" },
+      { label: "Progress", get: (r) => (r.operation ? `${r.operation.progress.percent.toFixed(0)}%` : "-"), class: "num" },
+      { label: "Created", get: (r) => (r.operation ? when(r.operation.created_at) : "-") }], runs, { id: "training-runs" })
+      : empty("No training runs yet: start one with the form above, in a terminal with `stratforge train` (add --dashboard to watch it here) or with POST /api/v1/training/runs; all appear here."));
+  };
+  await refresh();
+  let timer = null;
+  const unsubscribe = feed.subscribe((event) => {
+    if (!String(event.operation_id || "").startsWith("op_training_run_")) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => refresh().catch((e) => console.warn(e)), 400);
+  });
+  return () => { unsubscribe(); clearTimeout(timer); };
 }
 
 export function cumulative(values) { let s = 0; return values.map((v) => (s += Number(v) || 0)); }
@@ -73,7 +91,10 @@ async function renderRun(root, id, feed) {
   const states = h("div", {});
   const report = h("button", { id: "training-report", disabled: !info.report,
     onclick: () => openDocument(`/training/runs/${encodeURIComponent(op.id)}/report`).catch((e) => console.warn(e)) }, "Open the report");
-  root.append(h("h1", {}, `Training run ${op.id}`), panel("Progress", h("div", { class: "toolbar" }, statusBox, report), bar, summary),
+  // a run started by `stratforge train` stops too: the terminal polls the cancel flag
+  const stop = h("button", { id: "training-cancel", class: "danger", hidden: !["pending", "running"].includes(op.status),
+    onclick: () => del(`/operations/${encodeURIComponent(op.id)}`, { reason: "cancelled from the dashboard" }).catch((e) => console.warn(e)) }, "Cancel");
+  root.append(h("h1", {}, `Training run ${op.id}`), panel("Progress", h("div", { class: "toolbar" }, statusBox, report, stop), bar, summary),
     h("div", { class: "grid" }, panel(null, charts.pnl), h("section", { class: "panel wide" }, charts.win, charts.sharpeNote), panel(null, charts.regret), panel("Strongest states", states)),
     panel("Days", daysBox));
   let count = -1;
@@ -82,6 +103,7 @@ async function renderRun(root, id, feed) {
     op = (await get(`/operations/${encodeURIComponent(id)}`));
     setProgress(bar, op.progress.percent);
     fill(statusBox, statusBadge(op.status));
+    stop.hidden = !["pending", "running"].includes(op.status);
     summary.textContent = `${data.days.length} days trained, ${int(data.days.reduce((a, d) => a + (d.trades || 0), 0))} trades, ` +
       `PnL ${money(data.days.reduce((a, d) => a + (Number(d.pnl) || 0), 0), data.market)} (${data.market.symbol})`;
     if (data.days.length !== count) {
@@ -111,7 +133,7 @@ async function renderRun(root, id, feed) {
 
 export async function render(root, { id, feed }) {
   if (id) return renderRun(root, id, feed);
-  const result = await renderList(root);
+  const result = await renderList(root, feed);
   root.insertBefore(trainingForm(), root.children[1] || null);  // under the page title
   return result;
 }
