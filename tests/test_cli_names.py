@@ -32,7 +32,9 @@ def _one_line_error(result) -> str:
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         repr(result.exception)
-    lines = result.output.strip().splitlines()
+    # `run` says what it starts before it loads the research modules; then one error line
+    lines = [line for line in result.output.strip().splitlines()
+             if not line.startswith("stratforge run: ")]
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     return lines[0]
 

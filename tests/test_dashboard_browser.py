@@ -309,18 +309,26 @@ def test_templates_page_and_a_templates_trades(tab, server, state):
         pytest.skip("needs the research run of the previous test")
     page = tab.open(f"templates/{state['run_id']}")
     library = pd.read_parquet(state["folder"] / "library" / "templates.parquet")
-    assert tab.points("chart-templates") == [len(library)]
     api_templates = server.api("GET", f"/research/runs/{state['run_id']}/templates"
                                ).json()["templates"]
-    marker = "document.getElementById('chart-templates').data[0].marker"
-    sizes = page.evaluate(f"{marker}.size")
-    members = [t["members"] for t in api_templates]
-    assert sorted(range(len(sizes)), key=lambda i: (sizes[i], i)) == \
-        sorted(range(len(members)), key=lambda i: (members[i], i))  # bigger = more members
+    # coloured templates in the first trace, those without a value grey in a named second one
+    with_pnl = [t for t in api_templates if t["best_is_pnl"] is not None]
+    assert sum(tab.points("chart-templates")) == len(library)
+    assert tab.points("chart-templates")[0] == len(with_pnl)
+    chart = "document.getElementById('chart-templates')"
+    ids = page.evaluate(f"{chart}.data.flatMap((t) => t.customdata)")
+    sizes = dict(zip(ids, page.evaluate(f"{chart}.data.flatMap((t) => t.marker.size)"),
+                     strict=True))
+    members = {t["template_id"]: t["members"] for t in api_templates}
+    order = sorted(members, key=lambda k: (members[k], k))
+    assert [sizes[k] for k in order] == sorted(sizes[k] for k in order)  # bigger = more members
+    if len(with_pnl) < len(api_templates):
+        assert page.evaluate(f"{chart}.data[1].name").startswith("grey: ")
+    marker = f"{chart}.data[0].marker"
     page.select_option("#templates-colour", "risk")
     wait_for(page, f"{marker}.colorbar.title.text === 'median MAE (price)'")
     assert page.evaluate(f"{marker}.color") == pytest.approx(
-        [t["mae_median"] for t in api_templates])
+        [t["mae_median"] for t in api_templates if t["mae_median"] is not None])
     assert page.locator("#templates-table tbody tr").count() == len(library)
     validated = pd.read_parquet(state["folder"] / "validation.parquet").iloc[0]
     page.click(f"#templates-table tr[data-key='{validated['template_id']}']")

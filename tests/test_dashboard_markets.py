@@ -163,7 +163,7 @@ def test_the_template_replay_writes_prices_with_five_decimals(fx, page):
     assert templates["market"]["price_decimals"] == 5
     # the z-momentum chart: clipped as the documented rule says (format.js robustTop)
     chart = page.evaluate("(id) => { const d = document.getElementById(id); return "
-                          "{y: d.data[0].y, range: d.layout.yaxis.range, "
+                          "{y: d.data.flatMap((t) => t.y), range: d.layout.yaxis.range, "
                           "clipped: d.dataset.clipped}; }", "chart-templates")
     values = sorted(t["abs_momentum_strength"] for t in templates["templates"])
     q = values[int((len(values) - 1) * 0.9)]

@@ -221,8 +221,13 @@ def run_command(
                          refine_budget=budget, refine_rounds=rounds, proposer=proposer,
                          space_path=space, match_bars="all" if match_all_bars else None,
                          **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps))
+    from stratforge.names import check_run_id, check_symbol
     from stratforge.research.runs import PHASES, new_run_id
 
+    # names that are not names stop here, before an operation is recorded for them
+    check_symbol(symbol)
+    if run_id is not None:
+        check_run_id(run_id)
     parameters = given(symbol=symbol, quick=quick, mc_iters=mc_iters, timeframes=timeframes,
                        seed=seed, executor=executor, workers=workers, ray_address=ray_address,
                        folds=folds, top_combos=top, refine_budget=budget,

@@ -80,7 +80,11 @@ async function renderRun(root, id, feed) {
     fill(statusBox, statusBadge(op ? op.status : (info ? info.status : "incomplete")));
     const items = op && op.progress.items_total && ["pending", "running"].includes(op.status) ? ` ${op.progress.items_done}/${op.progress.items_total}` : "";
     stepBox.textContent = op ? `${stepText(op)}${items} ${percent.toFixed(1)}%` : `${phases}/${PHASES.length} phases`;
-    message.textContent = op ? (op.progress.message || "") : "";
+    // a finished run's last message is whatever its last step said ("starting"): show how it
+    // ended instead (its error when it failed)
+    const active = op && ["pending", "running"].includes(op.status);
+    message.textContent = !op ? "" : active ? (op.progress.message || "")
+      : op.status === "completed" ? "finished: results below" : (op.error || op.progress.message || "");
     if (!op && info && info.error) fill(message, errorBox(info.error));
     fill(timelineBox, timeline(info ? info.phases_done : [], op ? op.progress.step : null, seconds));
   };

@@ -31,18 +31,31 @@ async function drawSpace(el, note, templates, colourBy, market) {
   const over = ys.map((y) => Boolean(clip && y > clip.top));
   const colourTitle = colourBy === "pnl" ? inCurrency("best IS PnL", market) : "median MAE (price)";
   const colourHover = colourBy === "pnl" ? `%{marker.color:,.2f} ${esc(market.currency)}` : `MAE %{marker.color:${priceFormat(market)}}`;
-  await plot(el, [{
-    type: "scatter", mode: "markers", x: templates.map((t) => t.abs_z), y: shown,
-    customdata: templates.map((t) => t.template_id),
-    text: templates.map((t, i) => `${esc(t.template_id)} · ${t.direction > 0 ? "long" : "short"} · members ${t.members}` +
-      `<br>|momentum| ${esc(fixed(ys[i], 3))}${over[i] ? " (above the axis, clipped)" : ""}`),
-    hovertemplate: `%{text}<br>|z| %{x:.3f}<br>${colourHover}<extra></extra>`,
-    marker: { size: markerSizes(templates.map((t) => t.members)), color: colour.map((c) => (c === null ? 0 : c)),
-      symbol: over.map((o) => (o ? "triangle-up-open" : "circle")),
-      colorscale: colourBy === "pnl" ? "RdBu" : "YlOrRd", reversescale: colourBy === "pnl", cmid: colourBy === "pnl" ? 0 : undefined,
-      line: { width: over.map((o) => (o ? 2 : 1)), color: "#0f1419" }, opacity: 0.85,
-      colorbar: { title: { text: colourTitle, side: "right" }, thickness: 12 } },
-  }], layout("Templates in z-momentum space (size ~ sqrt(members))", "centroid |z|", "centroid |momentum strength|",
+  const text = templates.map((t, i) => `${esc(t.template_id)} · ${t.direction > 0 ? "long" : "short"} · members ${t.members}` +
+    `<br>|momentum| ${esc(fixed(ys[i], 3))}${over[i] ? " (above the axis, clipped)" : ""}`);
+  const sizes = markerSizes(templates.map((t) => t.members));
+  // templates with a value get the colour scale; the others (no sweep row with trades, so no
+  // best PnL or MAE) are grey, in a legend entry of their own that says why
+  const pick = (keep) => templates.map((_, i) => i).filter((i) => keep(colour[i] === null || colour[i] === undefined));
+  const trace = (idx, extra) => ({
+    type: "scatter", mode: "markers", x: idx.map((i) => templates[i].abs_z), y: idx.map((i) => shown[i]),
+    customdata: idx.map((i) => templates[i].template_id), text: idx.map((i) => text[i]),
+    ...extra,
+    marker: { size: idx.map((i) => sizes[i]), symbol: idx.map((i) => (over[i] ? "triangle-up-open" : "circle")),
+      line: { width: idx.map((i) => (over[i] ? 2 : 1)), color: "#0f1419" }, opacity: 0.85, ...extra.marker },
+  });
+  const valued = pick((missing) => !missing);
+  const blank = pick((missing) => missing);
+  const traces = [trace(valued, {
+    name: colourTitle, showlegend: false, hovertemplate: `%{text}<br>|z| %{x:.3f}<br>${colourHover}<extra></extra>`,
+    marker: { color: valued.map((i) => colour[i]), colorscale: colourBy === "pnl" ? "RdBu" : "YlOrRd",
+      reversescale: colourBy === "pnl", cmid: colourBy === "pnl" ? 0 : undefined,
+      colorbar: { title: { text: colourTitle, side: "right" }, thickness: 12 } } })];
+  if (blank.length) {
+    traces.push(trace(blank, { name: colourBy === "pnl" ? "grey: no in-sample trade in the sweep (no PnL)" : "grey: no trade, no MAE",
+      showlegend: true, hovertemplate: "%{text}<br>|z| %{x:.3f}<br>no value<extra></extra>", marker: { color: "#8a94a6" } }));
+  }
+  await plot(el, traces, layout("Templates in z-momentum space (size ~ sqrt(members))", "centroid |z|", "centroid |momentum strength|",
     clip ? { yaxis: { range: [0, clip.top * 1.1], title: { text: "|momentum| (axis clipped)" }, gridcolor: "#2a3441", automargin: true } } : {}));
   el.dataset.clipped = clip ? String(clip.clipped) : "0";
   note.textContent = clip
