@@ -525,3 +525,42 @@ def test_with_a_training_end_the_optimiser_simulates_on_the_bars_before_it(tmp_p
     with pytest.raises(ConfigError, match=r"1 member\(s\) of 1m lie after the training end"):
         run(library, patterns, bars, tmp_path / "g", train_end=bars["ts"].iloc[entries[-1]],
             **settings)
+
+
+# ---------------------------------------------------------------- fission needs evidence
+
+def noise_template(seed: int, n: int = 60):
+    """``n`` members whose aftermaths are independent random walks, features pure noise."""
+    rng = np.random.default_rng(100 + seed)
+    bars, entries = scripted_market([random_path(rng) for _ in range(n)], seed=seed)
+    patterns = patterns_for(bars, entries, seed)
+    return bars, patterns, library_for(patterns, {"T0001": list(range(n))})
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fission_keeps_no_split_of_a_pure_noise_template(tmp_path, seed):
+    bars, patterns, library = noise_template(seed)
+    result = run(library, patterns, bars, tmp_path, random_state=seed, max_fission_depth=1)
+    row = result.report.iloc[0]
+    assert result.splits == {} and [t.template_id for t in result.library] == ["T0001"]
+    assert not row["split"] and row["fission_members"] == 30
+    # a candidate split put to the held-out test is counted as a trial, kept or not
+    assert result.fission_trials == int(row["holdout_members"] > 0)
+    assert result.library.metadata["optimization"]["fission_trials"] == result.fission_trials
+
+
+def test_a_two_behaviour_template_splits_with_held_out_evidence(tmp_path):
+    bars, _entries, patterns = two_populations(60, seed=2)
+    library = library_for(patterns, {"T0001": list(range(60))})
+    result = run(library, patterns, bars, tmp_path, max_fission_depth=1)
+    row = result.report.set_index("template_id").loc["T0001"]
+    assert result.splits == {"T0001": ["T0001.1", "T0001.2"]}
+    assert row["holdout_members"] == 30 and row["holdout_gain"] > 0 and row["holdout_p"] < 0.01
+    assert result.fission_trials == 1
+    assert result.library.metadata["optimization"]["fission_trials"] == 1
+    ids = patterns["pattern_id"].tolist()
+    kinds = [{ids.index(m) % 2 for m in result.library.get(c).member_ids}
+             for c in result.splits["T0001"]]
+    assert sorted(map(sorted, kinds)) == [[0], [1]]
+    with pytest.raises(ConfigError, match="fission_alpha"):
+        run(library, patterns, bars, tmp_path, fission_alpha=0.0)
