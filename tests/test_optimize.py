@@ -315,15 +315,20 @@ def random_path(rng, bars: int = 60) -> np.ndarray:
                             np.minimum(opens, closes) - 1, closes])
 
 
-def patterns_for(bars: pd.DataFrame, entries: np.ndarray, seed: int = 0) -> pd.DataFrame:
+def patterns_for(bars: pd.DataFrame, entries: np.ndarray, seed: int = 0,
+                 kind: np.ndarray | None = None) -> pd.DataFrame:
+    """Patterns at ``entries`` with random features; ``kind`` (0/1 per entry) shifts them by
+    three standard deviations, so the features tell the kinds apart (as fission needs: a
+    child is matched to new patterns by its features)."""
     rng = np.random.default_rng(seed)
     ts = bars["ts"].iloc[entries].reset_index(drop=True)
     frame = pd.DataFrame({
         "pattern_id": [f"1m:{t.value}" for t in ts], "timeframe": "1m", "bar": entries,
         "ts": ts, "z": rng.normal(-1.0, 0.3, len(entries)), "sigma": 2.5,
         "oracle_mfe": 6.0, "oracle_mae": 3.0, "oracle_win": True, "oracle_side": 1})
+    shift = np.zeros(len(entries)) if kind is None else 3.0 * np.asarray(kind, dtype=float)
     for i, name in enumerate(FEATURE_NAMES):
-        frame[name] = rng.normal(i, 1.0, len(entries))
+        frame[name] = rng.normal(i, 1.0, len(entries)) + shift
     return frame
 
 
@@ -376,7 +381,7 @@ SLIDE = trend(-2.0, 100)                         # reverts at once and keeps fal
 def two_populations(n: int = 40, seed: int = 0):
     paths = [RALLY if i % 2 == 0 else SLIDE for i in range(n)]
     bars, entries = scripted_market(paths, seed=seed)
-    return bars, entries, patterns_for(bars, entries, seed)
+    return bars, entries, patterns_for(bars, entries, seed, np.arange(n) % 2)
 
 
 def test_fission_splits_two_populations_and_not_a_homogeneous_one(tmp_path):
@@ -404,7 +409,7 @@ def test_fission_splits_two_populations_and_not_a_homogeneous_one(tmp_path):
     h_library = library_for(h_patterns, {"T0002": list(range(45))})
     h_result = run(h_library, h_patterns, homogeneous, tmp_path / "h")
     h_row = h_result.report.iloc[0]
-    assert not h_row["split"] and h_row["fission_members"] == 45
+    assert not h_row["split"] and h_row["fission_members"] == 23  # the discovery half
     assert np.isnan(h_row["silhouette"]) or h_row["silhouette"] < 0.45
     assert list(h_result.library.get("T0002").params) == list(EXIT_COLUMNS)
 
@@ -414,7 +419,7 @@ def mixed_case(tmp_path):
     paths = [RALLY if i % 2 == 0 else SLIDE for i in range(40)]
     paths += [random_path(rng) for _ in range(50)]
     bars, entries = scripted_market(paths, seed=5)
-    patterns = patterns_for(bars, entries, 5)
+    patterns = patterns_for(bars, entries, 5, np.r_[np.arange(40) % 2, np.zeros(50)])
     groups = {"T0001": list(range(40)), "T0002": list(range(40, 60)),
               "T0003": list(range(60, 75)), "T0004": list(range(75, 90))}
     return bars, patterns, library_for(patterns, groups)
@@ -520,3 +525,42 @@ def test_with_a_training_end_the_optimiser_simulates_on_the_bars_before_it(tmp_p
     with pytest.raises(ConfigError, match=r"1 member\(s\) of 1m lie after the training end"):
         run(library, patterns, bars, tmp_path / "g", train_end=bars["ts"].iloc[entries[-1]],
             **settings)
+
+
+# ---------------------------------------------------------------- fission needs evidence
+
+def noise_template(seed: int, n: int = 60):
+    """``n`` members whose aftermaths are independent random walks, features pure noise."""
+    rng = np.random.default_rng(100 + seed)
+    bars, entries = scripted_market([random_path(rng) for _ in range(n)], seed=seed)
+    patterns = patterns_for(bars, entries, seed)
+    return bars, patterns, library_for(patterns, {"T0001": list(range(n))})
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fission_keeps_no_split_of_a_pure_noise_template(tmp_path, seed):
+    bars, patterns, library = noise_template(seed)
+    result = run(library, patterns, bars, tmp_path, random_state=seed, max_fission_depth=1)
+    row = result.report.iloc[0]
+    assert result.splits == {} and [t.template_id for t in result.library] == ["T0001"]
+    assert not row["split"] and row["fission_members"] == 30
+    # a candidate split put to the held-out test is counted as a trial, kept or not
+    assert result.fission_trials == int(row["holdout_members"] > 0)
+    assert result.library.metadata["optimization"]["fission_trials"] == result.fission_trials
+
+
+def test_a_two_behaviour_template_splits_with_held_out_evidence(tmp_path):
+    bars, _entries, patterns = two_populations(60, seed=2)
+    library = library_for(patterns, {"T0001": list(range(60))})
+    result = run(library, patterns, bars, tmp_path, max_fission_depth=1)
+    row = result.report.set_index("template_id").loc["T0001"]
+    assert result.splits == {"T0001": ["T0001.1", "T0001.2"]}
+    assert row["holdout_members"] == 30 and row["holdout_gain"] > 0 and row["holdout_p"] < 0.01
+    assert result.fission_trials == 1
+    assert result.library.metadata["optimization"]["fission_trials"] == 1
+    ids = patterns["pattern_id"].tolist()
+    kinds = [{ids.index(m) % 2 for m in result.library.get(c).member_ids}
+             for c in result.splits["T0001"]]
+    assert sorted(map(sorted, kinds)) == [[0], [1]]
+    with pytest.raises(ConfigError, match="fission_alpha"):
+        run(library, patterns, bars, tmp_path, fission_alpha=0.0)

@@ -4,7 +4,8 @@
 the best exit parameters found on a representative subset of its members, splits templates
 whose members want clearly different exits into children (``T0001`` -> ``T0001.1``,
 ``T0001.2``, ...; the parent is replaced by its children, which are optimised in the same
-run), and checkpoints after every batch of templates so a rerun resumes where the last one
+run) when the split is confirmed on members that were not used to find it, and
+checkpoints after every batch of templates so a rerun resumes where the last one
 stopped and gives the same result. With a training end (the library's ``train_end``) every
 member must lie in the training span and the simulations see only the bars that end by it.
 The rules are written down in docs/discovery.md ("Optimisation and fission"); the array
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import ttest_1samp
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from threadpoolctl import threadpool_limits
@@ -62,14 +64,17 @@ SILHOUETTE_MIN = 0.45
 FISSION_KS: tuple[int, ...] = (2, 3, 4, 5)
 MEMBERS_PER_CLUSTER = 5
 MAX_FISSION_DEPTH = 2
+FISSION_ALPHA = 0.01
+MIN_HOLDOUT_PER_CHILD = 3
 NEEDED_COLUMNS: tuple[str, ...] = ("pattern_id", "timeframe", "bar", "ts", "z", *FEATURE_NAMES)
 CHECKPOINT_FILE = "checkpoint.json"
 CHECKPOINT_FORMAT = "stratforge.optimization_checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 REPORT_COLUMNS: tuple[str, ...] = (
     "template_id", "parent_id", "depth", "members", "members_used", "timeframes", "score",
     "mean_points", "trades", "win_rate", "sharpe_per_trade", "best_phase", *EXIT_COLUMNS,
-    "fission_members", "silhouette", "k", "split", "children",
+    "fission_members", "silhouette", "k", "holdout_members", "holdout_gain", "holdout_p",
+    "split", "children",
 )
 
 
@@ -82,11 +87,14 @@ class OptimizationResult:
             children (in the parent's place), fission metadata under ``"optimization"``.
         report: one row per optimised template (split parents included), ``REPORT_COLUMNS``.
         splits: parent id -> child ids, for every template that split.
+        fission_trials: candidate splits put to the held-out confirmation (kept or not);
+            count them among the run's trials for deflation.
     """
 
     library: TemplateLibrary
     report: pd.DataFrame
     splits: dict[str, list[str]]
+    fission_trials: int = 0
 
 
 def _seed(random_state: int, *keys: str) -> int:
@@ -231,18 +239,29 @@ class _Context:
         return out
 
 
+def _search(rows: pd.DataFrame, space: ParameterSpace, seed: int, direction: int,
+            ctx: _Context) -> tuple[np.ndarray, str]:
+    """The best vector (and its phase) of a template-level design of experiments on ``rows``:
+    ``iterations`` evaluations, the objective being the rows' pooled points per trade."""
+    s = ctx.settings
+    schedule = DesignSchedule(space, s["iterations"], seed)
+    groups, n = ctx.groups(rows), len(rows)
+    while not schedule.done:
+        vectors = schedule.next_batch()
+        schedule.tell(vectors, score_points(ctx.points(vectors, groups, n, direction),
+                                            s["min_trades"]).score)
+    best, _score, phase = schedule.best()
+    return best, phase
+
+
 def _optimise(template: Template, members: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
     """The template-level design of experiments on the representative subset."""
     s = ctx.settings
     subset = members.iloc[_even_positions(len(members), s["members_per_template"])]
-    schedule = DesignSchedule(ctx.space(members), s["iterations"],
-                              _seed(s["random_state"], template.template_id, "template"))
+    best, phase = _search(subset, ctx.space(members),
+                          _seed(s["random_state"], template.template_id, "template"),
+                          template.direction, ctx)
     groups, n = ctx.groups(subset), len(subset)
-    while not schedule.done:
-        vectors = schedule.next_batch()
-        schedule.tell(vectors, score_points(ctx.points(vectors, groups, n, template.direction),
-                                            s["min_trades"]).score)
-    best, _score, phase = schedule.best()
     stats = score_points(ctx.points(best[None], groups, n, template.direction),
                          s["min_trades"])
     exits = to_exit_params(best[None], ctx.tick)[0]
@@ -254,36 +273,49 @@ def _optimise(template: Template, members: pd.DataFrame, ctx: _Context) -> dict[
             "phase": phase, "members_used": len(subset)}
 
 
-def _fission(template: Template, members: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
-    """Optimise the first members one by one, cluster their best (stop, target, trail)."""
+def _halves(template: Template, members: pd.DataFrame, ctx: _Context
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The seeded split of the members: (discovery, held out).
+
+    A seeded permutation cuts the members in two; the larger half is the discovery half, of
+    which the first ``fission_members`` in time order are optimised one by one, and the other
+    half is held out to confirm the split. Both keep the members' time order."""
     s = ctx.settings
-    none: dict[str, Any] = {"fission_members": 0, "silhouette": math.nan, "k": 0,
-                            "children": []}
-    first = members.iloc[:s["fission_members"]]
-    if (not s["fission"] or template.template_id.count(".") >= s["max_fission_depth"]
-            or len(first) < MEMBERS_PER_CLUSTER * FISSION_KS[0]):
-        return none
-    space = ctx.space(members)
+    rng = np.random.default_rng(_seed(s["random_state"], template.template_id, "halves"))
+    order = rng.permutation(len(members))
+    cut = len(members) - len(members) // 2
+    discovery = np.sort(order[:cut])[:s["fission_members"]]
+    return members.iloc[discovery], members.iloc[np.sort(order[cut:])]
+
+
+def _member_optima(template: Template, rows: pd.DataFrame, space: ParameterSpace,
+                   ctx: _Context) -> tuple[np.ndarray, np.ndarray]:
+    """Every row optimised alone with the same seeded design: (best vectors, traded)."""
+    s = ctx.settings
     # common random numbers: every member is searched with the same seeded design, so
     # members that behave alike get the same best vector (see docs/discovery.md)
     seed = _seed(s["random_state"], template.template_id, "fission")
     schedules = [DesignSchedule(space, s["fission_iterations"], seed, tie_tolerance=ctx.tick)
-                 for _ in range(len(first))]
-    traded = np.zeros(len(first), dtype=bool)
-    groups = ctx.groups(first)
+                 for _ in range(len(rows))]
+    traded = np.zeros(len(rows), dtype=bool)
+    groups = ctx.groups(rows)
     while not schedules[0].done:
         batches = [sched.next_batch() for sched in schedules]
-        owner = np.repeat(np.arange(len(first)), [len(b) for b in batches])
-        pts = ctx.points(np.vstack(batches), groups, len(first), template.direction, owner)
-        traded |= np.bincount(owner, np.isfinite(pts), len(first)) > 0
+        owner = np.repeat(np.arange(len(rows)), [len(b) for b in batches])
+        pts = ctx.points(np.vstack(batches), groups, len(rows), template.direction, owner)
+        traded |= np.bincount(owner, np.isfinite(pts), len(rows)) > 0
         for sched, batch, chunk in zip(schedules, batches,
                                        np.split(pts, np.cumsum([len(b) for b in batches])[:-1]),
                                        strict=True):
             sched.tell(batch, chunk)
-    labelled = np.flatnonzero(traded)
-    unit = space.normalize(np.asarray([schedules[i].best()[0] for i in labelled]
-                                      ).reshape(-1, space.dimensions))
-    points = unit[:, [STOP, TARGET, TIGHT]]
+    best = np.asarray([sched.best()[0] for sched in schedules]).reshape(-1, space.dimensions)
+    return best, traded
+
+
+def _clusters(template: Template, points: np.ndarray, ctx: _Context
+              ) -> tuple[int, float, np.ndarray | None]:
+    """(k, silhouette, labels) of the best KMeans clustering of the members' best exits."""
+    s = ctx.settings
     best_k, best_sil, best_labels = 0, -math.inf, None
     with threadpool_limits(limits=1):  # 50 points: a thread pool costs more than it saves
         for k in FISSION_KS:
@@ -297,11 +329,80 @@ def _fission(template: Template, members: pd.DataFrame, ctx: _Context) -> dict[s
             sil = float(silhouette_score(points, labels))
             if sil > best_sil:
                 best_k, best_sil, best_labels = k, sil, labels
-    result = {**none, "fission_members": len(first), "silhouette": best_sil
-              if best_labels is not None else math.nan, "k": best_k}
-    if best_labels is None or best_sil < s["min_silhouette"]:
+    return best_k, best_sil if best_labels is not None else math.nan, best_labels
+
+
+def _confirm(template: Template, space: ParameterSpace,
+             found: pd.DataFrame, held: pd.DataFrame, children: list[list[str]],
+             ctx: _Context) -> dict[str, Any]:
+    """The held-out test of a candidate split (docs/discovery.md, "Fission").
+
+    The parent's optimum and each child's optimum are searched on the discovery members
+    (``found``, the clustered ones, each child on its own); every held-out member is scored
+    with its child's optimum and with the parent's (a member that does not trade scores 0),
+    and the split is kept when the mean of those differences is positive at one-sided
+    significance ``fission_alpha`` (t-test), every child has at least
+    ``MIN_HOLDOUT_PER_CHILD`` held-out members and no child is significantly worse than the
+    parent on its own held-out members."""
+    s = ctx.settings
+    child_of = {pid: c for c, ids in enumerate(children) for pid in ids}
+    found_child = np.asarray([child_of[str(p)] for p in found["pattern_id"]])
+    held_child = np.asarray([child_of[str(p)] for p in held["pattern_id"]])
+    seed = _seed(s["random_state"], template.template_id, "confirm")
+    vectors = [_search(found, space, seed, template.direction, ctx)[0]]
+    vectors += [_search(found.iloc[np.flatnonzero(found_child == c)], space, seed,
+                        template.direction, ctx)[0] for c in range(len(children))]
+    pts = ctx.points(np.vstack(vectors), ctx.groups(held), len(held), template.direction)
+    mine = pts[1 + held_child, np.arange(len(held))]
+    both_idle = np.isnan(mine) & np.isnan(pts[0])
+    gain = np.nan_to_num(mine) - np.nan_to_num(pts[0])
+    gain, held_child = gain[~both_idle], held_child[~both_idle]
+    out = {"holdout_members": len(gain), "holdout_gain": math.nan, "holdout_p": math.nan,
+           "kept": False}
+    counts = np.bincount(held_child, minlength=len(children))
+    if len(gain) < 2 or counts.min() < MIN_HOLDOUT_PER_CHILD:
+        return out
+    out["holdout_gain"] = float(gain.mean())
+    out["holdout_p"] = _one_sided_p(gain)
+    worse = [_one_sided_p(-gain[held_child == c]) for c in range(len(children))]
+    out["kept"] = out["holdout_p"] < s["fission_alpha"] and min(worse) >= s["fission_alpha"]
+    return out
+
+
+def _one_sided_p(values: np.ndarray) -> float:
+    """p-value of a one-sided t-test that the mean of ``values`` is above 0 (a constant
+    sample: 0 when positive, else 1)."""
+    if len(values) < 2:
+        return 1.0
+    if np.ptp(values) == 0:
+        return 0.0 if values[0] > 0 else 1.0
+    return float(ttest_1samp(values, 0.0, alternative="greater").pvalue)
+
+
+def _fission(template: Template, members: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
+    """Find a candidate split on half the members, confirm it on the other half."""
+    s = ctx.settings
+    none: dict[str, Any] = {"fission_members": 0, "silhouette": math.nan, "k": 0,
+                            "fission_trial": False, "holdout_members": 0,
+                            "holdout_gain": math.nan, "holdout_p": math.nan, "children": []}
+    if (not s["fission"] or template.template_id.count(".") >= s["max_fission_depth"]
+            or len(members) < 2 * MEMBERS_PER_CLUSTER * FISSION_KS[0]):
+        return none
+    found, held = _halves(template, members, ctx)
+    space = ctx.space(members)
+    best, traded = _member_optima(template, found, space, ctx)
+    labelled = np.flatnonzero(traded)
+    points = space.normalize(best[labelled])[:, [STOP, TARGET, TIGHT]]
+    k, sil, labels = _clusters(template, points, ctx)
+    result = {**none, "fission_members": len(found), "silhouette": sil, "k": k}
+    if labels is None or sil < s["min_silhouette"]:
         return result
-    result["children"] = _child_groups(members, first.index[labelled], best_labels, ctx)
+    children = _child_groups(members, found.index[labelled], labels, ctx)
+    test = _confirm(template, space, found.iloc[labelled], held, children, ctx)
+    result.update(fission_trial=True, holdout_members=test["holdout_members"],
+                  holdout_gain=test["holdout_gain"], holdout_p=test["holdout_p"])
+    if test["kept"]:
+        result["children"] = children
     return result
 
 
@@ -378,6 +479,7 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
                        iterations: int = 60, fission: bool = True, fission_members: int = 50,
                        fission_iterations: int = 20, max_fission_depth: int = MAX_FISSION_DEPTH,
                        min_silhouette: float = SILHOUETTE_MIN,
+                       fission_alpha: float = FISSION_ALPHA,
                        costs: Costs | None = None, fill: str = "close", min_trades: int = 5,
                        random_state: int = 0, checkpoint_dir: Path | str | None = None,
                        resume: bool = True, batch_size: int = 8,
@@ -394,11 +496,13 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
             ``<home>/discovery/<SYMBOL>/optimization/``.
         members_per_template: size of the representative subset (evenly spaced in time).
         iterations: design-of-experiments evaluations per template (>= 6).
-        fission, fission_members, fission_iterations, max_fission_depth, min_silhouette:
-            fission settings (the first ``fission_members`` members, each optimised alone
-            with ``fission_iterations`` evaluations; a template splits when the best
-            silhouette reaches ``min_silhouette``; templates with ``max_fission_depth`` dots
-            in their id are not split again).
+        fission, fission_members, fission_iterations, max_fission_depth, min_silhouette,
+            fission_alpha: fission settings (a seeded half of the members, at most
+            ``fission_members`` of them, each optimised alone with ``fission_iterations``
+            evaluations; a candidate split needs a silhouette of ``min_silhouette`` and is
+            kept only when it beats the parent on the other half at one-sided significance
+            ``fission_alpha``; templates with ``max_fission_depth`` dots in their id are not
+            split again).
         costs: the cost model (default: the instrument's own); ``fill``: entry fill mode;
             ``min_trades``: trades below which the objective shrinks (see the worker).
         random_state: seed of every random choice.
@@ -416,6 +520,9 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
     """
     if batch_size < 1 or members_per_template < 1 or fission_members < 1:
         raise ConfigError("batch_size, members_per_template and fission_members must be >= 1")
+    if not 0 < fission_alpha < 1:
+        raise ConfigError(f"fission_alpha must lie strictly between 0 and 1 (a one-sided "
+                          f"significance level such as 0.01), got {fission_alpha!r}")
     phase_sizes(iterations)
     if fission:
         phase_sizes(fission_iterations)
@@ -429,7 +536,7 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
                 "fission_iterations": int(fission_iterations),
                 "max_fission_depth": int(max_fission_depth), "costs": cost.to_dict(),
                 "fill": fill, "min_trades": int(min_trades), "random_state": int(random_state),
-                "min_silhouette": float(min_silhouette),
+                "min_silhouette": float(min_silhouette), "fission_alpha": float(fission_alpha),
                 "train_end": None if end is None else end.isoformat(), "costs_object": cost}
     ctx = _Context(library, patterns, symbol, home, spec, bars, settings)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else (
@@ -497,7 +604,9 @@ def _assemble(library: TemplateLibrary, templates: dict[str, Template],
 
     final = [t for original in library.templates for t in resolve(original.template_id)]
     clean = {k: v for k, v in settings.items() if k != "costs_object"}
-    metadata = {**library.metadata, "optimization": {**clean, "splits": splits}}
+    trials = sum(bool(r["fission_trial"]) for r in records)
+    metadata = {**library.metadata, "optimization": {**clean, "splits": splits,
+                                                     "fission_trials": trials}}
     rows = []
     for r in records:
         t = templates[r["template_id"]]
@@ -508,7 +617,10 @@ def _assemble(library: TemplateLibrary, templates: dict[str, Template],
             "score": r["score"], "mean_points": r["mean_points"], "trades": r["trades"],
             "win_rate": r["win_rate"], "sharpe_per_trade": r["sharpe"],
             "best_phase": r["phase"], **r["params"], "fission_members": r["fission_members"],
-            "silhouette": r["silhouette"], "k": r["k"], "split": bool(r["children"]),
+            "silhouette": r["silhouette"], "k": r["k"],
+            "holdout_members": r["holdout_members"], "holdout_gain": r["holdout_gain"],
+            "holdout_p": r["holdout_p"], "split": bool(r["children"]),
             "children": ",".join(splits.get(t.template_id, []))})
     report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
-    return OptimizationResult(TemplateLibrary(final, library.scalers, metadata), report, splits)
+    return OptimizationResult(TemplateLibrary(final, library.scalers, metadata), report, splits,
+                              trials)

@@ -28,7 +28,8 @@ The tick engine, day by day:
   the previous close (plus a gap at the session's first bar); high and low are the extremes of
   a Brownian bridge from open to close (floored to ticks), so a limit order filled by a wick
   has no edge either; volume follows activity, volatility and the size of the move.
-* **Planted edge** (``kind="planted"``): see ``PlantedRule``.
+* **Planted edge** (``kind="planted"``): see ``PlantedRule``; ``planted_rule=
+  TwoBehaviourRule()`` plants two behaviours that want different exits instead.
 
 Generation is vectorised per trade date with per-(day, component) seeds, so memory is bounded
 by the output and any prefix of days is reproducible on its own.
@@ -55,6 +56,7 @@ from stratforge.data.synthetic.model import (
     MarketModel,
     PathModel,
     PlantedRule,
+    TwoBehaviourRule,
 )
 
 __all__ = [
@@ -68,6 +70,7 @@ __all__ = [
     "PathModel",
     "PlantedRule",
     "SyntheticMarket",
+    "TwoBehaviourRule",
     "default_days",
     "default_start",
     "engine_for",

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-from stratforge.data.synthetic.model import MarketModel, PlantedRule
+from stratforge.data.synthetic.model import MarketModel, PlantedRule, TwoBehaviourRule
 from stratforge.data.synthetic.planted import PlantedEvent, planted_drift
 from stratforge.data.synthetic.profile import IntradayProfile
+from stratforge.data.synthetic.two_behaviour import two_behaviour_drift
 
 STREAMS = ("volatility", "activity", "noise", "gap", "wick", "volume", "events")
 
@@ -61,7 +62,7 @@ class RunSettings:
 
     seed: int
     heavy_tails: bool          # Student-t increments ("realistic", "planted") or Gaussian
-    rule: PlantedRule | None   # the planted edge, or None
+    rule: PlantedRule | TwoBehaviourRule | None   # the planted edge, or None
     resolution_s: int
     daily_volatility: float
     min_ticks: float           # price (in ticks) below which volatility stops shrinking
@@ -153,7 +154,11 @@ def simulate_day(plan: DayPlan, carry: Carry, day_index: int,
     move = np.rint(sigma * noise).astype(np.int64)
     base_move = int(move.sum())
     events: list[PlantedEvent] = []
-    if run.rule is not None:
+    if isinstance(run.rule, TwoBehaviourRule):
+        drift, events = two_behaviour_drift(rng["events"], active, variance, plan.open_s,
+                                            plan.core_start, plan.core_end, run.rule)
+        move += drift[at]
+    elif run.rule is not None:
         drift, events = planted_drift(rng["events"], active, variance, plan.open_s,
                                       plan.core_start, plan.core_end, run.rule)
         move += drift[at]

@@ -26,6 +26,7 @@ from stratforge.data.synthetic.model import (
     MarketModel,
     PathModel,
     PlantedRule,
+    TwoBehaviourRule,
 )
 from stratforge.data.synthetic.path_market import BAR_PLANTED_DESCRIPTION, simulate_path_market
 from stratforge.data.synthetic.planted import PlantedEvent
@@ -57,6 +58,15 @@ PLANTED_DESCRIPTION = (
     "of T), otherwise the shock stays. Drifts are whole ticks on active seconds. To trade it: "
     "fade a one-minute move beyond a few local sigmas and hold a few minutes.")
 
+TWO_BEHAVIOUR_DESCRIPTION = (
+    "Two planted behaviours (see stratforge.data.synthetic.TwoBehaviourRule). Events are "
+    "scheduled like the shock_reversion rule and always revert; each is slow with probability "
+    "slow_share. Fast: a shock of fast_k_sigma local one-minute sigmas, fast_revert_fraction "
+    "of it back within fast_horizon_minutes (front-loaded), then given back evenly over "
+    "fast_relapse_minutes: a tight target wants it. Slow: a shock of slow_k_sigma sigmas, "
+    "slow_revert_fraction of it back over slow_horizon_minutes (front-loaded): a wide target "
+    "wants it. Every event carries its behaviour.")
+
 
 @dataclass(frozen=True)
 class SyntheticMarket:
@@ -69,7 +79,9 @@ class SyntheticMarket:
 def generate_market(instrument: Instrument, *, days: int | None = None, seed: int,
                     kind: str = "realistic", resolution: str | None = None,
                     start: datetime.date | None = None,
-                    progress: ProgressCallback | None = None) -> SyntheticMarket:
+                    progress: ProgressCallback | None = None,
+                    planted_rule: PlantedRule | TwoBehaviourRule | None = None
+                    ) -> SyntheticMarket:
     """A synthetic market of ``days`` trading days of ``instrument`` from ``start``.
 
     Bars follow the instrument's session calendar (nothing outside [session open, session
@@ -89,6 +101,10 @@ def generate_market(instrument: Instrument, *, days: int | None = None, seed: in
     engine (``PathModel``, ``BarPlantedRule``). ``days``, ``resolution`` and ``start`` default
     to the instrument's profile (MNQ: 60 days of 1s bars from 2023-01-02).
 
+    ``planted_rule`` replaces the planted edge of a tick-engine ``planted`` market (default
+    ``PlantedRule()``); ``TwoBehaviourRule()`` plants two behaviours that want different
+    exits (fast/small and slow/large reversions, the fission benchmark's market).
+
     Raises ConfigError for ``days`` < 1, a negative seed, an unknown ``kind`` or a
     ``resolution`` the engine cannot make (the tick engine: intraday only; the bar-path
     engine: intraday or 1D).
@@ -97,11 +113,16 @@ def generate_market(instrument: Instrument, *, days: int | None = None, seed: in
     days = default_days(instrument) if days is None else days
     resolution = native_timeframe(instrument).name if resolution is None else resolution
     timeframe = _check_arguments(days, seed, kind, resolution, engine)
+    if planted_rule is not None and (kind != "planted" or engine != TICK_ENGINE):
+        raise ConfigError(f"planted_rule needs kind='planted' on the tick engine (second "
+                          f"bars, e.g. MNQ); {instrument.symbol} kind {kind!r} uses the "
+                          f"{engine} engine: drop planted_rule or pick such a market")
     first = _start_date(start, instrument)
     ticks = _reference_ticks(instrument)
     calendar = session_days(instrument.session, first, days, MarketModel())
     if engine == TICK_ENGINE:
-        model, rule = MarketModel(), PlantedRule() if kind == "planted" else None
+        model = MarketModel()
+        rule = (planted_rule or PlantedRule()) if kind == "planted" else None
         run = RunSettings(seed=seed, heavy_tails=kind != "null", rule=rule,
                           resolution_s=timeframe.seconds,
                           daily_volatility=instrument.daily_volatility,
@@ -218,11 +239,15 @@ def _assemble(columns: dict[str, list], tick_size: float) -> pd.DataFrame:
 
 def _spec(instrument: Instrument, kind: str, seed: int, days: int, timeframe: Timeframe,
           start: datetime.date, calendar: SessionDays, model: MarketModel | PathModel,
-          rule: PlantedRule | BarPlantedRule | None, events: list[PlantedEvent],
+          rule: PlantedRule | BarPlantedRule | TwoBehaviourRule | None,
+          events: list[PlantedEvent],
           rows: int) -> dict:
     """The JSON-serialisable description of a market (plain Python types only)."""
     planted = None
-    if isinstance(rule, PlantedRule):
+    if isinstance(rule, TwoBehaviourRule):
+        planted = {"rule": "two_behaviour", "description": TWO_BEHAVIOUR_DESCRIPTION,
+                   **asdict(rule), "events": [e.to_json() for e in events]}
+    elif isinstance(rule, PlantedRule):
         planted = {"rule": "shock_reversion", "description": PLANTED_DESCRIPTION,
                    **asdict(rule), "events": [e.to_json() for e in events]}
     elif rule is not None:

@@ -159,3 +159,43 @@ class BarPlantedRule:
     def window_bars(self) -> int:
         """Length of one event in bars: the shock bar plus the reversion horizon."""
         return 1 + self.horizon_bars
+
+
+@dataclass(frozen=True)
+class TwoBehaviourRule:
+    """A planted edge with two behaviours that want different exits (tick engine only).
+
+    Pass it as ``generate_market(..., kind="planted", planted_rule=TwoBehaviourRule())``.
+    Events are scheduled as for ``PlantedRule`` (``rate_per_day``, ``core_share``, windows
+    never overlap); each is *slow* with probability ``slow_share``, else *fast*, and always
+    reverts:
+
+    * **fast/small**: a shock of ``fast_k_sigma`` local one-minute sigmas, then
+      ``fast_revert_fraction`` of it comes back within ``fast_horizon_minutes`` (front-loaded
+      as in ``PlantedRule``), then that reversion is given back evenly over the next
+      ``fast_relapse_minutes``: a tight target and a short hold catch it, a wide target
+      waits for nothing;
+    * **slow/large**: a shock of ``slow_k_sigma`` sigmas, then ``slow_revert_fraction`` of it
+      comes back over ``slow_horizon_minutes`` (front-loaded): a wide target and a long hold
+      take several times what a tight target takes.
+
+    The two differ before the entry too (the shock's size in sigmas), so a split of the two is
+    something a template's features can carry. Every event is listed with its ``behaviour``.
+    """
+
+    rate_per_day: float = 6.0
+    core_share: float = 0.8
+    slow_share: float = 0.5
+    fast_k_sigma: float = 4.0
+    fast_revert_fraction: float = 0.75
+    fast_horizon_minutes: int = 3
+    fast_relapse_minutes: int = 10
+    slow_k_sigma: float = 8.0
+    slow_revert_fraction: float = 1.0
+    slow_horizon_minutes: int = 40
+
+    @property
+    def window_minutes(self) -> int:
+        """Minutes after the shock minute that one event may move the price."""
+        return max(self.fast_horizon_minutes + self.fast_relapse_minutes,
+                   self.slow_horizon_minutes)

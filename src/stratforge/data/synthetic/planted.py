@@ -19,13 +19,18 @@ class PlantedEvent:
     shock_ticks: int      # size of the shock, whole ticks (unsigned)
     reversion_ticks: int  # size of the reversion, whole ticks (0 when it did not fire)
     sigma_ticks: float    # local one-minute sigma the shock was scaled by
+    behaviour: str = ""   # "fast" or "slow" under TwoBehaviourRule, else empty
 
     def to_json(self) -> dict:
-        """A JSON-serialisable record with the start as an ISO-8601 UTC string."""
+        """A JSON-serialisable record with the start as an ISO-8601 UTC string (and the
+        ``behaviour`` when there is one)."""
         stamp = np.datetime64(self.second, "s").astype(object).isoformat() + "+00:00"
-        return {"ts": stamp, "direction": self.direction, "reverted": self.reverted,
-                "shock_ticks": self.shock_ticks, "reversion_ticks": self.reversion_ticks,
-                "sigma_ticks": round(self.sigma_ticks, 4)}
+        out = {"ts": stamp, "direction": self.direction, "reverted": self.reverted,
+               "shock_ticks": self.shock_ticks, "reversion_ticks": self.reversion_ticks,
+               "sigma_ticks": round(self.sigma_ticks, 4)}
+        if self.behaviour:
+            out["behaviour"] = self.behaviour
+        return out
 
 
 def event_offsets(rng: np.random.Generator, length: int, core_start: int, core_end: int,
