@@ -69,30 +69,48 @@ def make_twins(bars: pd.DataFrame, n: int, seed: int, *, method: str = "sign",
     method, ``n`` < 0, a negative seed, a non-positive tick size or block length, and
     DataError (from validation) for bars that break the bars contract.
     """
-    if method not in METHODS:
-        raise ConfigError(f"unknown twin method {method!r}; choose one of {', '.join(METHODS)}")
-    if n < 0 or seed < 0:
-        raise ConfigError(f"twins need n >= 0 and seed >= 0, got n={n}, seed={seed}")
-    if tick_size is not None and not tick_size > 0:
-        raise ConfigError(f"tick_size must be > 0, got {tick_size}")
-    if block_days is not None and block_days < 1:
-        raise ConfigError(f"block_days must be >= 1, got {block_days}")
-    bars = validate_bars(bars, "bars to twin")
-    if len(bars) == 0:
-        return [bars.copy() for _ in range(n)]
-    prices = _Prices.of(bars, tick_size)
-    blocks = _blocks(bars, session, block_days) if method == "blocks" else None
-    twins = []
-    for k in range(n):
-        rng = np.random.default_rng((seed, k))
-        if blocks is None:
-            source = np.arange(len(bars))
-            sign_gap, sign_body = _signs(rng, len(bars)), _signs(rng, len(bars))
+    if n < 0:
+        raise ConfigError(f"twins need n >= 0, got n={n}")
+    maker = TwinMaker(bars, seed, method=method, tick_size=tick_size, session=session,
+                      block_days=block_days)
+    return [maker.twin(k) for k in range(n)]
+
+
+class TwinMaker:
+    """Twins of one bars series, one at a time: ``twin(k)`` is ``make_twins(...)[k]``
+    (for a long series, so that only one twin is in memory at a time)."""
+
+    def __init__(self, bars: pd.DataFrame, seed: int, *, method: str = "sign",
+                 tick_size: float | None = None, session: Session | None = None,
+                 block_days: int | None = None) -> None:
+        if method not in METHODS:
+            raise ConfigError(f"unknown twin method {method!r}; choose one of "
+                              f"{', '.join(METHODS)}")
+        if seed < 0:
+            raise ConfigError(f"twins need seed >= 0, got seed={seed}")
+        if tick_size is not None and not tick_size > 0:
+            raise ConfigError(f"tick_size must be > 0, got {tick_size}")
+        if block_days is not None and block_days < 1:
+            raise ConfigError(f"block_days must be >= 1, got {block_days}")
+        self.bars = validate_bars(bars, "bars to twin")
+        self.seed = seed
+        self.prices = _Prices.of(self.bars, tick_size) if len(self.bars) else None
+        self.blocks = (_blocks(self.bars, session, block_days)
+                       if method == "blocks" and len(self.bars) else None)
+
+    def twin(self, k: int) -> pd.DataFrame:
+        """Twin number ``k`` (0-based), drawn from ``numpy.random.default_rng((seed, k))``."""
+        if self.prices is None:
+            return self.bars.copy()
+        rng = np.random.default_rng((self.seed, k))
+        if self.blocks is None:
+            n = len(self.bars)
+            source = np.arange(n)
+            sign_gap, sign_body = _signs(rng, n), _signs(rng, n)
         else:
-            source, sign_body = _draw_blocks(rng, blocks)
+            source, sign_body = _draw_blocks(rng, self.blocks)
             sign_gap = sign_body
-        twins.append(prices.twin(bars, source, sign_gap, sign_body))
-    return twins
+        return self.prices.twin(self.bars, source, sign_gap, sign_body)
 
 
 def _signs(rng: np.random.Generator, size: int) -> np.ndarray:
