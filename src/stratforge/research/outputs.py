@@ -19,6 +19,8 @@ from stratforge.search.sweep import read_frame
 
 PLAYBOOK_FILE = "playbook.json"
 SUMMARY_FILE = "summary.json"
+NULL_TWINS_FILE = "null_twins.json"
+"""Written by ``stratforge audit null`` (research.null_audit); copied into the summary."""
 BEST_STRATEGIES = 10
 TIER_ORDER: tuple[str, ...] = ("PRODUCTION", "CANDIDATE", "UNPROVEN", "TOXIC")
 MEASURED_RATES: dict[str, Any] = {
@@ -143,7 +145,8 @@ def _data(run: RunFolder) -> dict[str, Any]:
 
 def write_summary(run: RunFolder) -> dict[str, Any]:
     """Write ``summary.json`` (run id, config, data span and split, per-phase figures and
-    timings, tier counts, best strategies) and return it."""
+    timings, tier counts, best strategies, and the ``null_twins`` block when the run was
+    audited on null twins) and return it."""
     frame = load_validation(run)
     phases = {p: {k: v for k, v in run.info(p).items() if k != "market"}
               for p in PHASES if run.done(p)}
@@ -163,6 +166,8 @@ def write_summary(run: RunFolder) -> dict[str, Any]:
         counts = frame["tier_name"].value_counts().to_dict()
         summary["tiers"] = {name: int(counts.get(name, 0)) for name in TIER_ORDER}
         summary["best"] = [_strategy(row) for _, row in frame.head(BEST_STRATEGIES).iterrows()]
+    if (run.path / NULL_TWINS_FILE).exists():
+        summary["null_twins"] = read_json(run.path / NULL_TWINS_FILE)
     summary = _clean(summary)
     atomic_write_json(run.path / SUMMARY_FILE, summary)
     return summary
