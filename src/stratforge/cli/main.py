@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from stratforge import __version__
+from stratforge.cli.audit_commands import audit_app
 from stratforge.cli.console import FriendlyErrors, console
 from stratforge.cli.data_commands import data_app
 from stratforge.cli.discover_command import discover_command
@@ -36,6 +37,7 @@ app.add_typer(ops_app, name="ops")
 app.add_typer(agent_app, name="agent")
 app.command("evolve")(evolve_command)
 app.add_typer(evolution_app, name="evolution")
+app.add_typer(audit_app, name="audit")
 
 
 def _version(value: bool) -> None:
