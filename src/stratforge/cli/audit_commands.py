@@ -1,16 +1,93 @@
-"""``stratforge audit``: checks of a run's honesty on the user's own data."""
+"""``stratforge audit``: checks of the user's own data beside every result."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from stratforge.cli.console import console, progress_bars
+from stratforge.cli.console import FriendlyErrors, console, progress_bars
 
-audit_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
-                        help="Audit a research run on the user's own data (null twins).")
+audit_app = typer.Typer(cls=FriendlyErrors, no_args_is_help=True, rich_markup_mode=None,
+                        help="Audit results on your own data: null twins of a run, lookahead in "
+                             "features.")
+
+FOUND_EXIT_CODE = 3
+"""Exit status of ``audit lookahead`` when it finds lookahead (errors exit 1)."""
+
+
+def _short_time(iso: str) -> str:
+    """'2024-01-02 14:35' from an ISO UTC time (seconds only when not zero)."""
+    text = iso.removesuffix("+00:00").replace("T", " ")
+    return text.removesuffix(":00") if text.count(":") == 2 else text
+
+
+def _timeframes(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    return names or None
+
+
+@audit_app.command("lookahead")
+def lookahead_command(
+    symbol: Annotated[str | None, typer.Option(
+        "--symbol", "-s", help="Symbol whose stored bars are audited (default: the run's).")
+    ] = None,
+    cuts: Annotated[int, typer.Option(help="Cut points, seeded and spread over the span.")] = 5,
+    timeframes: Annotated[str | None, typer.Option(
+        help="Comma-separated timeframes (default: the store's research timeframes, or the "
+             "hierarchy of --run-id's template library).")] = None,
+    run_id: Annotated[str | None, typer.Option(
+        "--run-id", help="Also audit the template matches of this run's library.")] = None,
+    feature: Annotated[list[str] | None, typer.Option(
+        "--feature", help="Your own feature, 'module:function' or 'file.py:function' "
+                          "(bars -> Series/DataFrame aligned with them); repeatable.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the cut points and shuffled futures.")] = 0,
+    history: Annotated[int, typer.Option(help="Bars before each cut.")] = 600,
+    future: Annotated[int, typer.Option(help="Bars after each cut.")] = 120,
+    tolerance: Annotated[float, typer.Option(
+        help="Relative difference still counted as equal (0: identical values).")] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Recompute every feature on truncated and future-perturbed copies of the data.
+
+    Any value at or before a cut that changes is lookahead: it is listed with its source,
+    feature, timeframe and the first bar where it differs (exit status 3). Sources: states,
+    vector (template dimensions with higher-timeframe context), evolution (the evolution
+    factory's features), match (template matches, with --run-id) and user (--feature).
+    """
+    from stratforge.audit import audit_lookahead
+
+    if as_json:
+        report = audit_lookahead(symbol, timeframes=_timeframes(timeframes), run_id=run_id,
+                                 features=feature or (), cuts=cuts, seed=seed, history=history,
+                                 future=future, tolerance=tolerance)
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        with progress_bars() as progress:
+            report = audit_lookahead(symbol, timeframes=_timeframes(timeframes), run_id=run_id,
+                                     features=feature or (), cuts=cuts, seed=seed,
+                                     history=history, future=future, tolerance=tolerance,
+                                     progress=progress)
+        if report.findings:
+            table = Table(title=f"Lookahead in {report.symbol} (times UTC)")
+            for column in ("source", "feature", "tf", "first differing bar", "row",
+                           "cut", "seen by", "cuts"):
+                table.add_column(column, no_wrap=column != "feature",
+                                 min_width=12 if column == "feature" else None,
+                                 justify="right" if column in ("row", "cuts") else "left")
+            for item in report.findings:
+                table.add_row(item.source, item.feature, item.timeframe,
+                              _short_time(item.first_bar), f"{item.first_bar_index:,}",
+                              _short_time(item.cut), ",".join(item.checks),
+                              f"{item.cuts}/{len(report.cuts)}")
+            console.print(table)
+        console.print(report.summary_line(), soft_wrap=True)
+    if not report.clean:
+        raise typer.Exit(code=FOUND_EXIT_CODE)
 
 
 @audit_app.command("null")
