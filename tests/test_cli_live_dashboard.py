@@ -46,10 +46,12 @@ def test_a_terminal_training_run_rises_on_the_page_and_stops_from_it(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in ("STRATFORGE_DATABASE_URL", "STRATFORGE_API_TOKEN", "STRATFORGE_API_URL",
                         "STRATFORGE_HOME")}
+    # 30,000 parameter sets a day keep a day at a few seconds, so the page sees the count rise
+    # before the 45 days are done (at 3,000 a fast machine finished them before it looked)
     with serve(home, workers=0) as server, chromium() as launched:
         trainer = subprocess.Popen(
             [sys.executable, "-m", "stratforge.cli.main", "--home", str(home), "train",
-             "--iterations", "3000", "--templates", "warmup", "--warmup-days", "10",
+             "--iterations", "30000", "--templates", "warmup", "--warmup-days", "10",
              "--max-days", "45", "--dashboard"], env={**env, "BROWSER": str(browser)},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:

@@ -72,12 +72,17 @@ class JobContext:
             raise WorkerStoppingError("the worker is shutting down")
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, ending: bool = False) -> Iterator[Connection]:
         """A write transaction that first checks this worker still holds the job's claim;
         raises :class:`ClaimLostError` (or, for a cancelled job,
-        :class:`OperationCancelledError`), writing nothing, when it does not."""
+        :class:`OperationCancelledError`), writing nothing, when it does not. ``ending``: the
+        handler records how its cancelled job ended; the claim of a cancelled job is still
+        this worker's, so that write goes through (a lost claim never does)."""
         with self.db.write() as connection:
             state = claim_state(connection, self.job, self.worker_id)
+            if state == "cancelled" and ending:
+                yield connection
+                return
             if state != "held":
                 (self.cancelled if state == "cancelled" else self.lost).set()
                 self.check()
@@ -112,10 +117,11 @@ class JobContext:
             time.sleep(min(0.05, max(0.0, end - time.monotonic())))
         self.check()
 
-    def remember(self, **values: Any) -> None:
-        """Add keys to the operation's metadata (a resumed job reads them back)."""
+    def remember(self, *, ending: bool = False, **values: Any) -> None:
+        """Add keys to the operation's metadata (a resumed job reads them back); ``ending``
+        as for :meth:`write`."""
         if self.operation is not None:
-            with self.write() as connection:
+            with self.write(ending=ending) as connection:
                 self.operation = merge_metadata(self.db, self.operation.id, values,
                                                 connection=connection)
 

@@ -207,7 +207,7 @@ class _Cycle:
         try:
             abandon_experiments(self.db, self.id, status)
             phases = [*(self.meta.get("phases") or []), {"phase": status, "at": iso(utcnow())}]
-            self.remember(phase=status, phases=phases)
+            self.context.remember(phase=status, phases=phases, ending=True)
         except Exception:  # the original error matters more than this bookkeeping
             log.exception("could not record the end (%s) of cycle %s", status, self.id)
 
