@@ -103,6 +103,16 @@ def test_sweep_heatmap_matches_a_pandas_recomputation(finished):
     missing = api.get(f"/research/runs/{folder.name}/sweep",
                       params={"template_id": "T9999", "timeframe": "5m"})
     assert missing.status_code == 404
+    # with no combo named, the heatmap opens on the first validated strategy of the tier
+    # table (best tier, then in-sample Sharpe per trade) that the sweep traded
+    validation = pd.read_parquet(folder / "validation.parquet")
+    swept = set(map(tuple, traded[["template_id", "timeframe"]].drop_duplicates().to_numpy()))
+    ordered = validation.sort_values(["tier", "is_sharpe_per_trade", "strategy_id"],
+                                     ascending=[True, False, True], kind="stable")
+    first = next((r.template_id, r.timeframe) for r in ordered.itertuples()
+                 if (r.template_id, r.timeframe) in swept)
+    opened = sweep["heatmap"]
+    assert (opened["template_id"], opened["timeframe"]) == first
 
 
 def test_curves_and_templates_follow_the_files(finished):

@@ -171,3 +171,26 @@ def test_a_training_run_through_the_api(sqlite_api, home):
     report = api.get(f"/training/runs/{op_id}/report")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert report.content == (folder / "training_report.html").read_bytes()
+
+
+def test_a_failed_run_is_listed_as_failed_with_its_error(api, home):
+    # a run that failed in its data phase leaves config.json and state.json only: the list
+    # names it failed, with the operation's error, not "0/8 no" with a full progress bar
+    from stratforge.ops.operations import finish_operation
+    from stratforge.research.config import make_config
+    from stratforge.research.runs import RunFolder
+
+    folder = RunFolder.create(make_config(symbol="MNQ", timeframes="5m"), home,
+                              "run_20260101_000000_deadbeef")
+    folder.release()  # the writer is done (the lock is what a running writer holds)
+    op = create_operation(api.db, "research_run", {"symbol": "MNQ"},
+                          metadata={"run_id": folder.run_id}, enqueue=False)
+    with api.db.write() as connection:
+        finish_operation(connection, op.id, "failed", error="DataError: MNQ has no bars")
+    listed = {r["run_id"]: r for r in api.get("/research/runs").json()["runs"]}
+    run = listed[folder.run_id]
+    assert (run["status"], run["error"], run["operation_id"]) == \
+        ("failed", "DataError: MNQ has no bars", op.id)
+    assert run["phases_done"] == []
+    detail = api.get(f"/research/runs/{folder.run_id}").json()
+    assert detail["status"] == "failed" and detail["error"] == "DataError: MNQ has no bars"

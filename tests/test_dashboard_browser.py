@@ -197,6 +197,36 @@ def test_overview_shows_live_progress_of_an_active_operation(tab, server):
         tab.shot(name)
 
 
+def test_the_training_and_evolution_forms_show_refused_settings(tab, server):
+    before_training = server.api("GET", "/operations", params={"type": "training_run"}).json()
+    before_evolution = server.api("GET", "/operations", params={"type": "evolution_run"}).json()
+    tab.allow.append("status of 422")  # chromium logs each refused POST itself
+    page = tab.open("training")
+    page.wait_for_selector("#train-form")
+    page.fill("#train-iterations", "1000000")  # above the documented bound
+    page.click("#train-start")
+    wait_for(page, "document.querySelector('#train-error').innerText.startsWith("
+                   "'refused: iterations')")
+    page.fill("#train-iterations", "")
+    page.fill("#train-settings", "[1, 2]")
+    page.click("#train-start")
+    wait_for(page, "document.querySelector('#train-error').innerText.startsWith('settings:')")
+    page = tab.open("evolution")
+    page.wait_for_selector("#evolve-form")
+    page.fill("#evolve-settings", "{not json")
+    page.click("#evolve-start")
+    wait_for(page, "document.querySelector('#evolve-error').innerText.startsWith('settings:')")
+    page.fill("#evolve-settings", json.dumps({"max_generations": -1}))
+    page.click("#evolve-start")
+    wait_for(page, "document.querySelector('#evolve-error').innerText.startsWith('refused: ')")
+    # nothing was started by a refused form
+    assert server.api("GET", "/operations", params={"type": "training_run"}).json() == \
+        before_training
+    assert server.api("GET", "/operations", params={"type": "evolution_run"}).json() == \
+        before_evolution
+    tab.shot("forms-refused")
+
+
 def test_the_research_form_shows_refused_settings(tab, server):
     before = server.api("GET", "/operations", params={"type": "research_run"}).json()
     tab.allow.append("status of 422")  # chromium logs each refused POST itself
