@@ -116,8 +116,9 @@ class _Cycle:
                                       "untried design")
             self.remember(spec=made.spec.model_dump(mode="json"), fingerprint=made.fingerprint,
                           arm=made.arm, design={"designer": name, "rationale": made.rationale,
-                                                "library": choice.digest,
-                                                "library_source": choice.source})
+                                                "kind": made.spec.kind,
+                                                "library": choice and choice.digest,
+                                                "library_source": choice and choice.source})
         if not self.meta.get("experiment_id"):
             record = claim_experiment(self.db, spec=self.meta["spec"],
                                       fingerprint=self.meta["fingerprint"],
