@@ -184,3 +184,29 @@ def test_directional_accuracy_counts_signs_against_the_centre():
     assert directional_accuracy(prediction, target, 2.0) == 1.0
     assert directional_accuracy(prediction, -target, 2.0) == 0.0
     assert directional_accuracy(prediction[:1], np.array([0.0]), 0.0) is None
+
+
+@pytest.mark.parametrize(("name", "value", "needle"), [
+    ("STRATFORGE_AGENT_DESIGN_KINDS", "template,genetic", "DESIGN_KINDS"),
+    ("STRATFORGE_AGENT_MODEL_ALGORITHMS", "svm", "MODEL_ALGORITHMS: unknown svm"),
+    ("STRATFORGE_AGENT_MODEL_HORIZONS", "0", "MODEL_HORIZONS"),
+    ("STRATFORGE_AGENT_MODEL_HORIZONS", "three", "MODEL_HORIZONS"),
+])
+def test_bad_model_settings_are_refused_at_trigger(home, monkeypatch, name, value, needle):
+    monkeypatch.setenv(name, value)
+    db = Database(f"sqlite:///{home / 'stratforge.db'}")
+    try:
+        with pytest.raises(ConfigError, match=needle):
+            trigger_cycle(db)
+    finally:
+        db.dispose()
+
+
+def test_an_unknown_feature_set_setting_names_the_variable():
+    from stratforge.ops.agent.inputs import model_options
+
+    assert [o.feature_set for o in model_options({"model_feature_sets": ["momentum"],
+                                                  "model_horizons": [3, 12]})] == [
+        "momentum", "momentum"]
+    with pytest.raises(ConfigError, match="MODEL_FEATURE_SETS: unknown feature set 'trend'"):
+        model_options({"model_feature_sets": ["trend"]})
