@@ -38,6 +38,7 @@ from pydantic import (
 
 from stratforge.costs import Costs, refuse_cost_names
 from stratforge.errors import ConfigError
+from stratforge.evolution.config import ALGORITHMS
 from stratforge.instruments import Instrument
 from stratforge.ops.agent.regions import REGION_NAMES
 from stratforge.search.space import Parameter, ParameterSpace
@@ -220,9 +221,8 @@ class CostModel(BaseModel):
         return {name: float(getattr(costs, name)) for name in cls.model_fields}
 
 
-MODEL_ALGORITHMS = ("elasticnet", "random_forest", "hist_gradient_boosting", "lightgbm",
-                    "xgboost")
-"""The evolution factory's algorithms (``evolution.config.ALGORITHMS``)."""
+MODEL_ALGORITHMS = ALGORITHMS
+"""The evolution factory's algorithms a model design may use."""
 UNREPLAYABLE_FEATURES = frozenset({"regime_vol", "regime_gmm", "regime_gmm_p"})
 """Evolution features a model design may not use: regimes are fitted on the model's own
 span, so they cannot be replayed on a later backtest span."""
