@@ -229,6 +229,8 @@ def test_a_model_design_spec():
     (MODEL_SIGNAL, {**MODEL_SECTION, "features": ["regime_gmm", "rsi_14"]},
      r"model\.features: .*regime_gmm: regime features"),
     (MODEL_SIGNAL, {**MODEL_SECTION, "algorithm": "svm"}, r"model\.algorithm"),
+    (MODEL_SIGNAL, {**MODEL_SECTION, "hyperparameters": {"depth": 3}},
+     r"model: .*hyperparameters: .*depth"),
     (MODEL_SIGNAL, {**MODEL_SECTION, "reference_symbols": ["mnq"]},
      "must not hold the symbol MNQ"),
 ])

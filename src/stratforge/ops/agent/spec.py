@@ -39,6 +39,7 @@ from pydantic import (
 from stratforge.costs import Costs, refuse_cost_names
 from stratforge.errors import ConfigError
 from stratforge.evolution.config import ALGORITHMS
+from stratforge.evolution.hyperparameters import normalise_hyperparameters
 from stratforge.instruments import Instrument
 from stratforge.ops.agent.regions import REGION_NAMES
 from stratforge.search.space import Parameter, ParameterSpace
@@ -264,6 +265,14 @@ class ModelDesign(BaseModel):
     hyperparameters: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
     horizon: int = Field(1, ge=1, le=10_000)
     reference_symbols: tuple[Symbol, ...] = ()
+
+    @model_validator(mode="after")
+    def _known_hyperparameters(self) -> ModelDesign:
+        try:
+            normalise_hyperparameters(self.algorithm, dict(self.hyperparameters))
+        except ConfigError as exc:
+            raise ValueError(f"hyperparameters: {exc}") from None
+        return self
 
 
 class StrategySpec(BaseModel):
