@@ -210,3 +210,46 @@ def test_an_unknown_feature_set_setting_names_the_variable():
         "momentum", "momentum"]
     with pytest.raises(ConfigError, match="MODEL_FEATURE_SETS: unknown feature set 'trend'"):
         model_options({"model_feature_sets": ["trend"]})
+
+
+def test_the_replay_continues_the_features_the_model_was_trained_on(model_home):
+    from stratforge.data.load import load_bars
+    from stratforge.evolution.featureset import build_features
+    from stratforge.evolution.modelstore import load_estimator, load_signals
+    from stratforge.instruments import get_instrument
+    from stratforge.ops.agent.inputs import default_spans
+    from stratforge.ops.agent.modeling import train_model_design
+    from stratforge.ops.agent.spec import parse_spec
+
+    spec = parse_spec({
+        "symbol": "MNQ", "timeframes": HIERARCHY,
+        "signal": {"kind": "model", "timeframe": "5m", "match_threshold": 1.0},
+        "region": {"name": "custom", "bounds": {"stop_ticks": [10, 40],
+                                                "target_ticks": [10, 40]}},
+        **default_spans("MNQ", HIERARCHY, model_home), "n_sets": 8,
+        "model": {"feature_set": "momentum", "features": list(FEATURE_SETS["momentum"]),
+                  "horizon": 3}})
+    model_id = train_model_design(spec, seed=1, home=model_home)["model_id"]
+    meta = load_meta(model_id, model_home)
+    start = pd.Timestamp(meta["identity"]["spans"]["start"], tz="UTC")
+    # the features rebuilt over the longer series (model start to the data's end) give the
+    # model's own stored validation and test predictions on its rows ...
+    bars = load_bars("MNQ", "5m", home=model_home)
+    keep = (bars["ts"] >= start).to_numpy()
+    states = load_states("MNQ", "5m", home=model_home)[keep].reset_index(drop=True)
+    bars = bars[keep].reset_index(drop=True)
+    frame = build_features(bars, states, {}, tick_size=get_instrument("MNQ").tick_size)
+    x = frame[meta["features"]].to_numpy()
+    estimator = load_estimator(model_id, model_home)
+    stored = load_signals(model_id, model_home)
+    at = np.searchsorted(bars["ts"].array.asi8, stored["ts"])
+    assert np.allclose(estimator.predict(x[at]), stored["prediction"], rtol=0, atol=1e-12)
+    # ... and span_signal's entries on the backtest span are the bars beyond the threshold
+    begin, end = pd.Timestamp(spec.backtest.start), pd.Timestamp(spec.backtest.end)
+    got = span_signal(model_id, begin, end, threshold=1.0, home=model_home)
+    rows = np.flatnonzero(((bars["ts"] >= begin) & (bars["ts"] < end)).to_numpy())
+    z = (estimator.predict(x[rows]) - meta["prediction_centre"]) / meta["prediction_scale"]
+    assert np.isfinite(x[rows]).all() and len(got.bars) == len(rows)
+    expected = np.flatnonzero(np.abs(z) > 1.0)
+    assert len(expected) > 0 and np.array_equal(got.entries, expected)
+    assert np.array_equal(got.sides, np.sign(z[expected]).astype(np.int64))
