@@ -4,6 +4,7 @@ designer registry."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import pytest
@@ -13,6 +14,7 @@ from stratforge.errors import ConfigError, StratforgeError
 from stratforge.instruments import get_instrument
 from stratforge.ops.agent.designer import (
     DesignContext,
+    ModelOption,
     TemplateInfo,
     ThompsonDesigner,
     arm_outcomes,
@@ -156,3 +158,51 @@ def test_the_registry():
         from stratforge.ops.agent import designer as module
 
         module._DESIGNERS.pop("first")
+
+
+MODELS = (ModelOption("momentum", ("logret_1", "rsi_14"), "elasticnet", 3),
+          ModelOption("reversion", ("bollinger_20", "close_location"), "elasticnet", 3))
+
+
+def both(history=(), overrides=None, seed=0, kinds=("template", "model")):
+    return dataclasses.replace(context(history, overrides, seed), kinds=kinds, models=MODELS)
+
+
+def test_model_designs_join_the_pool_only_when_offered():
+    assert all(c.spec.kind == "template" for c in candidates(context()))
+    pool = candidates(both())
+    arms = Counter(c.arm for c in pool)
+    assert arms["model/elasticnet/momentum/h3@5m"] == len(REGION_NAMES)
+    assert arms["model/elasticnet/reversion/h3@15m"] == len(REGION_NAMES)
+    models = [c for c in pool if c.spec.kind == "model"]
+    assert len(models) == 2 * 2 * len(REGION_NAMES)  # feature sets x timeframes x regions
+    for c in models:
+        assert c.spec.signal.kind == "model" and c.spec.signal.model_id is None
+        assert c.spec.signal.library is None and c.spec.signal.match_threshold == 1.0
+    # the overrides choose the kind: a model section, or a template
+    only = candidates(both(overrides={"model": {"feature_set": "reversion", "horizon": 12}}))
+    assert {c.arm for c in only} == {"model/elasticnet/reversion/h12@15m",
+                                     "model/elasticnet/reversion/h12@5m"}
+    assert all(c.spec.kind == "template" for c in
+               candidates(both(overrides={"signal.template_id": "T0001"})))
+    custom = candidates(both(overrides={"model.features": ["rsi_7"]}))
+    assert {c.spec.model.feature_set for c in custom} == {"custom"}
+    with pytest.raises(ConfigError, match=r"model\.feature_set 'trend' is not offered"):
+        candidates(both(overrides={"model.feature_set": "trend"}))
+
+
+def test_thompson_chooses_between_exit_rule_and_model_designs():
+    pool = candidates(both())
+    template = next(c for c in pool if c.spec.kind == "template")
+    model = next(c for c in pool if c.spec.kind == "model")
+    history = []
+    for c in pool:  # every arm: two finished experiments (fingerprints not in the pool)
+        won = c.arm == model.arm
+        history += [{"fingerprint": f"{c.arm}-{i}", "arm": c.arm, "status": "completed",
+                     "verdict": "promising" if won else "poor"} for i in range(2)]
+    picks = Counter(ThompsonDesigner().design(both(history, seed=s)).arm for s in range(200))
+    assert picks.most_common(1)[0][0] == model.arm and picks[model.arm] > 100
+    flipped = [{**h, "verdict": "promising" if h["arm"] == template.arm else "poor"}
+               for h in history]
+    picks = Counter(ThompsonDesigner().design(both(flipped, seed=s)).arm for s in range(200))
+    assert picks.most_common(1)[0][0] == template.arm

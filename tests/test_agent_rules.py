@@ -140,3 +140,20 @@ def test_decay_and_drawdown_are_weaknesses():
         "the in/out-of-sample gap smells of overfitting: try a narrower region or fewer "
         "parameter sets (n_sets)", "deep drawdown: tighter stops (region tight)"]
     assert result.to_json()["verdict"] == "mediocre"
+
+
+def test_the_training_gate_of_a_model_design_judges_validation_metrics():
+    metrics = {"trades": 40, "sharpe": -3.0, "directional_accuracy": 0.53,
+               "validation_sqn": 0.4}
+    # a negative Sharpe does not reject a model: its gate reads accuracy and SQN
+    assert training_gate(metrics, DEFAULT, kind="model").passed
+    assert not training_gate(metrics, DEFAULT).passed
+    bad = training_gate({**metrics, "directional_accuracy": 0.49, "validation_sqn": 0.0},
+                        DEFAULT, kind="model")
+    assert bad.reasons == ("validation directional accuracy 0.49 < 0.5",
+                           "validation SQN 0 is not above 0")
+    strict = GateThresholds(min_directional_accuracy=0.6, min_validation_sqn=1.0)
+    assert not training_gate(metrics, strict, kind="model").passed
+    assert training_gate({"trades": 40}, DEFAULT, kind="model").reasons == (
+        "validation directional accuracy undefined < 0.5", "validation SQN undefined is not "
+        "above 0")

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+import yaml
 
 from stratforge.costs import COST_FIELDS
 from stratforge.errors import ConfigError
@@ -54,7 +55,11 @@ def test_yaml_round_trip_and_fingerprint():
     again = spec_from_yaml(spec.to_yaml())
     assert again == spec
     assert fingerprint(again) == fingerprint(spec)
-    expected = hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True,
+    # a spec without a model section hashes as before that section existed (no "model" key),
+    # so experiments recorded earlier keep their fingerprints
+    assert spec.model is None and "model" not in yaml.safe_load(spec.to_yaml())
+    expected = hashlib.sha256(json.dumps(spec.model_dump(mode="json", exclude={"model"}),
+                                         sort_keys=True,
                                          separators=(",", ":")).encode()).hexdigest()
     assert fingerprint(spec) == expected
     # the same design written differently is the same experiment
@@ -197,3 +202,38 @@ def test_training_yardsticks_are_measured_on_the_training_span_only(symbol, tmp_
     later = {"start": "2031-01-01T00:00:00+00:00", "end": "2031-02-01T00:00:00+00:00"}
     with pytest.raises(DataError, match="no 5m bars in the training span"):
         training_yardsticks(symbol, ["5m"], later, instrument, home)
+
+
+MODEL_SIGNAL = {"kind": "model", "timeframe": "5m", "match_threshold": 1.0}
+MODEL_SECTION = {"feature_set": "momentum", "features": ["rsi_14", "logret_1"], "horizon": 3}
+
+
+def test_a_model_design_spec():
+    spec = parse_spec(spec_values(signal=MODEL_SIGNAL, model=MODEL_SECTION))
+    assert spec.kind == "model" and spec.model.features == ("logret_1", "rsi_14")
+    assert spec.model.algorithm == "elasticnet"
+    assert spec.arm == "model/elasticnet/momentum/h3@5m"
+    again = spec_from_yaml(spec.to_yaml())
+    assert again == spec and fingerprint(again) == fingerprint(spec)
+    assert fingerprint(parse_spec(spec_values(signal=MODEL_SIGNAL, model={
+        **MODEL_SECTION, "horizon": 4}))) != fingerprint(spec)
+    template = parse_spec(spec_values())
+    assert template.kind == "template" and template.model is None
+
+
+@pytest.mark.parametrize(("signal", "model", "needle"), [
+    ({"template_id": "T0003", "library": "abcdef0123456789", "timeframe": "5m"},
+     MODEL_SECTION, "needs signal.kind model"),
+    ({**MODEL_SIGNAL, "model_id": "a" * 64}, MODEL_SECTION, "no signal.model_id"),
+    (MODEL_SIGNAL, None, "needs signal.model_id"),
+    (MODEL_SIGNAL, {**MODEL_SECTION, "features": ["regime_gmm", "rsi_14"]},
+     r"model\.features: .*regime_gmm: regime features"),
+    (MODEL_SIGNAL, {**MODEL_SECTION, "algorithm": "svm"}, r"model\.algorithm"),
+    (MODEL_SIGNAL, {**MODEL_SECTION, "hyperparameters": {"depth": 3}},
+     r"model: .*hyperparameters: .*depth"),
+    (MODEL_SIGNAL, {**MODEL_SECTION, "reference_symbols": ["mnq"]},
+     "must not hold the symbol MNQ"),
+])
+def test_model_design_specs_are_checked(signal, model, needle):
+    with pytest.raises(ConfigError, match=needle):
+        parse_spec(spec_values(signal=signal, model=model))

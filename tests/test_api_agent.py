@@ -8,7 +8,7 @@ import pytest
 
 from stratforge.ops.agent.experiments import claim_experiment
 from stratforge.ops.agent.service import list_experiments
-from stratforge.ops.operations import get_operation
+from stratforge.ops.operations import create_operation, get_operation, merge_metadata
 from test_api_support import make_api
 
 
@@ -22,6 +22,8 @@ def test_idle_agent(api):
     status = api.get("/agent/status").json()
     assert status["active"] is False and status["phase"] == "idle"
     assert status["operation"] is None and status["child"] is None
+    assert status["training_op_id"] is status["backtest_op_id"] is None
+    assert status["child_operation_id"] is None
     assert api.get("/agent/experiments").json() == {"experiments": [], "limit": 100,
                                                     "offset": 0}
     nothing = api.delete("/agent/cancel")
@@ -69,6 +71,21 @@ def test_trigger_conflict_status_and_cancel(api):
     by_body = api.delete("/agent/cancel", json={"reason": "from the body"})
     assert by_body.json()["cancelled"] is True
     assert get_operation(api.db, again.json()["operation_id"]).error == "from the body"
+
+
+def test_status_gives_the_child_ids_at_the_top_level(api):
+    cycle_id = api.post("/agent/trigger", json={}).json()["operation_id"]
+    training = create_operation(api.db, "training", {}, parent_id=cycle_id)
+    merge_metadata(api.db, cycle_id, {"training_op_id": training.id})
+    status = api.get("/agent/status").json()
+    assert status["training_op_id"] == status["child_operation_id"] == training.id
+    assert status["child"]["id"] == training.id and status["backtest_op_id"] is None
+    backtest = create_operation(api.db, "backtesting", {}, parent_id=cycle_id)
+    merge_metadata(api.db, cycle_id, {"backtesting_op_id": backtest.id})
+    status = api.get("/agent/status").json()
+    assert status["backtest_op_id"] == status["child_operation_id"] == backtest.id
+    assert status["training_op_id"] == training.id
+    assert status["operation"]["metadata"]["backtesting_op_id"] == backtest.id
 
 
 @pytest.mark.parametrize(("body", "needle"), [

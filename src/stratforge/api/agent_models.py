@@ -44,6 +44,10 @@ class AgentStatusOut(BaseModel):
     verdict: str | None = None
     phases: list[dict[str, Any]] = Field(default_factory=list,
                                          description="Phases entered, with times.")
+    training_op_id: str | None = Field(None, description="The cycle's training child.")
+    backtest_op_id: str | None = Field(None, description="The cycle's backtesting child.")
+    child_operation_id: str | None = Field(None, description="The current child (the "
+                                                             "backtest once it exists).")
 
 
 class CancelCycleRequest(BaseModel):

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stratforge.data.load import load_bars
 from stratforge.errors import DataError
 from stratforge.evolution.config import EvolutionConfig, make_evolution_config
 from stratforge.evolution.fingerprint import check_fingerprint
@@ -79,3 +80,76 @@ def model_signal(fingerprint: str, *, threshold: float, home: Path | str | None 
     test_start = prepared.bars["ts"].iloc[int(last_test[0])]
     return ModelSignal(prepared.bars, entries, side[entries].astype(np.int64), test_start,
                        prepared.config.symbol, prepared.config.timeframe)
+
+
+def span_signal(fingerprint: str, start: pd.Timestamp, end: pd.Timestamp, *,
+                threshold: float, home: Path | str | None = None) -> ModelSignal:
+    """A stored model's signal on ``[start, end)``, a span that starts at or after the end
+    of the model's own data span (``identity.spans.end``): the bars a model was trained,
+    validated and tested on never enter. The features are built on the series from the
+    model's first bar on (every feature uses past bars only, so its rows inside the model's
+    span are the ones it was trained on). Refused (DataError) when the bars changed since
+    the model was trained, and (ConfigError) for a model without an end, a span inside it,
+    or a model that uses the regime features (fitted on its own span, not replayable).
+    """
+    from stratforge.errors import ConfigError
+    from stratforge.evolution.featureset import build_features
+    from stratforge.evolution.regimes import REGIME_FEATURES
+    from stratforge.features.cache import atlas_fingerprint, load_states
+    from stratforge.instruments import get_instrument
+
+    check_fingerprint(fingerprint)
+    meta = load_meta(fingerprint, home)
+    identity = meta["identity"]
+    config = config_from_identity(identity)
+    features = list(meta["features"])
+    if set(features) & set(REGIME_FEATURES):
+        raise ConfigError(f"model {fingerprint[:16]}... uses regime features, which are "
+                          "fitted on its own span; it can only be replayed inside it")
+    if not config.end:
+        raise ConfigError(f"model {fingerprint[:16]}... was trained on the whole series; "
+                          "there is no later span to replay it on")
+    own_end = pd.Timestamp(config.end, tz="UTC")
+    if start < own_end:
+        raise ConfigError(f"span [{start.isoformat()}, {end.isoformat()}) starts before "
+                          f"{own_end.isoformat()}, the end of model {fingerprint[:16]}...'s "
+                          "data span; choose a span from there on")
+    data = identity["spans"].get("data") or {}
+    for symbol, key in data.items():
+        if atlas_fingerprint(symbol, config.timeframe, home=home) != key:
+            raise DataError(f"model {fingerprint[:16]}...: the {symbol} data changed since "
+                            "it was trained; train a new model")
+    begin = pd.Timestamp(config.start, tz="UTC") if config.start else None
+
+    def series(symbol: str) -> tuple[pd.DataFrame, np.ndarray]:
+        bars = load_bars(symbol, config.timeframe, home=home)
+        keep = (bars["ts"] < end) if begin is None else (bars["ts"] >= begin) & (
+            bars["ts"] < end)
+        return bars, keep.to_numpy()
+
+    bars, keep = series(config.symbol)
+    states = load_states(config.symbol, config.timeframe, home=home)[keep].reset_index(
+        drop=True)
+    bars = bars[keep].reset_index(drop=True)
+    references = {}
+    for symbol in config.reference_symbols:
+        ref, ref_keep = series(symbol)
+        references[symbol] = ref[ref_keep].reset_index(drop=True)
+    frame = build_features(bars, states, references,
+                           tick_size=get_instrument(config.symbol, home).tick_size)
+    inside = np.flatnonzero((bars["ts"] >= start).to_numpy())
+    if len(inside) == 0:
+        raise DataError(f"{config.symbol} has no {config.timeframe} bars in "
+                        f"[{start.isoformat()}, {end.isoformat()})")
+    x = frame[features].to_numpy(dtype=np.float64)[inside]
+    finite = np.isfinite(x).all(axis=1)
+    z = np.zeros(len(x))
+    scale = float(meta["prediction_scale"]) or 1.0
+    if finite.any():
+        z[finite] = (load_estimator(fingerprint, home).predict(x[finite])
+                     - float(meta["prediction_centre"])) / scale
+    side = np.where(z > threshold, 1, np.where(z < -threshold, -1, 0))
+    entries = np.flatnonzero(side != 0).astype(np.int64)
+    span_bars = bars.iloc[inside].reset_index(drop=True)
+    return ModelSignal(span_bars, entries, side[entries].astype(np.int64),
+                       span_bars["ts"].iloc[0], config.symbol, config.timeframe)

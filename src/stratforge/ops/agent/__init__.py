@@ -6,7 +6,8 @@
 - ``spec`` (the strategy spec, YAML, fingerprint), ``regions`` (parameter-region presets),
   ``designer`` (the pluggable designer interface and the Thompson designer), ``inputs``
   (what the design phase prepares), ``library`` (the template library), ``signals``,
-  ``training`` and ``backtesting`` (the two steps), ``gates``, ``assessment``,
+  ``training`` and ``backtesting`` (the two steps), ``modeling`` (the two steps of a design
+  that trains an evolution model), ``gates``, ``assessment``,
   ``experiments`` (the experiments table) and ``settings`` (``STRATFORGE_AGENT_*``).
 
 See docs/agent.md.

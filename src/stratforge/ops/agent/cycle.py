@@ -2,7 +2,9 @@
 
 ``idle -> designing -> training -> training_gate -> backtesting -> backtest_gate ->
 assessing -> completed``; a design the training gate rejects goes from ``training_gate``
-straight to ``assessing`` (unless gates are bypassed). Training and backtesting are child
+straight to ``assessing`` (unless gates are bypassed). A design of kind ``model`` trains an
+evolution model in its training step and replays it in its backtest (``ops.agent.modeling``;
+the backtest child gets the trained ``model_id``). Training and backtesting are child
 operations (types ``training`` and ``backtesting``, parent = the cycle) queued for any
 worker; the cycle polls the child's row every ``POLL_SECONDS`` with ``context.sleep``, which
 raises when the cycle is cancelled or its worker stops.
@@ -114,8 +116,9 @@ class _Cycle:
                                       "untried design")
             self.remember(spec=made.spec.model_dump(mode="json"), fingerprint=made.fingerprint,
                           arm=made.arm, design={"designer": name, "rationale": made.rationale,
-                                                "library": choice.digest,
-                                                "library_source": choice.source})
+                                                "kind": made.spec.kind,
+                                                "library": choice and choice.digest,
+                                                "library_source": choice and choice.source})
         if not self.meta.get("experiment_id"):
             record = claim_experiment(self.db, spec=self.meta["spec"],
                                       fingerprint=self.meta["fingerprint"],
@@ -165,10 +168,12 @@ class _Cycle:
             self.context.progress(phase, int(child.progress_percent), 100, message)
             self.context.sleep(POLL_SECONDS)
 
-    def gate(self, name: str, metrics: dict[str, Any]) -> GateResult:
+    def gate(self, name: str, metrics: dict[str, Any], kind: str) -> GateResult:
         self.enter(f"{name}_gate")
-        check = training_gate if name == "training" else backtest_gate
-        result = check(metrics, self.thresholds)
+        if name == "training":
+            result = training_gate(metrics, self.thresholds, kind=kind)
+        else:
+            result = backtest_gate(metrics, self.thresholds)
         self.remember(**{f"{name}_gate": {**result.to_json(), "bypassed": self.bypass}})
         return result
 
@@ -179,12 +184,14 @@ class _Cycle:
         spec = parse_spec(spec_json, where="the cycle's stored spec")
         training = self.child("training", {"spec": spec_json,
                                            "seed": training_seed(self.meta["fingerprint"])})
-        gates = [self.gate("training", training)]
+        gates = [self.gate("training", training, spec.kind)]
         backtest = None
         if gates[0].passed or self.bypass:
+            replay = {"model_id": training.get("model_id")} if spec.kind == "model" else {}
             backtest = self.child("backtesting", {"spec": spec_json,
-                                                  "params": training.get("params") or {}})
-            gates.append(self.gate("backtest", backtest))
+                                                  "params": training.get("params") or {},
+                                                  **replay})
+            gates.append(self.gate("backtest", backtest, spec.kind))
         self.enter("assessing")
         assessment = assess(training, backtest, gates, enforced=not self.bypass,
                             thresholds=self.thresholds)
@@ -197,7 +204,7 @@ class _Cycle:
         self.remember(assessment=assessment.to_json(), verdict=assessment.verdict)
         self.enter("completed")
         return {"experiment_id": self.meta["experiment_id"],
-                "fingerprint": self.meta["fingerprint"], "arm": spec.arm,
+                "fingerprint": self.meta["fingerprint"], "arm": spec.arm, "kind": spec.kind,
                 "verdict": assessment.verdict, "rejected": assessment.rejected,
                 "rejection_reason": reason, "training": training, "backtest": backtest,
                 "gates": [g.to_json() for g in gates], "assessment": assessment.to_json()}

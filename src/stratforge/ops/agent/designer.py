@@ -8,7 +8,9 @@ too). A designer must return a spec whose fingerprint was not tried yet;
 choose among them or write its own spec.
 
 The built-in ``thompson`` designer needs no network. Arms are (library, template,
-timeframe): each arm's success probability has a ``Beta(1 + s, 1 + f)`` posterior, where
+timeframe) for exit-rule designs and (algorithm, feature set, horizon, timeframe) for model
+designs (``DesignContext.kinds`` says which kinds are on offer, so one draw chooses between
+both kinds): each arm's success probability has a ``Beta(1 + s, 1 + f)`` posterior, where
 ``s`` counts its finished experiments with verdict ``promising`` and ``f`` the others. Among
 the arms that still have an untried design it draws one sample per arm (in arm-name order,
 from a generator seeded with the seed and the fingerprints of every past experiment, so the
@@ -47,6 +49,26 @@ class TemplateInfo:
 
 
 @dataclass(frozen=True)
+class ModelOption:
+    """A model a model design may train: a named feature set, an algorithm, a horizon."""
+
+    feature_set: str
+    features: tuple[str, ...]
+    algorithm: str = "elasticnet"
+    horizon: int = 1
+
+    def to_spec(self) -> dict[str, Any]:
+        """The spec's ``model`` section of this option."""
+        return {"feature_set": self.feature_set, "features": list(self.features),
+                "algorithm": self.algorithm, "horizon": self.horizon}
+
+
+MODEL_THRESHOLD = 1.0
+"""Default signal threshold of a model design (standard deviations of the model's
+training-span predictions)."""
+
+
+@dataclass(frozen=True)
 class DesignContext:
     """Everything a designer may use.
 
@@ -68,6 +90,19 @@ class DesignContext:
     seed: int = 0
     yardsticks: Mapping[str, float] = field(default_factory=dict)
     tick_size: float = 0.0
+    kinds: tuple[str, ...] = ("template",)
+    models: tuple[ModelOption, ...] = ()
+
+    def wanted_kinds(self) -> tuple[str, ...]:
+        """The design kinds to propose: the overrides decide (a ``model`` section or
+        ``signal.kind: model`` means model designs, ``signal.template_id`` or
+        ``signal.kind: template`` template designs), else ``kinds``."""
+        signal = self.overrides.get("signal") or {}
+        if self.overrides.get("model") or signal.get("kind") == "model":
+            return ("model",)
+        if "template_id" in signal or signal.get("kind") == "template":
+            return ("template",)
+        return self.kinds
 
     def region(self, name: str, timeframe: str) -> dict[str, list[float]]:
         """The bounds of preset ``name`` on ``timeframe`` in this market's units."""
@@ -114,11 +149,10 @@ def _choices(context: DesignContext) -> tuple[list[TemplateInfo], str | None,
                                              list[tuple[str, Any]], dict[str, Any]]:
     """Templates, fixed timeframe, regions (name, bounds or None) and the other overrides."""
     rest = dict(context.overrides)
+    rest.pop("model", None)
     signal = dict(rest.pop("signal", {}) or {})
+    signal.pop("kind", None)
     region = dict(rest.pop("region", {}) or {})
-    if signal.get("kind", "template") != "template":
-        raise ConfigError(f"signal.kind {signal['kind']!r}: this designer proposes template "
-                          "signals only")
     templates = list(context.templates)
     wanted = signal.pop("template_id", None)
     if wanted is not None:
@@ -139,12 +173,65 @@ def _choices(context: DesignContext) -> tuple[list[TemplateInfo], str | None,
     return templates, timeframe, regions, rest
 
 
+def _model_sections(context: DesignContext) -> list[dict[str, Any]]:
+    """The ``model`` sections on offer: the context's options, narrowed to the overridden
+    ``model.feature_set`` when it names one, with the other ``model`` overrides applied;
+    explicit ``model.features`` make one custom section."""
+    wanted = dict(context.overrides.get("model") or {})
+    if "features" in wanted:
+        return [{"feature_set": "custom", **wanted}]
+    options = list(context.models)
+    name = wanted.get("feature_set")
+    if name is not None:
+        options = [o for o in options if o.feature_set == name]
+        if not options:
+            known = ", ".join(sorted({o.feature_set for o in context.models})) or "none"
+            raise ConfigError(f"model.feature_set {name!r} is not offered (offered: {known});"
+                              " give model.features to name the features yourself")
+    if not options:
+        raise ConfigError("no model designs are offered: set STRATFORGE_AGENT_MODEL_"
+                          "FEATURE_SETS, or give model.features")
+    sections, seen = [], set()
+    for option in options:
+        section = merge(option.to_spec(), wanted)
+        key = repr(sorted(section.items()))
+        if key not in seen:
+            seen.add(key)
+            sections.append(section)
+    return sections
+
+
+def _model_candidates(context: DesignContext, timeframe: str | None,
+                      regions: list[tuple[str, Any]], rest: dict[str, Any]
+                      ) -> list[tuple[StrategySpec, str]]:
+    frames = [timeframe] if timeframe else list(context.signal_timeframes)
+    out = []
+    for section in _model_sections(context):
+        for tf in frames:
+            for name, bounds in regions:
+                values = merge(context.base, {
+                    "signal": {"kind": "model", "library": None, "timeframe": tf,
+                               "match_threshold": MODEL_THRESHOLD},
+                    "model": section,
+                    "region": {"name": name,
+                               "bounds": bounds if bounds is not None else
+                               context.region(name, tf)}})
+                spec = parse_spec(merge(values, rest))
+                out.append((spec, fingerprint(spec)))
+    return out
+
+
 def candidates(context: DesignContext) -> list[Candidate]:
-    """Every untried design consistent with the overrides, in a fixed order (library order
-    of templates, then ``signal_timeframes`` order, then ``REGION_NAMES`` order). A
-    template's designs fire on the signal timeframes its members came from (or on the
-    overridden timeframe). Invalid overrides are a ConfigError naming the field."""
+    """Every untried design consistent with the overrides, in a fixed order: template
+    designs (library order of templates, then ``signal_timeframes`` order, then
+    ``REGION_NAMES`` order), then model designs (``context.models`` order, then timeframes,
+    then regions; only when ``context.wanted_kinds()`` holds ``model``). A template's designs
+    fire on the signal timeframes its members came from (or on the overridden timeframe).
+    Invalid overrides are a ConfigError naming the field."""
     templates, timeframe, regions, rest = _choices(context)
+    kinds = context.wanted_kinds()
+    if "template" not in kinds:
+        templates = []
     if timeframe is not None:  # a timeframe outside the hierarchy has no yardstick either
         problems = consistency_problems(merge(context.base, {**rest, "signal": {
             "timeframe": timeframe}}))
@@ -167,6 +254,11 @@ def candidates(context: DesignContext) -> list[Candidate]:
                 key = fingerprint(spec)
                 if key in tried or key in seen:
                     continue
+                seen.add(key)
+                out.append(Candidate(spec, key, spec.arm))
+    if "model" in kinds:
+        for spec, key in _model_candidates(context, timeframe, regions, rest):
+            if key not in tried and key not in seen:
                 seen.add(key)
                 out.append(Candidate(spec, key, spec.arm))
     return out

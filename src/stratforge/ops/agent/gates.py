@@ -3,6 +3,10 @@
 - Training gate, on the in-sample metrics of the chosen parameter set: at least
   ``min_training_trades`` trades (default 30) and a Sharpe ratio strictly above
   ``min_training_sharpe`` (default 0).
+- Training gate of a model design (``kind="model"``), on the validation metrics of the
+  trained model (``ops.agent.modeling``): at least ``min_training_trades`` validation trades,
+  directional accuracy at least ``min_directional_accuracy`` (0.5) and validation SQN
+  strictly above ``min_validation_sqn`` (0).
 - Backtest gate, on the out-of-sample metrics: win rate at least ``min_backtest_win_rate``
   (0.45), max drawdown at most ``max_backtest_drawdown_pct`` percent of peak equity (40) and
   Sharpe at least ``min_backtest_sharpe`` (-0.5).
@@ -29,6 +33,8 @@ class GateThresholds(BaseModel):
 
     min_training_trades: int = Field(30, ge=0)
     min_training_sharpe: float = 0.0
+    min_directional_accuracy: float = Field(0.5, ge=0.0, le=1.0)
+    min_validation_sqn: float = 0.0
     min_backtest_win_rate: float = Field(0.45, ge=0.0, le=1.0)
     max_backtest_drawdown_pct: float = Field(40.0, ge=0.0)
     min_backtest_sharpe: float = -0.5
@@ -67,12 +73,26 @@ def _fmt(value: float) -> str:
     return "undefined" if math.isnan(value) else f"{value:.4g}"
 
 
-def training_gate(metrics: Mapping[str, Any] | None, thresholds: GateThresholds) -> GateResult:
-    """Judge in-sample metrics (``trades``, ``sharpe``) by the training gate."""
+def training_gate(metrics: Mapping[str, Any] | None, thresholds: GateThresholds, *,
+                  kind: str = "template") -> GateResult:
+    """Judge in-sample metrics (``trades``, ``sharpe``) by the training gate; for
+    ``kind="model"`` the validation metrics (``trades``, ``directional_accuracy``,
+    ``validation_sqn``)."""
     reasons = []
     trades = number(metrics, "trades")
     if not trades >= thresholds.min_training_trades:
-        reasons.append(f"in-sample trades {_fmt(trades)} < {thresholds.min_training_trades}")
+        where = "validation" if kind == "model" else "in-sample"
+        reasons.append(f"{where} trades {_fmt(trades)} < {thresholds.min_training_trades}")
+    if kind == "model":
+        accuracy = number(metrics, "directional_accuracy")
+        if not accuracy >= thresholds.min_directional_accuracy:
+            reasons.append(f"validation directional accuracy {_fmt(accuracy)} < "
+                           f"{thresholds.min_directional_accuracy:g}")
+        sqn = number(metrics, "validation_sqn")
+        if not sqn > thresholds.min_validation_sqn:
+            reasons.append(f"validation SQN {_fmt(sqn)} is not above "
+                           f"{thresholds.min_validation_sqn:g}")
+        return GateResult("training", not reasons, tuple(reasons))
     sharpe = number(metrics, "sharpe")
     if not sharpe > thresholds.min_training_sharpe:
         reasons.append(f"in-sample Sharpe {_fmt(sharpe)} is not above "

@@ -6,9 +6,11 @@ UTC date to the start of the trade date that holds the point 70 % of the way thr
 finest timeframe's bars (``research.prepare.split_time``, so no day is split), backtest from
 there to the day after the last bar. Overriding ``training.end`` alone moves the backtest
 start with it. Then the template library (``ops.agent.library.ensure_library``) on the
-training span, the experiments history, each hierarchy timeframe's yardstick (the median true
-range in ticks of its training-span bars: the preset regions' unit) and the symbol's cost
-model (with the ``costs`` overrides), written into every design.
+training span (not for a cycle whose overrides ask for model designs only), the model
+designs on offer (``model_options``), the experiments history, each hierarchy
+timeframe's yardstick (the median true range in ticks of its training-span bars: the
+preset regions' unit) and the symbol's cost model (with the ``costs`` overrides), written
+into every design.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ import pandas as pd
 from stratforge.data.atlas import build_atlas
 from stratforge.data.demo import ensure_symbol_data
 from stratforge.data.load import load_bars
-from stratforge.errors import DataError
+from stratforge.errors import ConfigError, DataError
 from stratforge.instruments import Instrument, get_instrument
-from stratforge.ops.agent.designer import DesignContext, TemplateInfo
+from stratforge.ops.agent.designer import DesignContext, ModelOption, TemplateInfo
 from stratforge.ops.agent.experiments import history
 from stratforge.ops.agent.library import LibraryChoice, ensure_library
+from stratforge.ops.agent.modeling import FEATURE_SETS
+from stratforge.ops.agent.settings import ENV_PREFIX
 from stratforge.ops.agent.spec import CostModel, merge
 from stratforge.ops.db import Database
 from stratforge.progress import ProgressCallback
@@ -87,9 +91,10 @@ def _spans(defaults: dict[str, dict[str, str]], overrides: Mapping[str, Any]
 
 def prepare_design(db: Database, parameters: Mapping[str, Any], *,
                    home: Path | str | None = None, progress: ProgressCallback
-                   ) -> tuple[DesignContext, LibraryChoice]:
-    """The designer's context and the library it draws from, for a cycle's parameters
-    (``overrides`` and ``defaults``: seed, n_sets, timeframes, signal_timeframes)."""
+                   ) -> tuple[DesignContext, LibraryChoice | None]:
+    """The designer's context and the library it draws from (None for a cycle that only
+    designs models), for a cycle's parameters (``overrides`` and ``defaults``: seed, n_sets,
+    timeframes, signal_timeframes, design_kinds and the model options)."""
     overrides = dict(parameters.get("overrides") or {})
     defaults = dict(parameters.get("defaults") or {})
     symbol = str(overrides.get("symbol") or defaults.get("symbol") or "MNQ").upper()
@@ -100,22 +105,46 @@ def prepare_design(db: Database, parameters: Mapping[str, Any], *,
     progress("data", 1, 1, f"{symbol} bars on {', '.join(hierarchy)}")
     spans = _spans(default_spans(symbol, hierarchy, home), overrides)
     train_end = pd.Timestamp(spans["training"]["end"])
-    choice = ensure_library(symbol, hierarchy, train_end, home=home, seed=LIBRARY_SEED,
-                            progress=progress)
+    kinds = tuple(defaults.get("design_kinds") or ("template",))
+    probe = DesignContext(base={}, templates=(), signal_timeframes=(), overrides=overrides,
+                          kinds=kinds)
+    choice = None
+    if "template" in probe.wanted_kinds():  # a model-only cycle needs no template library
+        choice = ensure_library(symbol, hierarchy, train_end, home=home, seed=LIBRARY_SEED,
+                                progress=progress)
     wanted = list(defaults.get("signal_timeframes") or hierarchy)
     signal_timeframes = [tf for tf in wanted if tf in hierarchy] or [hierarchy[-1]]
     instrument = get_instrument(symbol, home)
     costs = CostModel(**dict(overrides.get("costs") or {})).resolve(instrument)
     base = {"symbol": symbol, "timeframes": hierarchy, **spans,
-            "n_sets": int(defaults.get("n_sets", 64)), "signal": {"library": choice.digest},
-            "costs": CostModel.of(costs)}
-    templates = tuple(TemplateInfo(t.template_id, tuple(t.timeframes), int(t.members))
-                      for t in choice.library)
+            "n_sets": int(defaults.get("n_sets", 64)), "costs": CostModel.of(costs)}
+    templates: tuple[TemplateInfo, ...] = ()
+    if choice is not None:
+        base["signal"] = {"library": choice.digest}
+        templates = tuple(TemplateInfo(t.template_id, tuple(t.timeframes), int(t.members))
+                          for t in choice.library)
     context = DesignContext(base=base, templates=templates,
                             signal_timeframes=tuple(signal_timeframes),
                             history=tuple(history(db)), overrides=overrides,
                             seed=int(defaults.get("seed", 0)),
                             yardsticks=training_yardsticks(symbol, hierarchy,
                                                            spans["training"], instrument, home),
-                            tick_size=float(instrument.tick_size))
+                            tick_size=float(instrument.tick_size), kinds=kinds,
+                            models=model_options(defaults))
     return context, choice
+
+
+def model_options(defaults: Mapping[str, Any]) -> tuple[ModelOption, ...]:
+    """The model designs on offer: every feature set x algorithm x horizon of the cycle's
+    defaults (``model_feature_sets``, ``model_algorithms``, ``model_horizons``), in that
+    order; a feature set not in ``modeling.FEATURE_SETS`` is a ConfigError."""
+    out = []
+    for name in defaults.get("model_feature_sets") or ():
+        if name not in FEATURE_SETS:
+            raise ConfigError(f"{ENV_PREFIX}MODEL_FEATURE_SETS: unknown feature set {name!r}; "
+                              f"known: {', '.join(FEATURE_SETS)}")
+        for algorithm in defaults.get("model_algorithms") or ("elasticnet",):
+            for horizon in defaults.get("model_horizons") or (1,):
+                out.append(ModelOption(name, FEATURE_SETS[name], str(algorithm),
+                                       int(horizon)))
+    return tuple(out)

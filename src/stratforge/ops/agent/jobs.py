@@ -13,6 +13,7 @@ from stratforge.config import resolve_home
 from stratforge.errors import ConfigError
 from stratforge.ops.agent.backtesting import backtest_design
 from stratforge.ops.agent.cycle import CYCLE_TYPE, run_cycle
+from stratforge.ops.agent.modeling import backtest_model_design, train_model_design
 from stratforge.ops.agent.spec import fingerprint, parse_spec
 from stratforge.ops.agent.training import train_design, training_seed
 from stratforge.ops.context import JobContext
@@ -31,18 +32,27 @@ def training_job(context: JobContext) -> dict[str, Any]:
     ``parameters.seed`` defaults to the seed derived from the spec's fingerprint."""
     spec = parse_spec(context.parameters.get("spec") or {}, where="training parameters.spec")
     seed = context.parameters.get("seed")
-    return train_design(spec, seed=int(seed) if seed is not None else
-                        training_seed(fingerprint(spec)), home=resolve_home(),
-                        progress=context.progress)
+    train = train_model_design if spec.kind == "model" else train_design
+    return train(spec, seed=int(seed) if seed is not None else
+                 training_seed(fingerprint(spec)), home=resolve_home(),
+                 progress=context.progress)
 
 
 @register("backtesting")
 def backtesting_job(context: JobContext) -> dict[str, Any]:
-    """Simulate ``parameters.params`` on the backtest span of ``parameters.spec``."""
+    """Simulate ``parameters.params`` on the backtest span of ``parameters.spec`` (for a
+    model design, on the signal of the trained model ``parameters.model_id``)."""
     spec = parse_spec(context.parameters.get("spec") or {},
                       where="backtesting parameters.spec")
     params = context.parameters.get("params")
     if not isinstance(params, dict):
         raise ConfigError("backtesting parameters.params must map exit parameter names to "
                           "values (the training step's chosen set)")
+    if spec.kind == "model":
+        model_id = context.parameters.get("model_id")
+        if not isinstance(model_id, str):
+            raise ConfigError("backtesting parameters.model_id must name the model the "
+                              "training step trained (its fingerprint)")
+        return backtest_model_design(spec, model_id, params, home=resolve_home(),
+                                     progress=context.progress)
     return backtest_design(spec, params, home=resolve_home(), progress=context.progress)

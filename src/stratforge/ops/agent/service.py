@@ -19,7 +19,7 @@ from stratforge.ops.agent.cycle import CYCLE_TYPE, PHASES
 from stratforge.ops.agent.designer import get_designer
 from stratforge.ops.agent.experiments import abandon_experiments, experiments_page
 from stratforge.ops.agent.settings import ENV_PREFIX, agent_settings
-from stratforge.ops.agent.spec import Hierarchy, validate_overrides
+from stratforge.ops.agent.spec import MODEL_ALGORITHMS, Hierarchy, validate_overrides
 from stratforge.ops.db import Database, utcnow
 from stratforge.ops.models import Operation
 from stratforge.ops.operations import (
@@ -53,7 +53,34 @@ def _defaults() -> dict[str, Any]:
             "timeframes": _hierarchy_setting("timeframes", settings.timeframes),
             "signal_timeframes": _hierarchy_setting("signal_timeframes",
                                                     settings.signal_timeframes),
+            **model_defaults(settings),
             "gates": settings.thresholds().model_dump()}
+
+
+def model_defaults(settings: Any) -> dict[str, Any]:
+    """``design_kinds`` and the model options of the agent settings, checked (ConfigError
+    naming the variable)."""
+    def items(name: str) -> list[str]:
+        return [v.strip() for v in str(getattr(settings, name)).split(",") if v.strip()]
+
+    kinds = items("design_kinds")
+    if not kinds or set(kinds) - {"template", "model"}:
+        raise ConfigError(f"{ENV_PREFIX}DESIGN_KINDS: give template, model or template,model; "
+                          f"got {settings.design_kinds!r}")
+    algorithms = items("model_algorithms")
+    bad = sorted(set(algorithms) - set(MODEL_ALGORITHMS))
+    if bad:
+        raise ConfigError(f"{ENV_PREFIX}MODEL_ALGORITHMS: unknown {', '.join(bad)}; known: "
+                          f"{', '.join(MODEL_ALGORITHMS)}")
+    try:
+        horizons = [int(v) for v in items("model_horizons")]
+    except ValueError:
+        horizons = [0]
+    if not horizons or min(horizons) < 1:
+        raise ConfigError(f"{ENV_PREFIX}MODEL_HORIZONS: give whole numbers of bars >= 1, "
+                          f"e.g. 3,12; got {settings.model_horizons!r}")
+    return {"design_kinds": kinds, "model_feature_sets": items("model_feature_sets"),
+            "model_algorithms": algorithms or ["elasticnet"], "model_horizons": horizons}
 
 
 def trigger_cycle(db: Database, *, bypass_gates: bool = False, designer: str = "thompson",
@@ -123,14 +150,17 @@ def _child(db: Database, meta: dict[str, Any]) -> OperationRecord | None:
 
 def agent_status(db: Database) -> dict[str, Any]:
     """``{"active": bool, "operation": {...} | None, "phase": str, "child": {...} | None,
-    "progress": {...}, "strategy": {...} | None}``: the active cycle, else the last one
+    "progress": {...}, "strategy": {...} | None, "training_op_id", "backtest_op_id",
+    "child_operation_id"}`` (the child ids also at the top level: the training and backtest
+    children, and the current one, which ``child`` describes): the active cycle, else the last one
     (``active`` False), else ``phase`` "idle" and no operation."""
     active = _latest(db, active_only=True)
     record = active or _latest(db, active_only=False)
     if record is None:
         return {"active": False, "operation": None, "phase": "idle", "child": None,
                 "progress": {"percent": 0.0, "step": "", "message": "", "child_percent": None},
-                "strategy": None, "experiment_id": None, "verdict": None, "phases": []}
+                "strategy": None, "experiment_id": None, "verdict": None, "phases": [],
+                "training_op_id": None, "backtest_op_id": None, "child_operation_id": None}
     meta = record.metadata
     if active is not None:
         phase = str(meta.get("phase") or "idle")
@@ -143,7 +173,10 @@ def agent_status(db: Database) -> dict[str, Any]:
                          "message": record.progress_message,
                          "child_percent": child.progress_percent if child else None},
             "strategy": meta.get("spec"), "experiment_id": meta.get("experiment_id"),
-            "verdict": meta.get("verdict"), "phases": list(meta.get("phases") or [])}
+            "verdict": meta.get("verdict"), "phases": list(meta.get("phases") or []),
+            "training_op_id": meta.get("training_op_id"),
+            "backtest_op_id": meta.get("backtesting_op_id"),
+            "child_operation_id": child.id if child else None}
 
 
 def cancel_cycle(db: Database, reason: str = "cancelled by request") -> OperationRecord | None:

@@ -27,6 +27,11 @@ class AgentSettings(BaseSettings):
                                                            "at least this many.")
     min_training_sharpe: float = Field(0.0, description="Training gate: in-sample Sharpe "
                                                         "strictly above this.")
+    min_directional_accuracy: float = Field(
+        0.5, ge=0.0, le=1.0, description="Training gate of a model design: validation "
+                                         "directional accuracy at least this.")
+    min_validation_sqn: float = Field(0.0, description="Training gate of a model design: "
+                                                       "validation SQN strictly above this.")
     min_backtest_win_rate: float = Field(0.45, ge=0.0, le=1.0,
                                          description="Backtest gate: win rate at least.")
     max_backtest_drawdown_pct: float = Field(40.0, ge=0.0,
@@ -38,6 +43,12 @@ class AgentSettings(BaseSettings):
                         description="Parameter sets the training step samples per design.")
     timeframes: str = Field("1h,15m,5m", description="Default timeframe hierarchy.")
     signal_timeframes: str = Field("15m,5m", description="Timeframes signals may fire on.")
+    design_kinds: str = Field("template", description="Design kinds the designer proposes: "
+                                                      "template, model, or template,model.")
+    model_feature_sets: str = Field("momentum,reversion", description="Feature sets of model "
+                                                                      "designs.")
+    model_algorithms: str = Field("elasticnet", description="Algorithms of model designs.")
+    model_horizons: str = Field("3", description="Target horizons (bars) of model designs.")
 
     def thresholds(self) -> GateThresholds:
         """The gate thresholds of these settings."""

@@ -22,7 +22,7 @@ import json
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -38,6 +38,8 @@ from pydantic import (
 
 from stratforge.costs import Costs, refuse_cost_names
 from stratforge.errors import ConfigError
+from stratforge.evolution.config import ALGORITHMS
+from stratforge.evolution.hyperparameters import normalise_hyperparameters
 from stratforge.instruments import Instrument
 from stratforge.ops.agent.regions import REGION_NAMES
 from stratforge.search.space import Parameter, ParameterSpace
@@ -154,7 +156,9 @@ class SignalSource(BaseModel):
     when its scaled feature vector is within ``match_threshold`` of the template's centre).
     ``kind="model"``: an ML model of the evolution factory (``model_id`` = its fingerprint,
     ``match_threshold`` = the signal threshold in standard deviations of its training-span
-    predictions); spans must start at or after the first bar of the model's test span.
+    predictions); spans must start at or after the first bar of the model's test span. A
+    model *design* (the spec's ``model`` section) has no ``model_id``: its training step
+    trains the model and the backtest replays it.
     """
 
     model_config = _STRICT
@@ -171,8 +175,6 @@ class SignalSource(BaseModel):
     def _complete(self) -> SignalSource:
         if self.kind == "template" and (self.template_id is None or self.library is None):
             raise ValueError("a template signal needs template_id and library")
-        if self.kind == "model" and self.model_id is None:
-            raise ValueError("a model signal needs model_id")
         return self
 
 
@@ -220,6 +222,59 @@ class CostModel(BaseModel):
         return {name: float(getattr(costs, name)) for name in cls.model_fields}
 
 
+MODEL_ALGORITHMS = ALGORITHMS
+"""The evolution factory's algorithms a model design may use."""
+UNREPLAYABLE_FEATURES = frozenset({"regime_vol", "regime_gmm", "regime_gmm_p"})
+"""Evolution features a model design may not use: regimes are fitted on the model's own
+span, so they cannot be replayed on a later backtest span."""
+
+
+def _features(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError("give at least one evolution feature name, e.g. [logret_1, rsi_14]")
+    names = [str(v).strip() for v in items]
+    if len(set(names)) != len(names) or not all(names):
+        raise ValueError(f"feature names must be distinct and non-empty, got {names}")
+    refused = sorted(set(names) & UNREPLAYABLE_FEATURES)
+    if refused:
+        raise ValueError(f"{', '.join(refused)}: regime features are fitted on the model's "
+                         "own span and cannot be replayed out of sample; leave them out")
+    return tuple(sorted(names))
+
+
+FeatureNames = Annotated[tuple[str, ...], BeforeValidator(_features)]
+
+
+class ModelDesign(BaseModel):
+    """A model the training step trains with the evolution pipeline (a ``model`` design).
+
+    ``features`` (evolution feature names, sorted; ``feature_set`` labels them), the
+    ``algorithm`` with its ``hyperparameters``, the target ``horizon`` in bars of the signal
+    timeframe, and ``reference_symbols`` whose returns join the features. The model is fitted
+    on the spec's training span only (``ops.agent.modeling``), so the backtest is out of
+    sample; its fingerprint (the evolution model fingerprint) does not depend on the exit
+    region or the signal threshold, so designs that differ only there share one model.
+    """
+
+    model_config = _STRICT
+
+    feature_set: Identifier = "custom"
+    features: FeatureNames
+    algorithm: Literal[MODEL_ALGORITHMS] = "elasticnet"  # type: ignore[valid-type]
+    hyperparameters: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    horizon: int = Field(1, ge=1, le=10_000)
+    reference_symbols: tuple[Symbol, ...] = ()
+
+    @model_validator(mode="after")
+    def _known_hyperparameters(self) -> ModelDesign:
+        try:
+            normalise_hyperparameters(self.algorithm, dict(self.hyperparameters))
+        except ConfigError as exc:
+            raise ValueError(f"hyperparameters: {exc}") from None
+        return self
+
+
 class StrategySpec(BaseModel):
     """One design: see the module docstring and docs/agent.md ("The strategy spec").
 
@@ -241,26 +296,51 @@ class StrategySpec(BaseModel):
     selection_min_trades: int = Field(10, ge=1, le=1_000_000)
     costs: CostModel = CostModel()
     capital: float = Field(10_000.0, gt=0.0, le=1e12)
+    model: ModelDesign | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> StrategySpec:
         problems = consistency_problems(self.model_dump(mode="python"))
+        if self.model is not None and (self.signal.kind != "model"
+                                       or self.signal.model_id is not None):
+            problems.append("a model design (model) needs signal.kind model and no "
+                            "signal.model_id (the training step trains the model)")
+        if self.model is None and self.signal.kind == "model" and self.signal.model_id is None:
+            problems.append("a model signal needs signal.model_id (a trained model) or a "
+                            "model section (a model to train)")
+        if self.model is not None and self.symbol in self.model.reference_symbols:
+            problems.append(f"model.reference_symbols must not hold the symbol {self.symbol}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
+    @property
+    def kind(self) -> str:
+        """``model`` for a design that trains a model, else ``template`` (exit rules on a
+        template's or a stored model's signal)."""
+        return "model" if self.model is not None else "template"
+
+    def _json(self) -> dict[str, Any]:
+        # a spec without a model section hashes as before the section existed
+        return self.model_dump(mode="json", exclude={"model"} if self.model is None else None)
+
     def canonical_json(self) -> str:
         """The spec as JSON with sorted keys and no spaces (what the fingerprint hashes)."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return json.dumps(self._json(), sort_keys=True, separators=(",", ":"))
 
     def to_yaml(self) -> str:
         """The spec as a YAML document (fields in model order)."""
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        return yaml.safe_dump(self._json(), sort_keys=False)
 
     @property
     def arm(self) -> str:
-        """The designer's arm: ``<library[:8]>/<template>@<timeframe>`` (or the model)."""
+        """The designer's arm: ``<library[:8]>/<template>@<timeframe>``, for a stored model
+        ``model/<id>@<timeframe>``, for a model design
+        ``model/<algorithm>/<feature_set>/h<horizon>@<timeframe>``."""
         s = self.signal
+        if self.model is not None:
+            m = self.model
+            return f"model/{m.algorithm}/{m.feature_set}/h{m.horizon}@{s.timeframe}"
         if s.kind == "model":
             return f"model/{s.model_id}@{s.timeframe}"
         return f"{(s.library or '')[:8]}/{s.template_id}@{s.timeframe}"
@@ -330,6 +410,9 @@ def _field_check(model: type[BaseModel], values: Mapping[str, Any], prefix: str
             raise ConfigError(f"override {path!r}: not a spec field that can be set; "
                               f"settable here: {', '.join(settable)}")
         annotation = field.annotation
+        inner = [a for a in get_args(annotation) if a is not type(None)]
+        if len(inner) == 1 and isinstance(value, Mapping):  # an optional section: by field
+            annotation = inner[0]
         sub = annotation if isinstance(annotation, type) and issubclass(annotation,
                                                                          BaseModel) else None
         if sub is not None and sub is not ParameterRegion and isinstance(value, Mapping):

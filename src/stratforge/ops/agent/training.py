@@ -21,7 +21,7 @@ import pandas as pd
 
 from stratforge.instruments import get_instrument
 from stratforge.ops.agent.backtesting import spec_costs, trade_metrics
-from stratforge.ops.agent.signals import span_signals
+from stratforge.ops.agent.signals import SpanSignals, span_signals
 from stratforge.ops.agent.spec import INT_PARAMETERS, StrategySpec
 from stratforge.progress import ProgressCallback, no_progress
 from stratforge.search.samplers import unit_sobol
@@ -68,6 +68,16 @@ def train_design(spec: StrategySpec, *, seed: int, home: Path | str | None = Non
     """
     progress("signals", 0, 1, f"matching {spec.signal.template_id} on {spec.signal.timeframe}")
     signals = span_signals(spec, spec.training.start, spec.training.end, home=home)
+    return {**optimise_exits(spec, signals, seed=seed, home=home, progress=progress),
+            "span": [spec.training.start.isoformat(), spec.training.end.isoformat()]}
+
+
+def optimise_exits(spec: StrategySpec, signals: SpanSignals, *, seed: int,
+                   home: Path | str | None = None,
+                   progress: ProgressCallback = no_progress) -> dict[str, Any]:
+    """The sweep of ``train_design`` on given signals: the metrics of the chosen set with
+    ``params``, ``sharpe_per_trade``, ``signals``, ``sets``, ``sets_with_enough_trades``,
+    ``selection`` and ``seed``."""
     space = spec.region.space()
     n = spec.n_sets
     unit = unit_sobol(space.dimensions, n, seed)
@@ -94,5 +104,4 @@ def train_design(spec: StrategySpec, *, seed: int, home: Path | str | None = Non
     return {**metrics, "params": best_row,
             "sharpe_per_trade": best[1] if math.isfinite(best[1]) else None,
             "signals": len(signals.entries), "sets": n, "sets_with_enough_trades": enough,
-            "selection": SELECTIONS[best[0]], "seed": seed,
-            "span": [spec.training.start.isoformat(), spec.training.end.isoformat()]}
+            "selection": SELECTIONS[best[0]], "seed": seed}
