@@ -34,18 +34,21 @@ READY = "#page[data-state=ready]"
 BAD_TEXT = re.compile(r"\b(undefined|NaN|null)\b")
 
 
-def wait_for(page, expression: str, arg=None, timeout: float = 30_000) -> None:
+def wait_for(page, expression: str, arg=None, timeout: float = 30_000,
+             show: str | None = None) -> None:
     """Poll ``expression`` (a JavaScript expression, or a function of ``arg``) until it is
     truthy. Playwright's ``wait_for_function`` compiles its predicate with ``eval`` inside the
     page, which the dashboard's Content-Security-Policy (``script-src 'self'``) refuses;
-    ``page.evaluate`` runs through the DevTools protocol and is not subject to it."""
+    ``page.evaluate`` runs through the DevTools protocol and is not subject to it. ``show``:
+    an expression whose value a timeout reports."""
     deadline = time.monotonic() + timeout / 1000
     while True:
         if page.evaluate(expression, arg):
             return
         if time.monotonic() > deadline:
+            seen = f"; {show} = {page.evaluate(show)!r}" if show else ""
             raise AssertionError(f"timed out after {timeout / 1000:.0f} s waiting for "
-                                 f"{expression!r} ({arg!r})")
+                                 f"{expression!r} ({arg!r}){seen}")
         time.sleep(0.1)
 
 
@@ -441,7 +444,8 @@ def test_agent_trigger_and_cancel_from_the_page(tab, server):
     cycle = server.api("GET", "/agent/status").json()["operation"]["id"]
     page.click("#agent-cancel")
     wait_for(page, "document.querySelector('#agent-note').innerText"
-                           ".startsWith('cancelled')")
+                   ".startsWith('cancelled')",
+             show="document.querySelector('#agent-note').innerText")
     status = server.api("GET", "/agent/status").json()
     assert status["active"] is False
     assert server.api("GET", f"/operations/{cycle}").json()["status"] == "cancelled"
