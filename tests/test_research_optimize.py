@@ -111,8 +111,13 @@ def test_local_processes_give_the_serial_library(serial_run, tmp_path):
     home, run = serial_run
     copy = tmp_path / "home"
     shutil.copytree(home, copy)
-    rerun = run_research(make_config(**{**SETTINGS, "executor": "local", "workers": 2}),
-                         home=copy, only="optimize", run_id=run.name).path
+    for name in ("checkpoint.json", "report.parquet"):
+        (copy / "runs" / run.name / "optimize" / name).unlink()
+    result = run_research(make_config(**{**SETTINGS, "executor": "local", "workers": 2}),
+                          home=copy, only="optimize", run_id=run.name)
+    assert result.phases_run == ["optimize"]
+    rerun = result.path
+    assert (rerun / "optimize" / "checkpoint.json").exists()
     assert _library(rerun) == _library(run)
     pd.testing.assert_frame_equal(read_frame(rerun / "optimize" / "report.parquet"),
                                   read_frame(run / "optimize" / "report.parquet"))

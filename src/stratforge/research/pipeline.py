@@ -117,7 +117,7 @@ def _run_phases(run: RunFolder, home: Path | str | None, fresh: bool, only: str 
         if only == "mc" and not run.done("discovery"):
             source = prepare.latest_library(run, home)
             run.finish("discovery", {"seconds": 0.0, **prepare.reuse_library(run, source)})
-        if "optimize" in wanted and not run.done("optimize") and run.done("matching"):
+        if only is None and not run.done("optimize") and run.done("matching"):
             # a run that matched before the phase existed: its library stays as matched
             run.finish("optimize", {"skipped": True, "trials": 0})
         for phase in wanted:
