@@ -5,7 +5,12 @@ rerun from the checkpoint giving the same result, and its trials in the deflatio
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +40,22 @@ def serial_run(tmp_path_factory) -> tuple[Path, Path]:
     home = tmp_path_factory.mktemp("optimize") / "home"
     make_market(home, "realistic", 60, seed=11)
     return home, run_research(make_config(**SETTINGS), home=home).path
+
+
+def _cli(home: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "stratforge.cli.main", "--home", str(home), "run",
+            "--timeframes", "5m,15m", "--mc-iters", "64", "--top", "2", "--budget", "40",
+            "--rounds", "2", "--folds", "1", "--workers", "1", *args]
+
+
+def _stable(summary: dict) -> dict:
+    volatile = {"run_id", "created", "seconds", "resumed_pairs", "executor", "workers",
+                "ray_address", "checkpoint_every"}
+    if isinstance(summary, dict):
+        return {k: _stable(v) for k, v in summary.items() if k not in volatile}
+    if isinstance(summary, list):
+        return [_stable(v) for v in summary]
+    return summary
 
 
 def _library(run: Path) -> tuple[list, dict]:
@@ -156,3 +177,40 @@ def test_the_phase_trials_join_the_raw_trials_of_the_deflation(serial_run):
     assert trials["raw"] == searched + info["trials"]
     assert trials["dropped"] == trials["raw"] - trials["used"]
     assert 1 <= trials["effective"] <= trials["used"]
+
+
+def test_sigkill_during_the_phase_then_resume_gives_the_same_summary(serial_run, tmp_path):
+    market, _run = serial_run
+    homes = {}
+    for name in ("whole", "killed"):
+        homes[name] = tmp_path / name
+        shutil.copytree(market, homes[name], ignore=shutil.ignore_patterns("runs"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    subprocess.run(_cli(homes["whole"]), check=True, capture_output=True, timeout=600, env=env)
+    process = subprocess.Popen(_cli(homes["killed"]), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        states = list((homes["killed"] / "runs").glob("run_*/optimize/checkpoint.json"))
+        try:
+            state = json.loads(states[0].read_text()) if states else None
+        except ValueError:
+            state = None
+        if state and state["records"] and not state["complete"]:
+            break
+        time.sleep(0.02)
+    else:
+        process.kill()
+        pytest.fail("the optimize phase never wrote a partial checkpoint")
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    run_dir = next((homes["killed"] / "runs").glob("run_*"))
+    assert "optimize" not in json.loads((run_dir / "state.json").read_text())["phases"]
+    resumed = subprocess.run(_cli(homes["killed"], "--resume"), check=False,
+                             capture_output=True, text=True, timeout=600, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = next((homes["whole"] / "runs").glob("run_*"))
+    done = json.loads((run_dir / "summary.json").read_text())
+    assert done["complete"] is True
+    assert _stable(done) == _stable(json.loads((whole / "summary.json").read_text()))
+    assert _library(run_dir) == _library(whole)
