@@ -18,7 +18,13 @@ import pandas as pd
 import pytest
 
 from research_helpers import SMALL, make_market
+from stratforge.data.demo import SPEC_FILE
+from stratforge.data.ingest import write_base_bars
+from stratforge.data.resample import BarArrays
+from stratforge.data.store import AtlasStore
+from stratforge.data.synthetic import TwoBehaviourRule, generate_market
 from stratforge.discovery.library import TemplateLibrary
+from stratforge.instruments import get_instrument
 from stratforge.parallel import make_executor
 from stratforge.progress import no_progress
 from stratforge.research.config import make_config
@@ -30,6 +36,7 @@ from stratforge.research.search_phases import all_trials
 from stratforge.search.samplers import sample
 from stratforge.search.space import default_space, space_rows
 from stratforge.search.sweep import PairJob, job_params, pair_seed, read_frame
+from stratforge.timeframes import parse_timeframe
 
 pytestmark = pytest.mark.slow
 SETTINGS = {**SMALL, "timeframes": "5m,15m", "executor": "serial", "checkpoint_every": 1}
@@ -214,3 +221,33 @@ def test_sigkill_during_the_phase_then_resume_gives_the_same_summary(serial_run,
     assert done["complete"] is True
     assert _stable(done) == _stable(json.loads((whole / "summary.json").read_text()))
     assert _library(run_dir) == _library(whole)
+
+
+def test_fission_children_go_through_matching_and_the_sweep(tmp_path):
+    # a market with two planted behaviours that want different exits (seed 4 splits two
+    # templates at these sizes; the split rule itself: tests/test_optimize.py)
+    home = tmp_path / "home"
+    market = generate_market(get_instrument("MNQ"), days=60, seed=4, kind="planted",
+                             resolution="1m", planted_rule=TwoBehaviourRule())
+    write_base_bars(AtlasStore.open("MNQ", home), BarArrays.from_frame(market.bars),
+                    parse_timeframe("1m"), replace_all=True, source="two behaviours",
+                    extra_files={SPEC_FILE: json.dumps(market.spec).encode()})
+    settings = {**SETTINGS, "timeframes": "1m,5m", "optimize_templates": None}
+    run = run_research(make_config(**settings), home=home).path
+    info = json.loads((run / "state.json").read_text())["phases"]["optimize"]
+    assert info["splits"], "no template split on the two-behaviour market"
+    library = TemplateLibrary.load(run / "library")
+    ids = {t.template_id for t in library}
+    summaries = read_frame(run / "sweep" / "summaries.parquet")
+    for parent, children in info["splits"].items():
+        assert parent not in ids and set(children) <= ids
+        for child in children:
+            assert library.get(child).parent_id == parent and library.get(child).params
+            rows = summaries[summaries["template_id"] == child]
+            assert sorted(set(rows["timeframe"])) == ["1m", "5m"]
+            assert len(rows) == 2 * SETTINGS["mc_iters"]
+    matched = pd.concat([read_frame(run / "matches" / f"{tf}.parquet") for tf in ("1m", "5m")])
+    children = {c for cs in info["splits"].values() for c in cs}
+    assert children & set(matched["template_id"])
+    assert info["templates"] == len(library) == info["templates_in"] + sum(
+        len(c) - 1 for c in info["splits"].values())
