@@ -17,7 +17,8 @@ from stratforge.sim import simulate
 
 WIDE_SPACE = str(Path(__file__).parent / "data" / "wide_space.yaml")
 SMALL = {"mc_iters": 64, "top_combos": 4, "refine_budget": 160, "refine_rounds": 4,
-         "refine_min": 10, "folds": 2, "pbo_configs": 16, "checkpoint_every": 4}
+         "refine_min": 10, "folds": 2, "pbo_configs": 16, "checkpoint_every": 4,
+         "optimize_templates": 3, "optimize_iterations": 12, "optimize_members": 10}
 """Sizes that keep a pipeline run of a small market to seconds."""
 
 

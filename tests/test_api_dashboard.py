@@ -55,8 +55,8 @@ def test_anova_refinement_and_tiers_are_the_artifacts(finished):
     assert history == json.loads((folder / "refine" / "history.json").read_text())
     phases = api.get(f"/research/runs/{op_id}/phases").json()
     state = json.loads((folder / "state.json").read_text())["phases"]
-    assert phases["done"] == ["data", "discovery", "matching", "sweep", "anova", "refine",
-                              "validation", "report"]  # in run order
+    assert phases["done"] == ["data", "discovery", "optimize", "matching", "sweep", "anova",
+                              "refine", "validation", "report"]  # in run order
     assert sorted(phases["done"]) == sorted(state)
     assert phases["seconds"] == {p: state[p]["seconds"] for p in state}
     tiers = api.get(f"/research/runs/{folder.name}/tiers").json()

@@ -81,10 +81,10 @@ def test_a_run_writes_every_artifact(local_run):
     summary = json.loads((local_run / "summary.json").read_text())
     assert summary["complete"] is True
     phases = summary["phases"]
-    assert set(phases) == {"data", "discovery", "matching", "sweep", "anova", "refine",
-                           "validation", "report"}
+    assert set(phases) == {"data", "discovery", "optimize", "matching", "sweep", "anova",
+                           "refine", "validation", "report"}
     library = json.loads((local_run / "library" / "library.json").read_text())
-    n_templates = phases["discovery"]["templates"]
+    n_templates = phases["optimize"]["templates"]  # split templates replaced by children
     assert phases["sweep"]["pairs"] == 2 * n_templates
     assert phases["sweep"]["backtests"] == 2 * n_templates * SETTINGS["mc_iters"]
     assert phases["refine"]["trials"] == SETTINGS["refine_budget"]

@@ -39,7 +39,9 @@ def research_bounds() -> dict[str, tuple[float | None, float]]:
             "min_trades": (None, 1_000_000), "folds": (None, 100),
             "min_is_trades": (None, 1_000_000), "pbo_configs": (None, 10_000),
             "pbo_splits": (None, 16), "workers": (None, max_workers()),
-            "checkpoint_every": (None, 1_000_000)}
+            "checkpoint_every": (None, 1_000_000), "optimize_templates": (None, 10_000),
+            "optimize_iterations": (None, 100_000), "optimize_members": (None, 100_000),
+            "seed_share": (None, 1.0), "seed_scale": (None, 10.0)}
 
 
 def training_bounds() -> dict[str, tuple[float | None, float]]:

@@ -164,6 +164,12 @@ def run_command(
                                                       "timeframe) pair [2000].")] = None,
     mc_only: Annotated[bool, typer.Option(help="New run reusing the newest templates; stop "
                                                "after the sweep.")] = False,
+    optimize_only: Annotated[bool, typer.Option(help="Rerun the optimize phase (template "
+                                                     "optimisation, fission) of a run.")
+                             ] = False,
+    optimize: Annotated[bool, typer.Option(help="Optimise and split the templates before "
+                                                "matching; their optima seed the sweep.")
+                        ] = True,
     anova_only: Annotated[bool, typer.Option(help="Rerun the ANOVA of a run.")] = False,
     refine_only: Annotated[bool, typer.Option(help="Rerun the refinement of a run.")] = False,
     validate_only: Annotated[bool, typer.Option(help="Rerun validation, playbook and report "
@@ -204,12 +210,13 @@ def run_command(
     from stratforge.research.config import make_config
     from stratforge.research.pipeline import run_research
 
-    only = [name for name, flag in (("mc", mc_only), ("anova", anova_only),
+    only = [name for name, flag in (("mc", mc_only), ("optimize", optimize_only),
+                                    ("anova", anova_only),
                                     ("refine", refine_only), ("validate", validate_only))
             if flag]
     if len(only) > 1:
-        raise ConfigError("choose at most one of --mc-only, --anova-only, --refine-only, "
-                          "--validate-only")
+        raise ConfigError("choose at most one of --mc-only, --optimize-only, --anova-only, "
+                          "--refine-only, --validate-only")
     if executor == "local" and ray_address:
         raise ConfigError("--ray-address needs --executor ray")
     settings = get_settings()
@@ -220,6 +227,7 @@ def run_command(
                          top_combos=top,
                          refine_budget=budget, refine_rounds=rounds, proposer=proposer,
                          space_path=space, match_bars="all" if match_all_bars else None,
+                         optimize=None if optimize else False,
                          **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps))
     from stratforge.names import check_run_id, check_symbol
     from stratforge.research.runs import PHASES, new_run_id
@@ -233,6 +241,7 @@ def run_command(
                        folds=folds, top_combos=top, refine_budget=budget,
                        refine_rounds=rounds, proposer=proposer, space_path=space,
                        match_bars="all" if match_all_bars else None,
+                       optimize=None if optimize else False,
                        **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps))
     if run_id is None and not resume and not only:
         run_id = new_run_id()  # known up front: the operation names its run from the start

@@ -446,6 +446,49 @@ def _process(template: Template, ctx: _Context) -> dict[str, Any]:
     return record
 
 
+@dataclass(frozen=True)
+class WorkerInputs:
+    """Where a worker process finds what ``optimize_templates`` was given: the saved library
+    (for its scalers), the patterns frame as a Parquet file and the home of the bars."""
+
+    library_dir: str
+    patterns_path: str
+    home: str | None = None
+
+
+@dataclass(frozen=True)
+class TemplateJob:
+    """One template to optimise in a worker (a module-level function runs it)."""
+
+    template: Template
+    symbol: str
+    inputs: WorkerInputs
+    settings: str  # the JSON settings (no cost object): part of the worker cache key
+
+
+_WORKER_CONTEXTS: dict[tuple[Any, ...], _Context] = {}
+
+
+def _worker_context(job: TemplateJob) -> _Context:
+    """The job's context, built once per process from files (the last one is kept)."""
+    key = (job.inputs, job.symbol, job.settings)
+    if key not in _WORKER_CONTEXTS:
+        _WORKER_CONTEXTS.clear()
+        settings = json.loads(job.settings)
+        settings["costs_object"] = Costs(**settings["costs"])
+        library = TemplateLibrary.load(job.inputs.library_dir)
+        patterns = pd.read_parquet(job.inputs.patterns_path)
+        spec = get_instrument(job.symbol, job.inputs.home)
+        _WORKER_CONTEXTS[key] = _Context(library, patterns, job.symbol, job.inputs.home, spec,
+                                         None, settings)
+    return _WORKER_CONTEXTS[key]
+
+
+def process_template_job(job: TemplateJob) -> dict[str, Any]:
+    """Optimise one template and run fission on it in a worker: its checkpoint record."""
+    return _process(job.template, _worker_context(job))
+
+
 def _fingerprint(library: TemplateLibrary, patterns: pd.DataFrame,
                  settings: dict[str, Any]) -> str:
     """SHA-256 over the library's templates, the member patterns used and the settings."""
@@ -485,6 +528,7 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
                        resume: bool = True, batch_size: int = 8,
                        bars: Mapping[str, pd.DataFrame] | None = None,
                        instrument: Instrument | None = None, train_end: Any = None,
+                       executor: Any = None, worker_inputs: WorkerInputs | None = None,
                        progress: ProgressCallback = no_progress) -> OptimizationResult:
     """Optimise exit parameters per template and split templates by fission.
 
@@ -513,6 +557,11 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
         train_end: the training end (default: the library's ``metadata["train_end"]``; a
             later one than the library's is a ConfigError). The simulations see only the bars
             that end by it, and every member's bar must be one of them.
+        executor, worker_inputs: a ``stratforge.parallel`` executor that optimises the
+            templates of a batch side by side; its workers rebuild the inputs from
+            ``worker_inputs`` (the saved ``library`` and ``patterns``, the bars of
+            ``home``), so ``bars`` must be None. The records, the checkpoints and the result
+            are the same as without an executor (a batch is accepted in queue order).
         progress: called ``("optimize", done, total, message)`` after every batch.
 
     Returns:
@@ -564,9 +613,22 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
         accept(record)
     progress("optimize", len(records), len(records) + len(queue),
              f"{len(records)} template(s) from the checkpoint")
+    if executor is not None and (worker_inputs is None or bars is not None):
+        raise ConfigError("optimize_templates: an executor needs worker_inputs (the saved "
+                          "library and patterns) and the bars of home (bars=None)")
+    text = json.dumps({k: v for k, v in settings.items() if k != "costs_object"},
+                      sort_keys=True)
     while queue:
-        for _ in range(min(batch_size, len(queue))):
-            accept(_process(queue.popleft(), ctx))
+        batch = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+        if executor is None:
+            done = [_process(t, ctx) for t in batch]
+        else:
+            jobs = [TemplateJob(t, symbol, worker_inputs, text) for t in batch]
+            done = [{}] * len(jobs)
+            for index, record in executor.imap_unordered(process_template_job, jobs):
+                done[index] = record
+        for record in done:
+            accept(record)
         atomic_write_json(folder / CHECKPOINT_FILE, {
             "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
             "fingerprint": fingerprint, "complete": not queue, "records": records})

@@ -15,6 +15,7 @@ EXECUTION_FIELDS: tuple[str, ...] = ("executor", "workers", "ray_address", "chec
 QUICK: dict[str, Any] = {
     "quick": True, "mc_iters": 200, "top_combos": 10,
     "refine_budget": 2_000, "refine_rounds": 10, "folds": 3, "pbo_configs": 32,
+    "optimize_templates": 4, "optimize_iterations": 12, "optimize_members": 10,
 }
 """What ``--quick`` changes (each can still be set explicitly); with no --timeframes a quick
 run also takes fewer timeframes (see ``research.prepare.choose_timeframes``)."""
@@ -34,6 +35,14 @@ class ResearchConfig(BaseModel):
     seed: int = 7
     train_fraction: float = Field(0.7, gt=0.0, lt=1.0)
     max_templates: int | None = Field(None, ge=1)
+    # optimize (per-template design of experiments, then fission; docs/research.md)
+    optimize: bool = True
+    optimize_templates: int | None = Field(None, ge=1)
+    optimize_iterations: int = Field(60, ge=6)
+    optimize_members: int = Field(20, ge=1)
+    fission: bool = True
+    seed_share: float = Field(0.25, ge=0.0, le=1.0)
+    seed_scale: float = Field(0.05, gt=0.0)
     # matching
     match_threshold: float = Field(3.0, gt=0.0)
     match_bars: Literal["patterns", "all"] = "patterns"

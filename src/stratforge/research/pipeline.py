@@ -1,7 +1,8 @@
 """``run_research``: the main job, phase by phase, into ``runs/<run_id>/``.
 
 Phases (``PHASES``): data (the demo market when there is none), discovery (patterns on every
-bar of the run's timeframes, clustered on the in-sample patterns), matching, the Monte Carlo
+bar of the run's timeframes, clustered on the in-sample patterns), optimize (per-template
+design of experiments and fission, :mod:`research.optimize_phase`), matching, the Monte Carlo
 sweep, ANOVA, Thompson refinement, validation, and the playbook, summary and report. Each
 finished phase is recorded in the run's ``state.json``; a resumed run skips finished phases
 and continues the sweep and the refinement from their checkpoints, so it ends with the same
@@ -20,7 +21,7 @@ from stratforge.errors import ConfigError
 from stratforge.names import check_run_id
 from stratforge.parallel import make_executor
 from stratforge.progress import ProgressCallback, no_progress
-from stratforge.research import prepare, search_phases
+from stratforge.research import optimize_phase, prepare, search_phases
 from stratforge.research.config import EXECUTION_FIELDS, ResearchConfig
 from stratforge.research.outputs import write_playbook, write_summary
 from stratforge.research.report import write_report
@@ -28,6 +29,7 @@ from stratforge.research.runs import PHASES, RunFolder
 
 ONLY_PHASES: dict[str, tuple[str, ...]] = {
     "mc": ("data", "matching", "sweep"),
+    "optimize": ("optimize",),
     "anova": ("anova",),
     "refine": ("refine",),
     "validate": ("validation", "report"),
@@ -101,6 +103,8 @@ def _run_phases(run: RunFolder, home: Path | str | None, fresh: bool, only: str 
             "data": lambda: prepare.ensure_data(run, home, progress),
             "discovery": lambda: prepare.discover(run, home, run.info("data")["train_end_ns"],
                                                   fresh, progress),
+            "optimize": lambda: optimize_phase.optimize_phase(run, home, executor,
+                                                              only != "optimize", progress),
             "matching": lambda: prepare.match(run, home, progress),
             "sweep": lambda: search_phases.sweep_phase(run, home, executor, True, progress),
             "anova": lambda: search_phases.anova_phase(run),
@@ -113,6 +117,9 @@ def _run_phases(run: RunFolder, home: Path | str | None, fresh: bool, only: str 
         if only == "mc" and not run.done("discovery"):
             source = prepare.latest_library(run, home)
             run.finish("discovery", {"seconds": 0.0, **prepare.reuse_library(run, source)})
+        if only is None and not run.done("optimize") and run.done("matching"):
+            # a run that matched before the phase existed: its library stays as matched
+            run.finish("optimize", {"skipped": True, "trials": 0})
         for phase in wanted:
             if run.done(phase):
                 continue

@@ -208,6 +208,7 @@ def discover(run: RunFolder, home: Path | str | None, train_end_ns: int, fresh: 
                                                    "symbol": config.symbol,
                                                    "training_span": span.metadata()})
     library.save(run.path / LIBRARY_DIR)
+    write_frame(run.path / "patterns.parquet", patterns)  # the optimize phase's members
     return {"patterns": len(result.patterns), "in_sample_patterns": len(patterns),
             "templates": len(library)}
 

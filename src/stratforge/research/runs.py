@@ -18,7 +18,7 @@ from stratforge.research.run_lock import RunLock
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
-PHASES: tuple[str, ...] = ("data", "discovery", "matching", "sweep", "anova", "refine",
+PHASES: tuple[str, ...] = ("data", "discovery", "optimize", "matching", "sweep", "anova", "refine",
                            "validation", "report")
 """The phases of a run, in order."""
 

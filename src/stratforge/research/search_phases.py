@@ -15,6 +15,7 @@ from stratforge.data.atomic import atomic_write_json, json_ready
 from stratforge.discovery.library import TemplateLibrary
 from stratforge.parallel import Executor
 from stratforge.progress import ProgressCallback
+from stratforge.research.optimize_phase import seed_centre
 from stratforge.research.prepare import LIBRARY_DIR, matches_path, run_space
 from stratforge.research.runs import RunFolder
 from stratforge.search.anova import analyze, write_anova
@@ -75,11 +76,20 @@ def _data_key(run: RunFolder) -> dict[str, Any]:
 
 def sweep_phase(run: RunFolder, home: Path | str | None, executor: Executor,
                 resume: bool, progress: ProgressCallback) -> dict[str, Any]:
-    """Every (template, timeframe) pair with ``mc_iters`` parameter sets, in sample."""
+    """Every (template, timeframe) pair with ``mc_iters`` parameter sets, in sample; a
+    ``seed_share`` of an optimised template's sets lie around its optimum."""
     train_end = run.info("data")["train_end_ns"]
     library = TemplateLibrary.load(run.path / LIBRARY_DIR)
-    jobs = [_job(run, home, train_end, t.template_id, tf)
-            for tf in run.config.run_timeframes for t in library]
+    c = run.config
+    jobs = []
+    for tf in c.run_timeframes:
+        space = run_space(run, tf)
+        for t in library:
+            centre = seed_centre(run, library, t.template_id, tf, space)
+            seeded = {} if centre is None else {"centre": centre,
+                                                "centre_share": c.seed_share,
+                                                "centre_scale": c.seed_scale}
+            jobs.append(_job(run, home, train_end, t.template_id, tf, **seeded))
     result = run_sweep(jobs, folder=run.path / SWEEP_DIR, executor=executor, resume=resume,
                        checkpoint_every=run.config.checkpoint_every,
                        extra_key=_data_key(run), progress=progress)
@@ -187,7 +197,8 @@ def validation_phase(run: RunFolder, home: Path | str | None, executor: Executor
         results[index] = result
         progress("validation", done, len(jobs), f"{result.row['strategy_id']}: evidence "
                                                 "gathered")
-    rows, overfitting = judge_run(trials, results, settings)
+    extra = int(run.info("optimize").get("trials", 0))
+    rows, overfitting = judge_run(trials, results, settings, extra_trials=extra)
     frame = validation_frame(rows)
     trades = {r.row["strategy_id"]: (r.is_trades, r.oos_trades) for r in results}
     write_frame(run.path / VALIDATION_FILE, frame)

@@ -119,20 +119,25 @@ def oos_dsr(pnl: np.ndarray, deflation: RunDeflation, min_trades: int) -> tuple[
 
 
 def run_deflation(trials: pd.DataFrame, results: Sequence[CandidateResult],
-                  settings: ValidationSettings) -> RunDeflation:
-    """The run's raw, eligible and effective trial counts and the Sharpe variance."""
+                  settings: ValidationSettings, extra_trials: int = 0) -> RunDeflation:
+    """The run's raw, eligible and effective trial counts and the Sharpe variance.
+
+    ``extra_trials`` (the optimize phase's evaluations, which keep no daily returns) are
+    added to the raw count and to the dropped ones; the effective count is estimated from
+    the sampled sweep and refinement trials as before."""
     trades = trials["trades"].to_numpy(dtype=np.float64)
     eligible = trades >= settings.min_is_trades
     t_stats = (trials["sharpe_per_trade"].to_numpy(dtype=np.float64) * np.sqrt(trades))[eligible]
     t_stats = t_stats[np.isfinite(t_stats)]
     variance = float(np.var(t_stats, ddof=1)) if len(t_stats) > 1 else 0.0
     matrix, strata, population = _stacked_samples(results)
+    raw = len(trials) + int(extra_trials)
     if matrix.shape[1]:
         estimate = sampled_effective_trials(matrix.to_numpy(), strata, population)
-        estimate = EffectiveTrials(len(trials), estimate.used, estimate.effective,
-                                   len(trials) - estimate.used, estimate.method)
+        estimate = EffectiveTrials(raw, estimate.used, estimate.effective,
+                                   raw - estimate.used, estimate.method)
     else:
-        estimate = EffectiveTrials(len(trials), 0, 0.0, len(trials))
+        estimate = EffectiveTrials(raw, 0, 0.0, raw)
     n_eff = max(1.0, estimate.effective)
     tested = sum(testable(r.row, settings.rules) for r in results)
     return RunDeflation(estimate, int(eligible.sum()), NULL_T_VARIANCE, variance,
@@ -173,11 +178,13 @@ def run_pbo(results: Sequence[CandidateResult], splits: int, seed: int) -> tuple
 
 
 def judge_run(trials: pd.DataFrame, results: Sequence[CandidateResult],
-              settings: ValidationSettings) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+              settings: ValidationSettings, extra_trials: int = 0
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every candidate's finished validation row (DSR, out-of-sample test, tier) and the
-    run's overfitting block (trials raw and effective, DSR threshold, run PBO, rules)."""
+    run's overfitting block (trials raw and effective, DSR threshold, run PBO, rules);
+    ``extra_trials``: the optimize phase's count, added to the raw trials."""
     rules: TierRules = settings.rules
-    deflation = run_deflation(trials, results, settings)
+    deflation = run_deflation(trials, results, settings, extra_trials)
     tested = np.array([testable(r.row, rules) for r in results], dtype=bool)
     p_values = np.array([oos_p_value(r.oos_trade_pnl) if t else math.nan
                          for r, t in zip(results, tested, strict=True)], dtype=np.float64)
@@ -200,6 +207,7 @@ def judge_run(trials: pd.DataFrame, results: Sequence[CandidateResult],
     pbo, pbo_note, pbo_configs = run_pbo(results, settings.pbo_splits, settings.seed)
     block = {
         "trials": {**deflation.trials.to_json(), "eligible": deflation.eligible_trials,
+                   "optimize": int(extra_trials),
                    "min_is_trades": settings.min_is_trades},
         "t_variance": deflation.t_variance,
         "observed_t_variance": deflation.observed_t_variance,

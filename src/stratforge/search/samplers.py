@@ -139,6 +139,19 @@ def mutate(space: ParameterSpace, base: Mapping[str, float], n: int, scale: floa
     return space.repair(pd.DataFrame(values, columns=list(space.names)))
 
 
+def around(space: ParameterSpace, centre: Mapping[str, float], n: int, scale: float,
+           random_state: RandomState = None) -> pd.DataFrame:
+    """``n`` parameter sets around ``centre``: the centre itself (clipped into bounds,
+    repaired) first, then ``n - 1`` Gaussian mutations of it (:func:`mutate`, sd ``scale``
+    of each range). How a sweep seeds part of its sets at a template's optimum."""
+    n = _check_n(n)
+    first = mutate(space, centre, 1, 0.0, random_state=0)
+    if n <= 1:
+        return first.iloc[:n].reset_index(drop=True)
+    rest = mutate(space, centre, n - 1, scale, random_state=random_state)
+    return pd.concat([first, rest], ignore_index=True)
+
+
 def tpe_proposer(space: ParameterSpace, history: pd.DataFrame | None = None,
                  scores: Sequence[float] | None = None, n: int = 1,
                  random_state: int | None = None, *,

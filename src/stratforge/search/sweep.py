@@ -38,7 +38,7 @@ from stratforge.instruments import get_instrument
 from stratforge.parallel import Executor
 from stratforge.progress import ProgressCallback, no_progress
 from stratforge.search.brain import BayesianBrain, brain_key
-from stratforge.search.samplers import sample
+from stratforge.search.samplers import around, sample
 from stratforge.search.space import ParameterSpace, space_from_rows
 from stratforge.sim.backtest import SUMMARY_COLUMNS, sweep
 from stratforge.sim.params import Costs
@@ -72,6 +72,10 @@ class PairJob:
             refiner uses it. ``first_set_id`` numbers the sets from there.
         costs: the run's cost model (``Costs`` fields), the same for every set; ``fill``:
             the entry fill mode.
+        centre, centre_share, centre_scale: a template optimum in the job's units (one value
+            per space parameter); ``round(centre_share * n_sets)`` of the sampled sets (at
+            least one) are the centre and Gaussian steps around it (``samplers.around``, sd
+            ``centre_scale`` of each range), the rest come from ``sampler``.
     """
 
     symbol: str
@@ -89,6 +93,9 @@ class PairJob:
     first_set_id: int = 0
     costs: dict[str, float] = field(default_factory=dict)
     fill: str = "close"
+    centre: dict[str, float] | None = None
+    centre_share: float = 0.0
+    centre_scale: float = 0.05
 
     @property
     def key(self) -> str:
@@ -181,8 +188,17 @@ def job_params(job: PairJob) -> pd.DataFrame:
     if job.params is not None:
         return pd.DataFrame(job.params)
     space = pair_space(job)
-    return sample(space, job.n_sets, job.sampler,
-                  random_state=pair_seed(job.seed, job.template_id, job.timeframe))
+    seed = pair_seed(job.seed, job.template_id, job.timeframe)
+    near = 0
+    if job.centre is not None and job.centre_share > 0 and job.n_sets > 0:
+        near = min(job.n_sets, max(1, round(job.centre_share * job.n_sets)))
+    if near == 0:
+        return sample(space, job.n_sets, job.sampler, random_state=seed)
+    parts = [around(space, job.centre, near, job.centre_scale,
+                    random_state=np.random.default_rng([seed, 1]))]
+    if job.n_sets > near:
+        parts.append(sample(space, job.n_sets - near, job.sampler, random_state=seed))
+    return pd.concat(parts, ignore_index=True)
 
 
 def evaluate_pair(job: PairJob) -> pd.DataFrame:
