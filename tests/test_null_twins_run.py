@@ -11,8 +11,13 @@ done twin is kept, a missing one is run again to the same record).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -176,3 +181,39 @@ def test_null_twins_needs_a_validated_run():
     result = runner.invoke(app, ["run", "--mc-only", "--null-twins", "2"])
     assert result.exit_code != 0
     assert "--null-twins needs a validated run" in result.output
+
+
+def test_a_killed_audit_resumes_to_the_same_twins(twinned, tmp_path):
+    """``audit null`` killed (SIGKILL) after its first twin, then run again: the done twin is
+    kept and the result is the uninterrupted run's."""
+    home, run, _ = twinned
+    copy_home = tmp_path / "home"
+    shutil.copytree(home, copy_home)
+    copy_run = copy_home / "runs" / run.name
+    shutil.rmtree(copy_run / TWINS_DIR)
+    (copy_run / "null_twins.json").unlink()
+    command = [sys.executable, "-m", "stratforge.cli.main", "--home", str(copy_home), "audit",
+               "null", run.name, "--twins", "2", "--executor", "serial"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    audit = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    first = copy_run / TWINS_DIR / "twin_000_sign.json"
+    try:
+        deadline = time.monotonic() + 180
+        while not first.exists():
+            assert audit.poll() is None, "the audit ended before its first twin was killed"
+            assert time.monotonic() < deadline, "no twin finished in 180 s"
+            time.sleep(0.05)
+        audit.send_signal(signal.SIGKILL)
+        audit.wait(30)
+    finally:
+        if audit.poll() is None:
+            audit.kill()
+    assert not (copy_run / TWINS_DIR / "twin_001_sign.json").exists()  # killed mid-way
+    assert not (copy_run / "null_twins.json").exists()
+    kept = first.read_text()
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300,
+                             check=False)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert first.read_text() == kept
+    assert _records(copy_run) == _records(run)
