@@ -31,7 +31,7 @@ TOKEN = "browser-token"
 RESEARCH_SETTINGS = {**SMALL, "executor": "serial"}
 TRAINING = {"templates": "warmup", "warmup_days": 10, "iterations": 12}
 READY = "#page[data-state=ready]"
-BAD_TEXT = re.compile(r"\b(undefined|NaN|null)\b")
+BAD_TEXT = re.compile(r"\b(undefined|NaN|null)\b(?! twins)")  # "null twins": the audit's words
 
 
 def wait_for(page, expression: str, arg=None, timeout: float = 30_000,
@@ -335,6 +335,25 @@ def test_a_research_run_started_from_the_page(tab, server, state):
     tab.open("research")
     assert page.locator("#research-runs tbody tr").count() == 1
     tab.shot("research-list")
+
+
+def test_the_research_run_page_shows_its_null_twins(tab, server, state):
+    from stratforge.research.null_audit import audit_null
+
+    run_id = state["run_id"]
+    block = audit_null(run_id, twins=1, home=server.home, executor="serial")
+    page = tab.open(f"research/{run_id}")
+    page.wait_for_selector("#null-twins-headline")
+    tiers = block["tiers"]
+    assert page.inner_text("#null-twins-headline").startswith(
+        f"on 1 null twins of your data: PRODUCTION in {tiers['PRODUCTION']['twins_with_any']}, "
+        f"CANDIDATE in {tiers['CANDIDATE']['twins_with_any']}")
+    rows = page.evaluate("[...document.querySelectorAll('#null-twins-table tbody tr')]"
+                         ".map((tr) => [...tr.children].map((td) => td.innerText))")
+    assert rows == [[name, f"{tiers[name]['real']:,}", f"{tiers[name]['twins_with_any']} of 1",
+                     f"{tiers[name]['strategies']:,}", str(tiers[name]["per_twin"][0])]
+                    for name in ("PRODUCTION", "CANDIDATE", "UNPROVEN", "TOXIC")]
+    assert page.locator("#null-twins-winners tbody tr").count() == block["beats_the_twins"]
 
 
 def test_templates_page_and_a_templates_trades(tab, server, state):

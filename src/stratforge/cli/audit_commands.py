@@ -102,12 +102,41 @@ def null_command(
     """Run the run's configuration on null twins of its data (same timestamps, sizes of moves
     and volume; no predictable direction) and write null_twins.json beside the run: what
     the pipeline finds where there is no edge. Twins already done are kept (resume)."""
+    from stratforge.cli.recorded import given, recorded, tee
+    from stratforge.names import check_run_id
     from stratforge.research.null_audit import audit_null
 
-    with progress_bars() as progress:
-        block = audit_null(run, twins=twins, method=method, executor=executor,
-                           progress=progress)
-    table = Table(title=f"{block['run_id']}: on {block['twins']} null twins of your data")
+    check_run_id(run)  # a name that is not a run id stops here, before an operation exists
+    parameters = given(run_id=run, twins=twins, method=method, executor=executor)
+    with recorded(NULL_AUDIT_TYPE, parameters, metadata={"source": "cli", "run_id": run},
+                  resume_hint=f"run `stratforge audit null {run} --twins {twins}` again "
+                              "(done twins are kept)") as job:
+        with progress_bars() as progress:
+            block = audit_null(run, twins=twins, method=method, executor=executor,
+                               progress=tee(progress, job.progress))
+        job.result = null_result(block)
+    print_null_block(block)
+
+
+NULL_AUDIT_TYPE = "null_audit"
+"""The operation type of ``stratforge audit null`` (``ops list --type null_audit``)."""
+
+
+def null_result(block: dict) -> dict:
+    """What an operation records of a ``null_twins`` block (its ``result_summary``)."""
+    from stratforge.research.outputs import null_headline
+
+    return {"run_id": block["run_id"], "twins": block["twins"], "headline": null_headline(block),
+            "twins_with_any": {name: tier["twins_with_any"]
+                               for name, tier in block["tiers"].items()},
+            "beats_the_twins": block["beats_the_twins"]}
+
+
+def print_null_block(block: dict) -> None:
+    """The ``null_twins`` block as a table and three lines."""
+    from stratforge.research.outputs import null_headline
+
+    table = Table(title=f"{block['run_id']}: {null_headline(block)}")
     for column in ("tier", "real run", "twins with any", "strategies on twins"):
         table.add_column(column, justify="left" if column == "tier" else "right")
     for name, tier in block["tiers"].items():

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from stratforge.cli.audit_commands import null_result, print_null_block
 from stratforge.cli.console import console, progress_bars
 from stratforge.cli.cost_options import (
     Commission,
@@ -197,6 +198,10 @@ def run_command(
     spread_ticks: SpreadTicks = None,
     slippage_ticks: SlippageTicks = None,
     fee_bps: FeeBps = None,
+    null_twins: Annotated[int | None, typer.Option(
+        "--null-twins", min=1, help="After the run, run the same configuration on N null "
+                                    "twins of its data (resumable; see `stratforge audit "
+                                    "null`).")] = None,
     dashboard: Annotated[bool, typer.Option(
         "--dashboard", help="Open the run's live page in the browser (starts `stratforge "
                             "serve` for this home when none runs).")] = False,
@@ -208,6 +213,7 @@ def run_command(
                   f"{' (quick sizes)' if quick else ''}; loading the research modules ...",
                   highlight=False)
     from stratforge.research.config import make_config
+    from stratforge.research.null_audit import audit_null
     from stratforge.research.pipeline import run_research
 
     only = [name for name, flag in (("mc", mc_only), ("optimize", optimize_only),
@@ -217,6 +223,8 @@ def run_command(
     if len(only) > 1:
         raise ConfigError("choose at most one of --mc-only, --optimize-only, --anova-only, "
                           "--refine-only, --validate-only")
+    if null_twins and only and only[0] != "validate":
+        raise ConfigError(f"--null-twins needs a validated run; drop it or --{only[0]}-only")
     if executor == "local" and ray_address:
         raise ConfigError("--ray-address needs --executor ray")
     settings = get_settings()
@@ -257,10 +265,15 @@ def run_command(
             result = run_research(config, resume=resume, fresh=fresh,
                                   only=only[0] if only else None, run_id=run_id,
                                   progress=tee(progress, job.progress))
+            if null_twins:
+                block = audit_null(result.summary["run_id"], twins=null_twins,
+                                   progress=tee(progress, job.progress))
         job.result = {"run_id": result.summary["run_id"], "path": str(result.path),
                       "tiers": result.summary.get("tiers"),
                       "best": (result.summary.get("best") or [])[:3],
                       "complete": result.summary.get("complete")}
+        if null_twins:
+            job.result["null_twins"] = null_result(block)
     synthetic = result.summary.get("data", {}).get("synthetic")
     if synthetic:
         console.print(f"The data of {result.summary['symbol']} is a synthetic market "
@@ -270,6 +283,8 @@ def run_command(
     _print_market(result)
     print_anova(result.path)
     _print_best(result)
+    if null_twins:
+        print_null_block(block)
     console.print(f"run folder: {result.path}")
     if (result.path / "report.html").exists():
         console.print(f"report: {result.path / 'report.html'}")

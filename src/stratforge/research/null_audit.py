@@ -10,15 +10,19 @@ block written to ``<run>/null_twins.json`` (and into ``summary.json``) gives per
 twins produced at least one strategy and how many strategies in all, the best twin's DSR and
 out-of-sample Sharpe beside the real run's, and marks each real strategy that "beats the
 twins": its DSR exceeds the 95th percentile of the twins' best DSRs (a twin with no validated
-strategy counts as best DSR 0). Twins run one after another. Reading: docs/research.md,
-"Audit your results".
+strategy counts as best DSR 0). Twins run through the run's executor, one twin per job (with
+a pool, each twin run is serial inside its worker; with the serial executor each twin run uses
+the run's own executor); a twin's record is written as soon as it finishes, and what a twin
+finds does not depend on the executor. ``report.html`` is written again with the block.
+Reading: docs/research.md, "Audit your results".
 """
 
 from __future__ import annotations
 
-import shutil
+import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,7 @@ from stratforge.data.store import AtlasStore
 from stratforge.data.twins import METHODS, TwinMaker
 from stratforge.errors import ConfigError
 from stratforge.instruments import USER_FILE_NAME
+from stratforge.parallel import make_executor
 from stratforge.progress import ProgressCallback, no_progress
 from stratforge.research.outputs import (
     NULL_TWINS_FILE,
@@ -43,6 +48,7 @@ from stratforge.research.outputs import (
     write_summary,
 )
 from stratforge.research.pipeline import run_research
+from stratforge.research.report import write_report
 from stratforge.research.runs import RunFolder
 from stratforge.timeframes import parse_timeframe
 
@@ -75,21 +81,66 @@ def audit_null(run_id: str | None, *, twins: int, home: Path | str | None = None
                           session=market.session)
         folder = run.path / TWINS_DIR
         folder.mkdir(exist_ok=True)
-        results = []
-        for k in range(twins):
-            path = folder / f"twin_{k:03d}_{method}.json"
-            if path.exists():
-                progress("null twins", k, twins, f"twin {k + 1}: done before, kept")
-            else:
-                progress("null twins", k, twins, f"twin {k + 1} of {twins}: running")
-                atomic_write_json(path, _run_twin(maker.twin(k), k, base, config, home))
-            results.append(read_json(path))
+        paths = [folder / f"twin_{k:03d}_{method}.json" for k in range(twins)]
+        todo = [k for k in range(twins) if not paths[k].exists()]
+        done = twins - len(todo)
+        progress("null twins", done, twins,
+                 f"{done} twin{'s' if done != 1 else ''} done before, kept" if done else
+                 f"{twins} twins to run")
+        if todo:
+            _run_twins(maker, todo, paths, config, base, home, done, twins, progress)
+        results = [read_json(path) for path in paths]
         progress("null twins", twins, twins, "done")
         block = null_block(run, results, method=method, seed=config.seed, base=base,
                            bars=len(bars))
         atomic_write_json(run.path / NULL_TWINS_FILE, block)
         write_summary(run)
+        write_report(run.path)
         return block
+
+
+@dataclass(frozen=True)
+class TwinJob:
+    """One twin run, self-contained for a worker process or a Ray node: the twin's bars, the
+    configuration to run on it and the home's ``instruments.yaml`` text (None: none)."""
+
+    k: int
+    twin: pd.DataFrame
+    base: str
+    config: Any
+    instruments: str | None
+
+
+def _run_twins(maker: TwinMaker, todo: list[int], paths: list[Path], config: Any, base: str,
+               home: Path | str | None, done: int, total: int,
+               progress: ProgressCallback) -> None:
+    """Run the twins ``todo`` through the configuration's executor, one twin per job; write
+    each twin's record as soon as it finishes (so an interrupted audit resumes)."""
+    user_file = resolve_home(home) / USER_FILE_NAME
+    instruments = user_file.read_text(encoding="utf-8") if user_file.exists() else None
+    with make_executor(config.executor, _twin_workers(config, len(todo)),
+                       config.ray_address) as executor:
+        # a pool runs twins side by side, each serial inside; one at a time, each twin run
+        # keeps the run's own executor (results do not depend on it)
+        inner = config if executor.kind == "serial" else \
+            config.model_copy(update={"executor": "serial", "workers": None,
+                                      "ray_address": None})
+        jobs = (TwinJob(k, maker.twin(k), base, inner, instruments) for k in todo)
+        for index, record in executor.imap_unordered(run_twin_job, jobs):
+            atomic_write_json(paths[todo[index]], record)
+            done += 1
+            progress("null twins", done, total, f"twin {todo[index] + 1} of {total} done")
+
+
+def _twin_workers(config: Any, jobs: int) -> int:
+    """Twin runs at once: the configuration's workers (all cores when unset), at most one per
+    twin still to run."""
+    return max(1, min(config.workers or os.cpu_count() or 1, jobs))
+
+
+def run_twin_job(job: TwinJob) -> dict[str, Any]:
+    """Run one :class:`TwinJob` in a temporary home; what it found, as a JSON record."""
+    return _run_twin(job.twin, job.k, job.base, job.config, job.instruments)
 
 
 def _run_base_bars(run: RunFolder, home: Path | str | None) -> tuple[pd.DataFrame, str]:
@@ -105,14 +156,13 @@ def _run_base_bars(run: RunFolder, home: Path | str | None) -> tuple[pd.DataFram
 
 
 def _run_twin(twin: pd.DataFrame, k: int, base: str, config: Any,
-              home: Path | str | None) -> dict[str, Any]:
+              instruments: str | None) -> dict[str, Any]:
     """Run ``config`` on one twin in a temporary home; what it found, as a JSON record."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"stratforge_twin_{k}_") as tmp:
         twin_home = Path(tmp)
-        user_file = resolve_home(home) / USER_FILE_NAME
-        if user_file.exists():
-            shutil.copy2(user_file, twin_home / USER_FILE_NAME)
+        if instruments is not None:
+            (twin_home / USER_FILE_NAME).write_text(instruments, encoding="utf-8")
         write_base_bars(AtlasStore.open(config.symbol, twin_home), BarArrays.from_frame(twin),
                         parse_timeframe(base), replace_all=True, source=f"null twin {k}")
         result = run_research(config, home=twin_home)

@@ -171,3 +171,15 @@ def write_summary(run: RunFolder) -> dict[str, Any]:
     summary = _clean(summary)
     atomic_write_json(run.path / SUMMARY_FILE, summary)
     return summary
+
+
+HEADLINE_TIERS = ("PRODUCTION", "CANDIDATE")
+
+
+def null_headline(block: dict[str, Any]) -> str:
+    """The block at a glance: 'on 10 null twins of your data: PRODUCTION in 0, CANDIDATE
+    in 1' (how many twins reached each tier at least once)."""
+    tiers = block.get("tiers") or {}
+    reached = ", ".join(f"{name} in {int(tiers[name]['twins_with_any'])}"
+                        for name in HEADLINE_TIERS if name in tiers)
+    return f"on {block['twins']} null twins of your data: {reached}"

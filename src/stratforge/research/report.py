@@ -24,6 +24,7 @@ from stratforge.discovery.library import TemplateLibrary
 from stratforge.errors import DataError
 from stratforge.html_page import escape_cell, finite_or_none, standalone_page
 from stratforge.research import report_charts as charts
+from stratforge.research.outputs import null_headline
 
 REPORT_NAME = "report.html"
 TIER_NAMES: tuple[str, ...] = ("PRODUCTION", "CANDIDATE", "UNPROVEN", "TOXIC")
@@ -36,6 +37,7 @@ SECTION_TITLES: dict[str, str] = {
     "overview": "Run overview", "market": "Market and costs", "best": "Best strategies",
     "equity": "Equity curves",
     "tiers": "Validation tiers", "overfitting": "Overfitting and multiple testing",
+    "null_twins": "Null twins of your data",
     "anova": "ANOVA factor effects",
     "heatmaps": "Stop x target heatmaps", "templates": "Templates in z-momentum space",
     "refine": "Refinement progress",
@@ -433,6 +435,55 @@ def _overfitting(run: RunArtifacts) -> str:
                                   f"{measured}")
 
 
+def _null_twins(run: RunArtifacts) -> str:
+    """The ``null_twins`` block of summary.json: the headline, twins per tier against the real
+    run, the best twin against the real run, and the real strategies that beat the twins."""
+    block = run.summary.get("null_twins")
+    if not block:
+        run_id = run.summary.get("run_id") or run.folder.name
+        return _note(f"not audited: `stratforge audit null {run_id} --twins 10` (or `stratforge "
+                     "run --null-twins 10`) runs this configuration on null twins of this data")
+    n = block["twins"]
+    tiers = block.get("tiers") or {}
+    head = ("<p><strong>" + _esc(null_headline(block)) + "</strong>; " +
+            _esc(f"{block['beats_the_twins']} real strateg"
+                 f"{'y beats' if block['beats_the_twins'] == 1 else 'ies beat'} the twins") +
+            "</p>")
+    names = [t for t in TIER_NAMES if t in tiers] + sorted(set(tiers) - set(TIER_NAMES))
+    records = [{"tier_name": name, "real": tiers[name]["real"],
+                "with_any": f"{tiers[name]['twins_with_any']} of {n}",
+                "strategies": tiers[name]["strategies"],
+                "per_twin": ", ".join(str(c) for c in tiers[name]["per_twin"])}
+               for name in names]
+    table = _table([_col("Tier", "tier_name", css=""), _col("Real run", "real", _int),
+                    _col("Twins with any", "with_any"),
+                    _col("Strategies on twins", "strategies", _int),
+                    _col("Per twin", "per_twin", css="wrap")], records)
+    real, best = block["real"], block["best_twin"]
+    facts = _facts([
+        ("Best DSR", f"real run {_num(real['best_dsr'])}, best twin {_num(best['dsr'])}"),
+        ("Best OOS Sharpe", f"real run {_num(real['best_oos_sharpe'])}, best twin "
+                            f"{_num(best['oos_sharpe'])}"),
+        ("Beats the twins", f"DSR above {_num(block['dsr_threshold'])} "
+                            f"({block['dsr_threshold_rule']})"),
+        ("Twins", f"{n} {block['method']} twins of {_int(block['bars'])} "
+                  f"{block['base_timeframe']} bars, seed {block['seed']}"),
+    ])
+    beating = [s for s in block.get("strategies") or [] if s.get("beats_the_twins")]
+    if beating:
+        winners = _table([_col("Strategy", "strategy_id", css=""),
+                          _col("Tier", "tier_name", css=""),
+                          _col("Timeframe", "timeframe", css=""), _col("DSR", "dsr", _num)],
+                         beating)
+    else:
+        winners = _note("no real strategy beats the twins")
+    return (head + table + facts + "<h3>Real strategies that beat the twins</h3>" + winners +
+            _note("a twin keeps the timestamps, volume and the size of every move of this "
+                  "data and gives each move a random sign: what the same search finds on "
+                  "it is what it finds in noise that looks like this data (docs/research.md, "
+                  "Audit your results)"))
+
+
 SECTION_BUILDERS: dict[str, Callable[[RunArtifacts], str]] = {
     "overview": _overview,
     "market": _market,
@@ -442,6 +493,7 @@ SECTION_BUILDERS: dict[str, Callable[[RunArtifacts], str]] = {
         _currency(run)),
     "tiers": _tiers,
     "overfitting": _overfitting,
+    "null_twins": _null_twins,
     "anova": lambda run: charts.anova_html(run.anova),
     "heatmaps": lambda run: charts.heatmaps_html(run.param_rows, _best_records(run), run.anova,
                                                  _currency(run)),

@@ -154,6 +154,39 @@ function tiersPanel(tiers) {
   ], tiers.strategies, { id: "tiers-table" }));
 }
 
+const NULL_HEADLINE_TIERS = ["PRODUCTION", "CANDIDATE"];
+const TIER_ORDER = ["PRODUCTION", "CANDIDATE", "UNPROVEN", "TOXIC"];
+
+// summary.json's null_twins block (stratforge run --null-twins, stratforge audit null):
+// how often noise that looks like this data reaches each tier, and who beats it.
+export function nullTwinsPanel(b) {
+  const n = b.twins;
+  const tiers = b.tiers || {};
+  const reached = NULL_HEADLINE_TIERS.filter((t) => tiers[t]).map((t) => `${t} in ${tiers[t].twins_with_any}`).join(", ");
+  const beats = b.beats_the_twins;
+  const names = [...TIER_ORDER.filter((t) => tiers[t]), ...Object.keys(tiers).filter((t) => !TIER_ORDER.includes(t)).sort()];
+  const winners = (b.strategies || []).filter((s) => s.beats_the_twins);
+  return panel("Null twins of your data",
+    h("p", { id: "null-twins-headline" }, h("strong", {}, `on ${n} null twins of your data: ${reached}`),
+      `; ${beats} real strateg${beats === 1 ? "y beats" : "ies beat"} the twins`),
+    table([
+      { label: "Tier", get: (t) => h("span", { class: `tier-${TIER_ORDER.indexOf(t) + 1}` }, t) },
+      { label: "Real run", get: (t) => int(tiers[t].real), class: "num" },
+      { label: "Twins with any", get: (t) => `${tiers[t].twins_with_any} of ${n}`, class: "num" },
+      { label: "Strategies on twins", get: (t) => int(tiers[t].strategies), class: "num" },
+      { label: "Per twin", get: (t) => (tiers[t].per_twin || []).join(", "), class: "line" },
+    ], names, { id: "null-twins-table", rowKey: (t) => t }),
+    facts([
+      ["Best DSR", `real run ${num(b.real.best_dsr)}, best twin ${num(b.best_twin.dsr)}`],
+      ["Best OOS Sharpe", `real run ${num(b.real.best_oos_sharpe)}, best twin ${num(b.best_twin.oos_sharpe)}`],
+      ["Beats the twins", `DSR above ${num(b.dsr_threshold)} (${b.dsr_threshold_rule})`],
+      ["Twins", `${n} ${b.method} twins of ${int(b.bars)} ${b.base_timeframe} bars, seed ${b.seed}`]]),
+    winners.length ? table([
+      { label: "Beats the twins", get: (s) => s.strategy_id }, { label: "Tier", get: (s) => s.tier_name },
+      { label: "Timeframe", get: (s) => s.timeframe }, { label: "DSR", get: (s) => num(s.dsr), class: "num" },
+    ], winners, { id: "null-twins-winners" }) : empty("No real strategy beats the twins."));
+}
+
 function playbookPanel(playbook, market) {
   const list = playbook.strategies || [];
   const m = playbook.market || market;
@@ -197,11 +230,16 @@ export async function renderResults(box, runId, info) {
   parts.push(h("div", { class: "toolbar" }, report, h("span", { class: "muted" }, info.files.report ? "report.html" : "the report is written at the end")));
   const market = await get(`/research/runs/${runId}/market`);
   add(true, async () => marketPanel(market));
-  add(info.files.summary, async () => phasesChart(await get(`/research/runs/${runId}/summary`)));
+  const summary = info.files.summary ? get(`/research/runs/${runId}/summary`) : null;
+  add(info.files.summary, async () => phasesChart(await summary));
   add(done.includes("anova"), async () => anovaChart(await get(`/research/runs/${runId}/anova`)));
   add(done.includes("sweep"), () => heatmapPanel(runId));
   add(done.includes("refine"), async () => thompsonChart(await get(`/research/runs/${runId}/refinement`)));
   add(done.includes("validation"), async () => tiersPanel(await get(`/research/runs/${runId}/tiers`)));
+  if (summary) {
+    const slot = h("div", {}); parts.push(slot);  // only when the run was audited
+    tasks.push(summary.then((s) => { if (s.null_twins) slot.append(nullTwinsPanel(s.null_twins)); }).catch(() => {}));
+  }
   add(info.files.playbook, async () => playbookPanel(await get(`/research/runs/${runId}/playbook`), market));
   add(done.includes("validation"), async () => equityChart(await get(`/research/runs/${runId}/curves`)));
   fill(box, ...parts);
