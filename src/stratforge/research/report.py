@@ -31,8 +31,8 @@ TIER_NAMES: tuple[str, ...] = ("PRODUCTION", "CANDIDATE", "UNPROVEN", "TOXIC")
 """Tier names by tier number 1..4."""
 TIER_TABLE_ROWS = 50
 """Rows of the validation tier table (best tiers first)."""
-PHASE_ORDER: tuple[str, ...] = ("data", "discovery", "matching", "sweep", "anova", "refine",
-                                "validation")
+PHASE_ORDER: tuple[str, ...] = ("data", "discovery", "optimize", "matching", "sweep", "anova",
+                                "refine", "validation")
 SECTION_TITLES: dict[str, str] = {
     "overview": "Run overview", "market": "Market and costs", "best": "Best strategies",
     "equity": "Equity curves",

@@ -5,7 +5,7 @@ import { empty, errorBox, facts, fill, h, int, num, panel, pct, table } from "..
 import { esc, layout, plot } from "../charts.js";
 import { inCurrency, money, paramsShort, paramsText, price, rangeText, statedParamsText, ticksText } from "../format.js";
 
-export const PHASES = ["data", "discovery", "matching", "sweep", "anova", "refine", "validation", "report"];
+export const PHASES = ["data", "discovery", "optimize", "matching", "sweep", "anova", "refine", "validation", "report"];
 
 // Progress steps that belong to a phase of another name.
 const STEP_PHASE = { discover: "discovery", templates: "discovery", optimize: "discovery" };
