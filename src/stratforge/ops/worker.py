@@ -128,6 +128,11 @@ class Worker:
         self._running: dict[int, JobContext] = {}
         self._lock = threading.Lock()
         self._claimed = 0
+        self._signalled = False  # set by SIGTERM/SIGINT; the main thread acts on it
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        """SIGTERM/SIGINT: ask the main thread to stop (async-signal-safe: no lock taken)."""
+        self._signalled = True
 
     def request_stop(self) -> None:
         """Stop claiming; interrupt running handlers at their next progress report."""
@@ -271,8 +276,11 @@ class Worker:
         reap_stale_jobs(self.db, self.stale_after)
         previous = {}
         if threading.current_thread() is threading.main_thread():
+            # the handler only sets a flag: taking a lock in it (Event.set, the running
+            # jobs' lock) deadlocks when a second signal lands while the first handler holds
+            # it (serve's death signal and its own SIGTERM often come together)
             for sig in (signal.SIGTERM, signal.SIGINT):
-                previous[sig] = signal.signal(sig, lambda *_: self.request_stop())
+                previous[sig] = signal.signal(sig, self._on_signal)
         done = threading.Event()
         monitor = threading.Thread(target=self._monitor, args=(done,), daemon=True,
                                    name="stratforge-worker-monitor")
@@ -283,6 +291,8 @@ class Worker:
             for thread in threads:
                 thread.start()
             while any(t.is_alive() for t in threads):
+                if self._signalled and not self._stop.is_set():
+                    self.request_stop()
                 for thread in threads:
                     thread.join(0.2)
         finally:
