@@ -28,6 +28,15 @@ pytestmark = pytest.mark.slow
 DAYS = re.compile(r"^(\d+) days trained")
 
 
+def _days_on_disk(home) -> int:
+    """Days the terminal run has written so far (0 before its first)."""
+    path = home / "training" / "MNQ-1m" / "days.parquet"
+    try:
+        return len(pd.read_parquet(path))
+    except (OSError, ValueError):  # not there yet, or being replaced
+        return 0
+
+
 def _days(page) -> int:
     found = DAYS.match(page.inner_text("#training-summary"))
     return int(found.group(1)) if found else -1
@@ -46,12 +55,10 @@ def test_a_terminal_training_run_rises_on_the_page_and_stops_from_it(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in ("STRATFORGE_DATABASE_URL", "STRATFORGE_API_TOKEN", "STRATFORGE_API_URL",
                         "STRATFORGE_HOME")}
-    # 30,000 parameter sets a day keep a day at a few seconds, so the page sees the count rise
-    # before the 45 days are done (at 3,000 a fast machine finished them before it looked)
     with serve(home, workers=0) as server, chromium() as launched:
         trainer = subprocess.Popen(
             [sys.executable, "-m", "stratforge.cli.main", "--home", str(home), "train",
-             "--iterations", "30000", "--templates", "warmup", "--warmup-days", "10",
+             "--iterations", "3000", "--templates", "warmup", "--warmup-days", "10",
              "--max-days", "45", "--dashboard"], env={**env, "BROWSER": str(browser)},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -62,6 +69,14 @@ def test_a_terminal_training_run_rises_on_the_page_and_stops_from_it(tmp_path):
                 time.sleep(0.1)
             url = opened.read_text().strip()
             assert url.startswith(f"{server.url}/ui/#/training/op_training_run_"), url
+            # a fast machine trains a day in a fifth of a second: hold the terminal run
+            # still (SIGSTOP) while the browser opens and while the page cancels it, so
+            # the page always sees it running
+            while _days_on_disk(home) < 1:
+                assert trainer.poll() is None and time.monotonic() < deadline + 120, \
+                    trainer.communicate()
+                time.sleep(0.05)
+            os.kill(trainer.pid, signal.SIGSTOP)
             page = launched.new_context(viewport={"width": 1440, "height": 900}).new_page()
             console = Console()
             console.watch(page)
@@ -71,12 +86,19 @@ def test_a_terminal_training_run_rises_on_the_page_and_stops_from_it(tmp_path):
                            "document.getElementById('training-summary').innerText)",
                      timeout=120_000)
             first = _days(page)
+            os.kill(trainer.pid, signal.SIGCONT)
             wait_for(page, "(n) => parseInt(document.getElementById('training-summary')"
                            ".innerText) > n", arg=first, timeout=60_000)
+            os.kill(trainer.pid, signal.SIGSTOP)
             assert _days(page) > first
             page.screenshot(path=str(artifacts_folder() / "training-cli-live.png"),
                             full_page=True)
+            op_id = url.rsplit("/", 1)[1]
             page.click("#training-cancel")
+            wait_for(page, "() => document.getElementById('training-status').innerText"
+                           " === 'cancelled'", timeout=30_000)
+            assert server.api("GET", f"/operations/{op_id}").json()["status"] == "cancelled"
+            os.kill(trainer.pid, signal.SIGCONT)  # it sees the cancel at its next report
             out, err = trainer.communicate(timeout=120)
         finally:
             if trainer.poll() is None:
