@@ -13,6 +13,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from stratforge.processes import pid_alive
+
 MARKER = "server.json"
 
 
@@ -56,18 +58,6 @@ def remove_marker(home: Path) -> None:
         pass
 
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
-
-
 def marked_url(home: Path) -> str | None:
     """The URL in ``<home>/server.json`` while the process that wrote it lives; None when
     there is none, it is unreadable (a damaged marker only means "no server known") or
@@ -79,4 +69,4 @@ def marked_url(home: Path) -> str | None:
         return None
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         return None
-    return url if _alive(pid) else None
+    return url if pid_alive(pid) else None

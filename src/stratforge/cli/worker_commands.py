@@ -14,6 +14,7 @@ import typer
 from stratforge.cli.console import console
 from stratforge.config import get_settings
 from stratforge.errors import ConfigError
+from stratforge.processes import set_death_signal
 
 
 def _types(value: str | None) -> list[str] | None:
@@ -50,15 +51,10 @@ def worker_command(
                   "handed back")
 
 
-def _die_with_parent() -> None:
+def _die_with_serve() -> None:
     """In a pool worker (Linux): receive SIGTERM when the serve process dies, however it
     dies (uvicorn re-raises the signal that stopped it, so no finally block runs)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    set_death_signal(signal.SIGTERM)
 
 
 def _start_workers(count: int, concurrency: int) -> list[subprocess.Popen]:
@@ -67,7 +63,7 @@ def _start_workers(count: int, concurrency: int) -> list[subprocess.Popen]:
                "--concurrency", str(concurrency)]
     # the pool starts before uvicorn or any thread exists, so preexec_fn is safe here
     return [subprocess.Popen(command, env=dict(os.environ),
-                             preexec_fn=_die_with_parent)  # noqa: PLW1509
+                             preexec_fn=_die_with_serve)  # noqa: PLW1509
             for _ in range(count)]
 
 

@@ -28,6 +28,7 @@ from stratforge.ops.events import emit
 from stratforge.ops.models import Job, Operation, Worker
 from stratforge.ops.operations import finish_operation
 from stratforge.ops.records import JobRecord
+from stratforge.processes import pid_alive
 
 JOBS = Job.__table__
 OPERATIONS = Operation.__table__
@@ -260,16 +261,6 @@ def reap_stale_jobs(db: Database, stale_after: float = DEFAULT_STALE_AFTER) -> d
                                                   f"{stale_after:g} s)")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reconcile(db: Database) -> dict[str, int]:
     """At start: jobs held by workers of this host whose process is gone go back to the queue
     (or fail), and operations left running with no running job are failed."""
@@ -277,7 +268,7 @@ def reconcile(db: Database) -> dict[str, int]:
     with db.write() as connection:
         workers = connection.execute(select(WORKERS.c.id, WORKERS.c.pid).where(
             WORKERS.c.hostname == host, WORKERS.c.status == "running")).all()
-        dead = [w.id for w in workers if w.pid != os.getpid() and not _pid_alive(w.pid)]
+        dead = [w.id for w in workers if w.pid != os.getpid() and not pid_alive(w.pid)]
         counts = {"dead_workers": len(dead), "requeued": 0, "failed": 0, "orphans": 0}
         if dead:
             rows = connection.execute(select(JOBS).where(

@@ -24,13 +24,13 @@ import contextlib
 import os
 import select
 import signal
-import sys
 import threading
+
+from stratforge.processes import pid_alive, set_death_signal
 
 OWNER_ENV = "STRATFORGE_POOL_OWNER"
 """Environment variable naming the pid of the process whose pools the helpers belong to."""
 
-_PR_SET_PDEATHSIG = 1
 POLL_SECONDS = 0.5
 
 
@@ -45,30 +45,6 @@ def mark_owner() -> int:
     return pid
 
 
-def set_death_signal(sig: int = signal.SIGKILL) -> bool:
-    """Ask the kernel to send ``sig`` to this process when its parent thread ends; False
-    where that is not available (not Linux, no libc)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _wait_for_exit(pid: int) -> None:
     """Block until process ``pid`` has ended (returns at once if it already has)."""
     pidfd = None
@@ -77,7 +53,7 @@ def _wait_for_exit(pid: int) -> None:
     if pidfd is None:
         # no pidfd (old kernel, not Linux): poll; a reused pid is caught by the parent check
         parent = os.getppid()
-        while _alive(pid) and os.getppid() == parent:
+        while pid_alive(pid) and os.getppid() == parent:
             threading.Event().wait(POLL_SECONDS)
         return
     try:
@@ -99,7 +75,7 @@ def watch_owner(owner: int) -> threading.Thread | None:
     None when this process is the owner itself."""
     if owner == os.getpid():
         return None
-    if not _alive(owner):
+    if not pid_alive(owner):
         os.kill(os.getpid(), signal.SIGKILL)
     thread = threading.Thread(target=_die_when_gone, args=(owner,), daemon=True,
                               name="stratforge-lifeline")
