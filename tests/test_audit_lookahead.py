@@ -206,7 +206,7 @@ def test_a_context_join_that_uses_the_open_parent_bar_is_found(mnq_home, monkeyp
     report = audit_lookahead("MNQ", timeframes=["5m", "15m"], cuts=2, home=mnq_home)
     found = {(f.source, f.feature, f.timeframe) for f in report.findings}
     assert ("vector", "abs_parent_z", "5m") in found
-    assert ("vector", "parent_dmi_diff_norm", "5m") in found
+    assert ("vector", "parent_dmi_along_move", "5m") in found
     assert {source for source, _, _ in found} == {"vector"}
     assert all(tf == "5m" for _, _, tf in found)  # the root uses its own bar
 

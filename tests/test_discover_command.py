@@ -63,13 +63,14 @@ def test_simulate_template_matches_every_bar_by_distance_and_z_sign(tmp_path):
     scaled = (raw - np.asarray(scaler.mean)) / np.asarray(scaler.scale)
     distance = np.sqrt(((scaled - np.asarray(template.centroid_scaled)) ** 2).sum(axis=1))
     z = vectors["z"].to_numpy()
-    side_ok = z > 0 if template.direction < 0 else z < 0
-    expected = np.flatnonzero((distance < 2.5) & side_ok & np.isfinite(distance))
+    assert template.direction == 0  # two-sided: fades the move above and below the centre
+    expected = np.flatnonzero((distance < 2.5) & (z != 0) & np.isfinite(distance))
 
     entries, sides = match_template(library, template.template_id, vectors, "5m",
                                     threshold=2.5)
     assert entries.tolist() == expected.tolist() and len(entries) > 0
-    assert set(sides.tolist()) == {template.direction}
+    assert sides.tolist() == [-1 if v > 0 else 1 for v in z[expected]]
+    assert set(sides.tolist()) == {-1, 1}
 
     run = runner.invoke(app, ["--home", str(home), "simulate", "--timeframe", "5m",
                               "--template", template.template_id, "--threshold", "2.5",

@@ -124,9 +124,14 @@ def _analyse(home, events: pd.DataFrame) -> dict:
     members["win"] = patterns.loc[members["pattern_id"], "oracle_win"].to_numpy(dtype=bool)
     fade = pd.Series(-found["direction"].to_numpy(), index=found["pattern_id"].to_numpy())
     members["fade"] = members["pattern_id"].map(fade).fillna(0).astype(int)
+    # the side a two-sided template enters on: against the member's own move
+    members["entry"] = -np.sign(patterns.loc[members["pattern_id"], "z"].to_numpy())
+    members["fades_shock"] = members["planted"] & (members["entry"] == members["fade"])
     per_template = members.groupby("template_id").agg(
         members=("pattern_id", "size"), planted=("planted", "sum"), wins=("win", "sum"),
-        fade_sum=("fade", "sum"))
+        fade_sum=("fade", "sum"), fades_shock=("fades_shock", "sum"),
+        shocks_up=("fade", lambda f: int((f == -1).sum())),
+        shocks_down=("fade", lambda f: int((f == 1).sum())))
     per_template["share"] = per_template["planted"] / per_template["members"]
     per_template["direction"] = pd.Series({t.template_id: t.direction
                                            for t in library.templates})
@@ -186,13 +191,15 @@ def test_a_template_is_dominated_by_planted_events_and_fades_them(planted):
     # overall share of 11-12%.
     assert best["share"] >= DOMINATED_SHARE
     assert best["share"] >= 4 * overall
-    # Templates are single-sided (direction from the median signed z): the direction of each
-    # dominated template is the fade side of the majority of its planted members.
+    # Templates are two-sided (the vectors are mirror-invariant): a dominated template holds
+    # shocks up and down alike and enters against each member's own move, which is against
+    # the planted shock for nearly every planted member.
     dominated = big[big["share"] >= DOMINATED_SHARE]
-    assert len(dominated) >= 2
-    assert (np.sign(dominated["fade_sum"]) == dominated["direction"]).all()
-    # Both shock directions are found and clustered into fading templates.
-    assert set(dominated["direction"]) == {-1, 1}
+    assert (dominated["direction"] == 0).all()
+    assert (dominated["fades_shock"] >= 0.9 * dominated["planted"]).all()
+    both = dominated[["shocks_up", "shocks_down"]].sum()
+    assert both.min() >= 0.3 * both.sum(), both  # the symmetric edge is not split by side
+    assert (dominated[["shocks_up", "shocks_down"]].min(axis=1) > 0).all()
 
 
 def test_reverting_planted_events_win_as_the_planted_drift_predicts(planted,

@@ -64,8 +64,8 @@ def test_hand_built_case_uses_only_completed_higher_bars():
     assert vec.loc["16:04", "abs_parent_z"] == 4   # the 16:00 bar, never the open 16:05 one
     assert vec.loc["15:54", "parent_cascade"] == 1.0
     assert vec.loc["15:59", "parent_cascade"] == 0.0
-    assert vec.loc["15:58", "parent_dmi_diff_norm"] == 0.05
-    assert vec.loc["15:59", "parent_dmi_diff_norm"] == -0.05
+    assert vec.loc["15:58", "parent_dmi_along_move"] == 0.05
+    assert vec.loc["15:59", "parent_dmi_along_move"] == -0.05
 
     # the 15:00 hour completes at 16:00, so until then the 14:00 hour is the root
     assert (vec.loc["15:40":"15:58", "root_cascade"] == 1.0).all()
@@ -97,7 +97,8 @@ def test_root_level_uses_its_own_bar_as_parent_and_root():
     np.testing.assert_array_equal(out["abs_parent_z"], np.abs(states["z"]))
     np.testing.assert_array_equal(out["parent_cascade"], states["cascade_detected"] * 1.0)
     np.testing.assert_array_equal(out["root_cascade"], states["cascade_detected"] * 1.0)
-    np.testing.assert_array_equal(out["parent_dmi_diff_norm"], states["dmi_diff"] / 100)
+    np.testing.assert_array_equal(out["parent_dmi_along_move"],
+                                  np.sign(states["z"]) * states["dmi_diff"] / 100)
     np.testing.assert_array_equal(out["root_dmi_agreement"], np.sign(states["dmi_diff"]) ** 2)
     assert (out["hierarchy_depth"] == 0).all()
     assert (out["log2_tf_seconds"] == np.log2(60)).all()
@@ -159,3 +160,19 @@ def test_bad_hierarchies_are_refused():
         feature_vectors({"1m": frame}, [], session=CME_GLOBEX)
     with pytest.raises(ConfigError, match="lack column"):
         feature_vectors({"1m": frame.drop(columns=["adx"])}, ["1m"], session=CME_GLOBEX)
+
+
+def test_vectors_are_mirror_invariant():
+    """A market and its mirror image (every price reflected around a level, so each up move
+    becomes the same move down) give the same vectors and opposite z: a pattern and its
+    mirror fall in one template, which fades either side."""
+    bars = random_bars(5, "2024-01-02", "2024-01-03")
+    level = float(bars["close"].mean()) * 2
+    mirror = bars.copy()
+    mirror["open"], mirror["close"] = level - bars["open"], level - bars["close"]
+    mirror["high"], mirror["low"] = level - bars["low"], level - bars["high"]
+    out = feature_vectors({"1m": compute_states(bars)}, ["1m"], session=CME_GLOBEX)[TF_1M]
+    flip = feature_vectors({"1m": compute_states(mirror)}, ["1m"], session=CME_GLOBEX)[TF_1M]
+    np.testing.assert_allclose(flip[list(FEATURE_NAMES)], out[list(FEATURE_NAMES)],
+                               atol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(flip["z"], -out["z"], atol=1e-9, equal_nan=True)

@@ -242,29 +242,31 @@ def test_small_or_tight_clusters_are_not_split():
 # ------------------------------------------------------------------ hand cases
 
 
-def test_direction_and_long_share_come_from_signed_z():
+def test_templates_fade_both_sides_and_long_share_comes_from_signed_z():
+    # the feature space is mirror-invariant: a template fades moves up and down alike
     above = cluster_patterns(hand_frame([2.0, 2.5, -2.2, 3.0, 2.1])).templates[0]
-    assert above.direction == -1  # median signed z > 0: members above their centre, short
-    assert above.long_share == pytest.approx(0.2)
+    assert above.direction == 0
+    assert above.long_share == pytest.approx(0.2)  # one member of five below its centre
     below = cluster_patterns(hand_frame([-2.0, -2.5, 2.2, -3.0])).templates[0]
-    assert below.direction == 1
+    assert below.direction == 0
     assert below.long_share == pytest.approx(0.75)
     even = cluster_patterns(hand_frame([-2.0, 2.0])).templates[0]
-    assert even.direction == 1  # median exactly 0: long
+    assert even.direction == 0
     assert even.long_share == 0.5
 
 
 def test_oracle_statistics_and_centroids_on_a_hand_case():
     frame = hand_frame([2.0, 3.0, -2.5, 2.2, 2.4],
-                       oracle_side=np.array([-1, -1, 1, -1, -1], dtype=np.int8),
+                       oracle_side=np.array([-1, -1, 1, 1, -1], dtype=np.int8),
                        oracle_mfe=[1.0, 2.0, 3.0, 4.0, 5.0],
                        oracle_mae=[10.0, 0.0, 20.0, 30.0, 40.0],
                        oracle_win=[True, False, True, True, False],
                        coherence=[0.1, 0.2, 0.3, 0.4, 0.5])
     library = cluster_patterns(frame)
     (template,) = library.templates
-    assert template.direction == -1
+    assert template.direction == 0
     assert template.oracle_win_rate == pytest.approx(0.6)
+    # members' fading sides -sign(z) are -1, -1, +1, -1, -1: the fourth oracle disagrees
     assert template.oracle_direction_share == pytest.approx(0.8)
     assert template.mfe_percentiles == pytest.approx([2.0, 3.0, 4.0])
     assert template.mae_percentiles == pytest.approx([10.0, 20.0, 30.0])
@@ -423,7 +425,7 @@ def test_templates_and_scalers_validate_their_fields():
     with pytest.raises(ConfigError, match="centroid_raw"):
         Template(**{**good, "centroid_raw": [0.0] * 13})
     with pytest.raises(ConfigError, match="direction"):
-        Template(**{**good, "direction": 0})
+        Template(**{**good, "direction": 2})
     with pytest.raises(ConfigError, match="member_ids"):
         Template(**{**good, "members": 2})
     with pytest.raises(ConfigError, match="JSON"):

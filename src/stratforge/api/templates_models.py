@@ -16,7 +16,8 @@ class TemplateOut(BaseModel):
     centroid_raw: list[float | None]
     members: int
     member_ids: list[str] | None = Field(None, description="Only with `?members=true`.")
-    direction: int = Field(description="+1 long, -1 short.")
+    direction: int = Field(description="0 fades the move on either side, +1 long only, -1 "
+                                       "short only.")
     oracle_win_rate: float | None
     oracle_direction_share: float | None
     mfe_percentiles: list[float | None]

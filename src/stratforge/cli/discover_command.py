@@ -47,6 +47,8 @@ def _short_params(params: dict) -> str:
 
 
 def _print_templates(library: TemplateLibrary, limit: int) -> None:
+    from stratforge.discovery.library import side_label
+
     frame = library.to_frame()
     table = Table(title=f"Templates by size ({len(frame)} in all, top {min(limit, len(frame))})")
     for column in ("id", "timeframes", "members", "side", "oracle win", "MFE p50", "MAE p50",
@@ -57,7 +59,7 @@ def _print_templates(library: TemplateLibrary, limit: int) -> None:
             .itertuples():
         params = _short_params(row.params)
         table.add_row(row.template_id, row.timeframes, f"{row.members:,}",
-                      "long" if row.direction > 0 else "short", f"{row.oracle_win_rate:.1%}",
+                      side_label(row.direction), f"{row.oracle_win_rate:.1%}",
                       f"{row.mfe_p50:.2f}", f"{row.mae_p50:.2f}", params)
     console.print(table)
 

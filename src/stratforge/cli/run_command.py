@@ -112,6 +112,8 @@ def print_anova(folder: Path, top: int = TOP_FACTORS) -> None:
 
 
 def _print_best(result: RunResult) -> None:
+    from stratforge.discovery.library import side_label
+
     summary = result.summary
     best = summary.get("best") or []
     if not best:
@@ -127,7 +129,7 @@ def _print_best(result: RunResult) -> None:
                          else "right")
     for s in best:
         ins, oos, wf = s["in_sample"], s["out_of_sample"], s["walk_forward"]
-        table.add_row(s["strategy_id"], "long" if s["direction"] > 0 else "short",
+        table.add_row(s["strategy_id"], side_label(s["direction"]),
                       s["tier_name"], _fmt(ins["trades"], ","),
                       _fmt(ins["sharpe_per_trade"], ".2f"), _fmt(oos["trades"], ","),
                       _fmt(oos["pnl"], ",.0f"), _fmt(s["oos_test"]["p_value"], ".3f"),

@@ -63,7 +63,7 @@ DEFAULT_HIERARCHY: tuple[Timeframe, ...] = tuple(
 
 WINDOW_MIN_CHILD_BARS = 30
 """A drill-down window holds at least this many bars of the child timeframe."""
-DISCOVERY_VERSION = "2"
+DISCOVERY_VERSION = "3"
 """Bump when the drill-down changes its result for the same data (invalidates checkpoints)."""
 SCAN_MODES: tuple[str, ...] = ("drill", "full")
 """``drill``: lower levels scan the parents' windows; ``full``: every level scans all bars."""

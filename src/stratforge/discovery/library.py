@@ -128,16 +128,24 @@ class FeatureScaler:
     __hash__ = None  # type: ignore[assignment]
 
 
+def side_label(direction: float) -> str:
+    """How a template or strategy of ``direction`` trades: "long", "short" or "both" (0:
+    fades the move on either side)."""
+    return "both" if direction == 0 else ("long" if direction > 0 else "short")
+
+
 @dataclass(frozen=True, eq=False)
 class Template:
     """One template: a cluster of patterns with its centre, direction and oracle statistics.
 
     Fields as in docs/discovery.md. ``centroid_scaled`` / ``centroid_raw`` are the means of
-    the members' scaled / raw feature vectors (``FEATURE_NAMES`` order). ``direction`` is -1
-    (short) when the median signed z of the members is above 0, else +1; ``long_share`` is the
-    share of members with z < 0. ``oracle_win_rate`` is the mean of the members' ``oracle_win``
+    the members' scaled / raw feature vectors (``FEATURE_NAMES`` order). ``direction`` is the
+    entry side: 0 (what clustering makes) fades the bar's move on either side, long below the
+    centre (z < 0) and short above it; +1 (long) or -1 (short) trade one side only, on bars
+    whose z says that side fades the move. ``long_share`` is the share of members with z < 0.
+    ``oracle_win_rate`` is the mean of the members' ``oracle_win``
     (the win rate of each member's mean-reversion side); ``oracle_direction_share`` the share
-    of members whose ``oracle_side`` equals ``direction``. Percentiles are 25/50/75.
+    of members whose ``oracle_side`` is the side that fades their move. Percentiles are 25/50/75.
     ``physics_variance`` is the mean over the 14 dimensions of the members' scaled variance.
     Equality treats NaN as equal to NaN. Change a template with ``dataclasses.replace``.
     """
@@ -173,9 +181,9 @@ class Template:
             raise ConfigError(f"{where}: members is {self.members} but member_ids holds "
                               f"{len(self.member_ids)} ids")
         put(self, "direction", int(self.direction))
-        if self.direction not in (-1, 1):
-            raise ConfigError(f"{where}: direction must be +1 (long) or -1 (short), "
-                              f"got {self.direction}")
+        if self.direction not in (-1, 0, 1):
+            raise ConfigError(f"{where}: direction must be 0 (fade either side), +1 (long) "
+                              f"or -1 (short), got {self.direction}")
         for name in ("oracle_win_rate", "oracle_direction_share", "long_share",
                      "physics_variance"):
             put(self, name, float(getattr(self, name)))

@@ -1,9 +1,10 @@
 """Matching a template on every bar of a timeframe.
 
 A bar matches template T when the Euclidean distance between its scaled feature vector and
-T's scaled centroid is below a threshold (default 3.0) and the sign of its z agrees with T's
-direction (a short template fades bars above their centre, z > 0; a long one bars below,
-z < 0). The entry side is T's direction. Bars with any missing feature never match.
+T's scaled centroid is below a threshold (default 3.0) and T trades the side that fades the
+bar's move: a two-sided template (direction 0, what clustering makes) every bar with z != 0,
+entering short above the centre (z > 0) and long below it (z < 0); a one-sided one (+1 long,
+-1 short) only the bars whose z it fades. Bars with any missing feature never match.
 """
 
 from __future__ import annotations
@@ -48,21 +49,29 @@ def timeframe_vectors(symbol: str, timeframe: str, hierarchy: list[str], *,
     return feature_vectors(states, levels, session=session)[parse_timeframe(timeframe)]
 
 
+def fading_sides(direction: int, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which bars a template of ``direction`` may trade, given their signed ``z``, and the
+    side (+1 / -1, int8) it enters on each: the side that fades the bar's move."""
+    fade = -np.sign(z)
+    allowed = (np.isfinite(z) & (z != 0)) if direction == 0 else (fade == direction)
+    return allowed, np.where(allowed, fade, 0).astype(np.int8)
+
+
 def match_template(library: TemplateLibrary, template_id: str, vectors: pd.DataFrame,
                    timeframe: str, *, threshold: float = DEFAULT_MATCH_THRESHOLD
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Positions (int64, increasing) of the rows of ``vectors`` matching the template, and the
-    entry sides (the template's direction)."""
+    entry sides (each fades its bar's move; see :func:`fading_sides`)."""
     if not threshold > 0:
         raise ConfigError(f"match threshold must be > 0, got {threshold}")
     template = library.get(template_id)
     scaled = library.scale(vectors, timeframe)
     distance = np.sqrt(((scaled - np.asarray(template.centroid_scaled)) ** 2).sum(axis=1))
     z = vectors["z"].to_numpy(dtype=np.float64)
-    agrees = (z > 0) if template.direction < 0 else (z < 0)
+    agrees, side = fading_sides(template.direction, z)
     mask = np.isfinite(distance) & (distance < threshold) & agrees
     entries = np.flatnonzero(mask).astype(np.int64)
-    return entries, np.full(len(entries), int(template.direction), dtype=np.int64)
+    return entries, side[entries].astype(np.int64)
 
 
 def match_library(library: TemplateLibrary, vectors: pd.DataFrame, timeframe: str, *,
@@ -88,13 +97,13 @@ def match_library(library: TemplateLibrary, vectors: pd.DataFrame, timeframe: st
     rows, ids, sides = [], [], []
     for template in library:
         centre = np.asarray(template.centroid_scaled)
-        agrees = (z > 0) if template.direction < 0 else (z < 0)
+        agrees, side = fading_sides(template.direction, z)
         candidates = np.flatnonzero(finite & agrees)
         distance = np.sqrt(((scaled[candidates] - centre) ** 2).sum(axis=1))
         hit = candidates[distance < threshold].astype(np.int64)
         rows.append(hit)
         ids.extend([template.template_id] * len(hit))
-        sides.append(np.full(len(hit), template.direction, dtype=np.int8))
+        sides.append(side[hit])
     return pd.DataFrame({
         "template_id": pd.array(ids, dtype="str"),
         "position": np.concatenate(rows) if rows else np.empty(0, np.int64),

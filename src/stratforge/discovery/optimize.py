@@ -200,32 +200,40 @@ class _Context:
         return ParameterSpace.from_scale(scale, ORACLE_LOOKAHEAD.get(main, 60), mfe_ticks=mfe,
                                          mae_ticks=mae)
 
-    def groups(self, rows: pd.DataFrame) -> list[tuple[MarketArrays, np.ndarray, np.ndarray]]:
-        """(market, row positions, signal bars) per timeframe of ``rows``, built once."""
+    def groups(self, rows: pd.DataFrame
+               ) -> list[tuple[MarketArrays, np.ndarray, np.ndarray, np.ndarray]]:
+        """(market, row positions, signal bars, fading sides) per timeframe of ``rows``,
+        built once. A member is traded on the side that fades its own move, -sign(z), as
+        matching trades a two-sided template."""
         tfs = rows["timeframe"].astype(str).to_numpy()
+        fade = -np.sign(rows["z"].to_numpy(dtype=np.float64))
         out = []
         for tf in sorted(set(tfs.tolist())):
             cols = np.flatnonzero(tfs == tf)
-            out.append((self.market(tf)[0], cols, self.entries(rows.iloc[cols], tf)))
+            out.append((self.market(tf)[0], cols, self.entries(rows.iloc[cols], tf),
+                        fade[cols]))
         return out
 
     def points(self, vectors: np.ndarray, groups: list, n_rows: int, direction: int,
                member_of_row: np.ndarray | None = None) -> np.ndarray:
-        """Member PnL points: every vector on every row, or row r on ``member_of_row[r]``."""
+        """Member PnL points: every vector on every row, or row r on ``member_of_row[r]``.
+        A one-sided template (``direction`` +1 / -1) trades its side on every member; a
+        two-sided one (0) each member's fading side."""
         matrix = kernel_matrix(to_exit_params(vectors, self.tick), self.costs)
         fill = self.settings["fill"]
         if member_of_row is None:
             out = np.full((len(matrix), n_rows), np.nan)
         else:
             out = np.full(len(matrix), np.nan)
-        for market, cols, entries in groups:
+        for market, cols, entries, fade in groups:
+            sides = fade if direction == 0 else direction
             if member_of_row is None:
-                out[:, cols] = member_points(market, entries, direction, matrix, fill=fill)
+                out[:, cols] = member_points(market, entries, sides, matrix, fill=fill)
                 continue
             local = np.full(n_rows, -1)
             local[cols] = np.arange(len(cols))
             sel = np.flatnonzero(local[member_of_row] >= 0)
-            out[sel] = member_points(market, entries, direction, matrix[sel],
+            out[sel] = member_points(market, entries, sides, matrix[sel],
                                      member_of_row=local[member_of_row[sel]], fill=fill)
         return out
 

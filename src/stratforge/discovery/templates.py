@@ -29,7 +29,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("pattern_id", "timeframe", "z", *FEATURE_NA
 ORACLE_COLUMNS: tuple[str, ...] = ("oracle_side", "oracle_mfe", "oracle_mae", "oracle_win")
 """Optional columns; a template's oracle statistics are NaN for those that are absent."""
 
-CLUSTERING_VERSION = 1
+CLUSTERING_VERSION = 2
 MINIBATCH_FROM = 500
 """From this many patterns on, MiniBatchKMeans replaces KMeans."""
 SPLIT_MIN_MEMBERS = 20
@@ -156,10 +156,12 @@ def summarize_members(group: np.ndarray, data: dict[str, np.ndarray],
     """The Template fields (all but the id and parent) of one group of row positions.
 
     Used for clustered templates and for fission children alike, so both are summarised by
-    the same rules (direction from the median signed z, oracle statistics, ...).
+    the same rules (both sides faded, oracle statistics, ...). The feature space is
+    mirror-invariant, so a group holds moves up and down alike and its template fades either
+    (direction 0); ``long_share`` says how the members split.
     """
     z = data["z"][group]
-    direction = -1 if float(np.median(z)) > 0 else 1
+    direction = 0
     members_scaled = data["scaled"][group]
     fields: dict[str, Any] = {
         "timeframes": sorted(set(data["timeframe"][group].tolist()), key=tf_rank.__getitem__),
@@ -178,7 +180,8 @@ def summarize_members(group: np.ndarray, data: dict[str, np.ndarray],
     if "oracle_side" in data:
         side = data["oracle_side"][group]
         side = side[np.isfinite(side)]
-        fields["oracle_direction_share"] = (float(np.mean(side == direction)) if len(side)
+        fade = -np.sign(z)[np.isfinite(data["oracle_side"][group])]
+        fields["oracle_direction_share"] = (float(np.mean(side == fade)) if len(side)
                                             else math.nan)
     for column, key in (("oracle_mfe", "mfe_percentiles"), ("oracle_mae", "mae_percentiles")):
         if column in data:

@@ -30,13 +30,19 @@ FEATURE_NAMES: tuple[str, ...] = (
     "parent_cascade",         # 1.0 if the last completed parent bar is a cascade, else 0.0
     "adx_norm",               # ADX / 100
     "hurst",                  # Hurst exponent
-    "dmi_diff_norm",          # (+DI - -DI) / 100
+    "dmi_along_move",         # sign(z) * (+DI - -DI) / 100: trend with (+) or against the move
     "abs_parent_z",           # |z| of the last completed parent bar
-    "parent_dmi_diff_norm",   # (+DI - -DI) / 100 of the last completed parent bar
+    "parent_dmi_along_move",  # sign(z) * (+DI - -DI) / 100 of the last completed parent bar
     "root_cascade",           # 1.0 if the last completed root bar is a cascade, else 0.0
     "root_dmi_agreement",     # sign(own DMI diff) * sign(root DMI diff): +1, 0 or -1
 )
-"""The 14 template dimensions, in their fixed order."""
+"""The 14 template dimensions, in their fixed order.
+
+Every dimension is mirror-invariant: flipping every price around a level (an up move becomes
+the same move down) leaves the vector unchanged. Unsigned quantities enter as magnitudes and
+the two directional ones (the DMI differences) are oriented along the bar's own move,
+``sign(z)``. A pattern and its mirror image therefore fall in one template, which fades the
+move on either side (``Template.direction`` 0), and a symmetric edge is not split in two."""
 
 VECTOR_COLUMNS: tuple[str, ...] = ("ts", *FEATURE_NAMES, "z")
 """Columns of each frame ``feature_vectors`` returns (``z`` is signed, for direction)."""
@@ -125,6 +131,7 @@ def feature_vectors(states_by_tf: Mapping[Timeframe | str, pd.DataFrame],
             parent_index = _completed_index(ends[parent], ends[level])
             root_index = _completed_index(ends[root], ends[level])
         root_dmi = _take(arrays[root]["dmi_diff"], root_index)
+        move = np.sign(own["z"])
         columns = {
             "abs_z": np.abs(own["z"]),
             "abs_velocity_sigma": np.abs(own["velocity_sigma"]),
@@ -135,9 +142,10 @@ def feature_vectors(states_by_tf: Mapping[Timeframe | str, pd.DataFrame],
             "parent_cascade": _take(arrays[parent]["cascade_detected"], parent_index),
             "adx_norm": own["adx"] / 100.0,
             "hurst": own["hurst"],
-            "dmi_diff_norm": own["dmi_diff"] / 100.0,
+            "dmi_along_move": move * own["dmi_diff"] / 100.0,
             "abs_parent_z": np.abs(_take(arrays[parent]["z"], parent_index)),
-            "parent_dmi_diff_norm": _take(arrays[parent]["dmi_diff"], parent_index) / 100.0,
+            "parent_dmi_along_move": move * _take(arrays[parent]["dmi_diff"],
+                                                  parent_index) / 100.0,
             "root_cascade": _take(arrays[root]["cascade_detected"], root_index),
             "root_dmi_agreement": np.sign(own["dmi_diff"]) * np.sign(root_dmi),
         }

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from stratforge.data.atomic import atomic_write_bytes
-from stratforge.discovery.library import TemplateLibrary
+from stratforge.discovery.library import TemplateLibrary, side_label
 from stratforge.errors import DataError
 from stratforge.html_page import escape_cell, finite_or_none, standalone_page
 from stratforge.research import report_charts as charts
@@ -145,7 +145,7 @@ def _pct(x: Any) -> str:
 
 def _side(x: Any) -> str:
     v = _real(x)
-    return "–" if v is None else ("long" if v > 0 else "short")
+    return "–" if v is None else side_label(v)
 
 
 def _params(x: Any) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from stratforge.discovery.library import TemplateLibrary
+from stratforge.discovery.library import TemplateLibrary, side_label
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.search.anova import stars
 
@@ -375,7 +375,7 @@ def templates_figure(library: TemplateLibrary | None, best_pnl: Mapping[str, flo
     frame = pd.DataFrame({
         "id": [t.template_id for t in library], "x": [t.centroid_raw[ix] for t in library],
         "y": [t.centroid_raw[iy] for t in library], "members": [t.members for t in library],
-        "side": ["long" if t.direction > 0 else "short" for t in library]})
+        "side": [side_label(t.direction) for t in library]})
     frame["pnl"] = [best_pnl.get(t, math.nan) for t in frame["id"]]
     frame["size"] = _marker_sizes(frame["members"].to_numpy())
     top = robust_top(frame["y"].tolist())
