@@ -190,6 +190,10 @@ def run_command(
     rounds: Annotated[int | None, typer.Option(help="Refinement rounds [50].")] = None,
     proposer: Annotated[str | None, typer.Option(help="mutation or tpe.")] = None,
     space: Annotated[str | None, typer.Option(help="Parameter-space YAML file.")] = None,
+    scan: Annotated[str | None, typer.Option(
+        help="Discovery scan: full (every bar of every timeframe) or drill (the fractal "
+             "drill-down: the top timeframe in full, each lower one inside the windows its "
+             "parents' patterns open) [full].")] = None,
     match_all_bars: Annotated[bool, typer.Option(
         help="Match templates on every bar, not only on pattern bars.")] = False,
     quick: Annotated[bool, typer.Option(help="Small sizes: at most 3 timeframes, 200 sets, "
@@ -235,7 +239,7 @@ def run_command(
                          top_combos=top,
                          refine_budget=budget, refine_rounds=rounds, proposer=proposer,
                          space_path=space, match_bars="all" if match_all_bars else None,
-                         optimize=None if optimize else False,
+                         optimize=None if optimize else False, scan=scan,
                          **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps))
     from stratforge.names import check_run_id, check_symbol
     from stratforge.research.runs import PHASES, new_run_id
@@ -249,7 +253,7 @@ def run_command(
                        folds=folds, top_combos=top, refine_budget=budget,
                        refine_rounds=rounds, proposer=proposer, space_path=space,
                        match_bars="all" if match_all_bars else None,
-                       optimize=None if optimize else False,
+                       optimize=None if optimize else False, scan=scan,
                        **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps))
     if run_id is None and not resume and not only:
         run_id = new_run_id()  # known up front: the operation names its run from the start
