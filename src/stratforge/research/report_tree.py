@@ -38,6 +38,7 @@ td.tree-0 { font-weight: 600; } td.tree-1 { padding-left: 26px; }
 td.tree-2 { padding-left: 46px; } td.tree-3 { padding-left: 66px; }
 .verdict-split { color: #17803d; font-weight: 600; } .verdict-rejected { color: #b3261e; }
 .verdict-none { color: #777; }
+td.reason { white-space: normal; min-width: 300px; max-width: 440px; }
 """
 """CSS of the tree table (indentation by fission depth, decision colours)."""
 
@@ -123,8 +124,8 @@ def split_verdict(row: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[
     if sil < min_sil:
         return "none", f"no candidate: silhouette {sil:.2f} < {min_sil:g}"
     if gain is None:
-        return "rejected", (f"rejected: too few held-out members ({held} scored; each child "
-                            f"needs {MIN_HOLDOUT_PER_CHILD})")
+        return "rejected", (f"rejected: a child has fewer than {MIN_HOLDOUT_PER_CHILD} "
+                            f"held-out members ({held} scored in all)")
     if p is None or p >= alpha:
         return "rejected", (f"rejected: held-out gain {gain:+.3g} points per member is not "
                             f"significant (p = {_num(p, '.3g')} ≥ {alpha:g})")
@@ -195,13 +196,14 @@ def tree_html(folder: Path, library: TemplateLibrary | None) -> str:
         rows.append([(f"tree-{min(depth, 3)}", _esc(label)),
                      ("", _esc(row.get("parent_id"))),
                      ("num", _num(row.get("members"), ",.0f")),
-                     ("", _esc(row.get("timeframes"))), ("", _esc(_optimum(row))),
+                     (f"reason verdict-{decision}", _esc(reason)),
                      ("num", silhouette), ("num", _num(row.get("holdout_members"), ",.0f")),
                      ("num", _num(row.get("holdout_gain"), "+.3g")),
                      ("num", _num(row.get("holdout_p"), ".3g")),
-                     (f"verdict-{decision}", _esc(reason))])
-    table = _table(("Template", "Parent", "Members", "Timeframes", "Optimum (ticks, bars)",
-                    "Silhouette", "Held-out members", "Held-out gain", "p", "Fission"), rows)
+                     ("", _esc(_optimum(row))), ("", _esc(row.get("timeframes")))])
+    table = _table(("Template", "Parent", "Members", "Fission decision", "Silhouette",
+                    "Held-out members", "Held-out gain", "p", "Optimum (ticks, bars)",
+                    "Timeframes"), rows)
     head = note(
         f"{len(rows)} optimised templates: {counts['split']} split, {counts['rejected']} "
         f"candidate split(s) rejected on held-out members, {counts['none']} without a "
