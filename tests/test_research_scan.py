@@ -51,10 +51,11 @@ def drill_run(tmp_path_factory) -> tuple[Path, Path]:
     """A run with ``--scan drill`` through the CLI (the option travels like a user's)."""
     home = tmp_path_factory.mktemp("drill") / "home"
     _two_behaviours(home)
-    subprocess.run([sys.executable, "-m", "stratforge.cli.main", "--home", str(home), "run",
-                    "--scan", "drill", "--timeframes", "1m,5m", "--mc-iters", "64", "--top",
-                    "2", "--budget", "40", "--rounds", "2", "--folds", "1", "--executor",
-                    "serial"], check=True, capture_output=True, text=True)
+    command = [sys.executable, "-m", "stratforge.cli.main", "--home", str(home), "run",
+               "--scan", "drill", "--timeframes", "1m,5m", "--mc-iters", "64", "--top", "2",
+               "--budget", "40", "--rounds", "2", "--folds", "1", "--executor", "serial"]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    assert "Discovery levels (scan drill)" in done.stdout
     return home, next((home / "runs").glob("run_*"))
 
 

@@ -60,6 +60,21 @@ def _print_phases(result: RunResult) -> None:
     console.print(table)
 
 
+def _print_levels(result: RunResult) -> None:
+    """The patterns per discovery level (``summary.json``'s ``discovery_levels``)."""
+    levels = result.summary.get("discovery_levels") or []
+    if not levels:
+        return
+    scan = (result.summary.get("config") or {}).get("scan", "full")
+    table = Table(title=f"Discovery levels (scan {scan})")
+    for column in ("level", "tf", "bars scanned", "windows", "patterns", "in sample"):
+        table.add_column(column, justify="left" if column == "tf" else "right")
+    for r in levels:
+        table.add_row(str(r["level"]), r["timeframe"], f"{r['bars_scanned']:,}",
+                      f"{r['windows']:,}", f"{r['patterns']:,}", f"{r['in_sample_patterns']:,}")
+    console.print(table)
+
+
 def _print_market(result: RunResult) -> None:
     market = result.summary.get("market") or {}
     if not market:
@@ -284,6 +299,7 @@ def run_command(
                       f"({synthetic}), not real bars; ingest your own with `stratforge data "
                       "ingest`.")
     _print_phases(result)
+    _print_levels(result)
     _print_market(result)
     print_anova(result.path)
     _print_best(result)
