@@ -34,6 +34,7 @@ def sqlite_api(home, tmp_path, monkeypatch):
     ("/research/runs", {"timeframes": "5m,xx"}, ["timeframes"]),
     ("/research/runs", {"mc_iters": 0, "train_fraction": 1.5}, ["mc_iters", "train_fraction"]),
     ("/research/runs", {"sampler": "magic"}, ["sampler"]),
+    ("/research/runs", {"scan": "sideways"}, ["scan"]),
     ("/research/runs", {"no_such_setting": 1}, ["no_such_setting"]),
     ("/research/runs", {"timeframes": "5m,5m"}, ["timeframes"]),
     ("/research/runs", {"quick": "very"}, ["quick"]),

@@ -40,6 +40,12 @@ def _summary(symbol: str = "MNQ", best: bool = True) -> dict:
                    "validation": {"seconds": 5.0, "candidates": 6}},
         "tiers": {"PRODUCTION": 1, "CANDIDATE": 1, "UNPROVEN": 2, "TOXIC": 2},
         "overfitting": _overfitting_block(),
+        "discovery_levels": [
+            {"level": 0, "timeframe": "5m", "bars_scanned": 9000, "windows": 0, "patterns": 80,
+             "in_sample_patterns": 55, "full_scan": True, "skipped": False},
+            {"level": 1, "timeframe": "1m", "bars_scanned": 7000, "windows": 60,
+             "patterns": 150, "in_sample_patterns": 100, "full_scan": False,
+             "skipped": False}],
     }
     if best:
         out["best"] = [{
@@ -163,6 +169,15 @@ def _library() -> TemplateLibrary:
     return TemplateLibrary(templates, {"1m": scaler, "5m": scaler})
 
 
+def _optimize_report() -> pd.DataFrame:
+    """The optimize phase's report of the library: no split tried on any template."""
+    return pd.DataFrame([{"template_id": t, "parent_id": None, "depth": 0, "members": 5 * (i + 1),
+                          "fission_members": 0, "silhouette": math.nan, "k": 0,
+                          "holdout_members": 0, "holdout_gain": math.nan,
+                          "holdout_p": math.nan, "split": False, "stop_ticks": 40.0,
+                          "target_ticks": 120.0} for i, t in enumerate(TEMPLATES)])
+
+
 def _write_full_run(folder: Path, symbol: str = "MNQ") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(3)
@@ -179,6 +194,8 @@ def _write_full_run(folder: Path, symbol: str = "MNQ") -> Path:
     _validation().to_parquet(folder / "validation.parquet")
     _curves().to_parquet(folder / "curves.parquet")
     _library().save(folder / "library")
+    (folder / "optimize").mkdir()
+    _optimize_report().to_parquet(folder / "optimize" / "report.parquet")
     (folder / "playbook.json").write_text(json.dumps({"strategies": [{"id": 1}, {"id": 2}]}))
     return folder
 

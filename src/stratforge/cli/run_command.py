@@ -60,6 +60,21 @@ def _print_phases(result: RunResult) -> None:
     console.print(table)
 
 
+def _print_levels(result: RunResult) -> None:
+    """The patterns per discovery level (``summary.json``'s ``discovery_levels``)."""
+    levels = result.summary.get("discovery_levels") or []
+    if not levels:
+        return
+    scan = (result.summary.get("config") or {}).get("scan", "full")
+    table = Table(title=f"Discovery levels (scan {scan})")
+    for column in ("level", "tf", "bars scanned", "windows", "patterns", "in sample"):
+        table.add_column(column, justify="left" if column == "tf" else "right")
+    for r in levels:
+        table.add_row(str(r["level"]), r["timeframe"], f"{r['bars_scanned']:,}",
+                      f"{r['windows']:,}", f"{r['patterns']:,}", f"{r['in_sample_patterns']:,}")
+    console.print(table)
+
+
 def _print_market(result: RunResult) -> None:
     market = result.summary.get("market") or {}
     if not market:
@@ -192,6 +207,10 @@ def run_command(
     rounds: Annotated[int | None, typer.Option(help="Refinement rounds [50].")] = None,
     proposer: Annotated[str | None, typer.Option(help="mutation or tpe.")] = None,
     space: Annotated[str | None, typer.Option(help="Parameter-space YAML file.")] = None,
+    scan: Annotated[str | None, typer.Option(
+        help="Discovery scan: full (every bar of every timeframe) or drill (the fractal "
+             "drill-down: the top timeframe in full, each lower one inside the windows its "
+             "parents' patterns open) [full].")] = None,
     match_all_bars: Annotated[bool, typer.Option(
         help="Match templates on every bar, not only on pattern bars.")] = False,
     quick: Annotated[bool, typer.Option(help="Small sizes: at most 3 timeframes, 200 sets, "
@@ -237,7 +256,7 @@ def run_command(
                          top_combos=top,
                          refine_budget=budget, refine_rounds=rounds, proposer=proposer,
                          space_path=space, match_bars="all" if match_all_bars else None,
-                         optimize=None if optimize else False,
+                         optimize=None if optimize else False, scan=scan,
                          **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps))
     from stratforge.names import check_run_id, check_symbol
     from stratforge.research.runs import PHASES, new_run_id
@@ -251,7 +270,7 @@ def run_command(
                        folds=folds, top_combos=top, refine_budget=budget,
                        refine_rounds=rounds, proposer=proposer, space_path=space,
                        match_bars="all" if match_all_bars else None,
-                       optimize=None if optimize else False,
+                       optimize=None if optimize else False, scan=scan,
                        **cost_overrides(commission, spread_ticks, slippage_ticks, fee_bps))
     if run_id is None and not resume and not only:
         run_id = new_run_id()  # known up front: the operation names its run from the start
@@ -282,6 +301,7 @@ def run_command(
                       f"({synthetic}), not real bars; ingest your own with `stratforge data "
                       "ingest`.")
     _print_phases(result)
+    _print_levels(result)
     _print_market(result)
     print_anova(result.path)
     _print_best(result)

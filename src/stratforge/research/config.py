@@ -35,6 +35,9 @@ class ResearchConfig(BaseModel):
     seed: int = 7
     train_fraction: float = Field(0.7, gt=0.0, lt=1.0)
     max_templates: int | None = Field(None, ge=1)
+    # discovery: "full" scans every bar of every timeframe; "drill" is the fractal
+    # drill-down (the top timeframe in full, each lower one inside its parents' windows)
+    scan: Literal["drill", "full"] = "full"
     # optimize (per-template design of experiments, then fission; docs/research.md)
     optimize: bool = True
     optimize_templates: int | None = Field(None, ge=1)

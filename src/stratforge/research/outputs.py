@@ -145,10 +145,11 @@ def _data(run: RunFolder) -> dict[str, Any]:
 
 def write_summary(run: RunFolder) -> dict[str, Any]:
     """Write ``summary.json`` (run id, config, data span and split, per-phase figures and
-    timings, tier counts, best strategies, and the ``null_twins`` block when the run was
-    audited on null twins) and return it."""
+    timings, the patterns per discovery level (``discovery_levels``), tier counts, best
+    strategies, and the ``null_twins`` block when the run was audited on null twins) and
+    return it."""
     frame = load_validation(run)
-    phases = {p: {k: v for k, v in run.info(p).items() if k != "market"}
+    phases = {p: {k: v for k, v in run.info(p).items() if k not in ("market", "levels")}
               for p in PHASES if run.done(p)}
     summary: dict[str, Any] = {
         "run_id": run.run_id, "symbol": run.config.symbol,
@@ -159,6 +160,8 @@ def write_summary(run: RunFolder) -> dict[str, Any]:
         "complete": all(run.done(p) for p in PHASES),
         "seconds": round(sum(float(p.get("seconds", 0.0)) for p in phases.values()), 3),
     }
+    if run.done("discovery") and "levels" in run.info("discovery"):
+        summary["discovery_levels"] = run.info("discovery")["levels"]
     overfitting = load_overfitting(run)
     if overfitting is not None:
         summary["overfitting"] = overfitting

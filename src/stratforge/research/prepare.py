@@ -16,7 +16,7 @@ from stratforge.data.demo import describe_synthetic_market, ensure_symbol_data, 
 from stratforge.data.load import default_timeframes, load_bars, store_timeframes
 from stratforge.data.market import Market, resolve_market
 from stratforge.data.timeframe_choice import missing_timeframes_message, quick_timeframes
-from stratforge.discovery.fractal import discover_patterns
+from stratforge.discovery.fractal import LevelReport, discover_patterns
 from stratforge.discovery.library import TemplateLibrary, library_folder
 from stratforge.discovery.matching import match_library, timeframe_vectors
 from stratforge.discovery.span import training_patterns
@@ -185,16 +185,18 @@ def split_time(bars: pd.DataFrame, fraction: float, symbol: str,
 
 def discover(run: RunFolder, home: Path | str | None, train_end_ns: int, fresh: bool,
              progress: ProgressCallback) -> dict[str, Any]:
-    """Patterns on every bar of every run timeframe, clustered into templates on the
-    in-sample patterns only (``training_patterns``: every bar a pattern reads, its oracle
-    lookahead included, ends by the in-sample end); the library is saved in the run
-    folder."""
+    """Patterns of the run timeframes (every bar with ``scan="full"``, the fractal
+    drill-down with ``scan="drill"``), clustered into templates on the in-sample patterns
+    only (``training_patterns``: every bar a pattern reads, its oracle lookahead and, in a
+    drill-down, its parents included, ends by the in-sample end); the library is saved in
+    the run folder. The figures hold ``levels`` (:func:`discovery_levels`)."""
     config = run.config
     result = discover_patterns(config.symbol, timeframes=config.hierarchy, home=home,
-                               fresh=fresh, scan="full", progress=progress)
+                               fresh=fresh, scan=config.scan, progress=progress)
     train_end = pd.Timestamp(train_end_ns, tz="UTC")
     span = training_patterns(result.patterns, train_end, symbol=config.symbol, home=home)
     patterns = span.patterns
+    levels = discovery_levels(result.levels, patterns)
     if len(patterns) == 0:
         raise DataError(f"{config.symbol}: discovery found no in-sample pattern on "
                         f"{', '.join(config.hierarchy)}; add data or timeframes")
@@ -209,8 +211,21 @@ def discover(run: RunFolder, home: Path | str | None, train_end_ns: int, fresh: 
                                                    "training_span": span.metadata()})
     library.save(run.path / LIBRARY_DIR)
     write_frame(run.path / "patterns.parquet", patterns)  # the optimize phase's members
-    return {"patterns": len(result.patterns), "in_sample_patterns": len(patterns),
-            "templates": len(library)}
+    return {"scan": config.scan, "patterns": len(result.patterns),
+            "in_sample_patterns": len(patterns), "templates": len(library), "levels": levels}
+
+
+def discovery_levels(reports: list[LevelReport], in_sample: pd.DataFrame
+                     ) -> list[dict[str, Any]]:
+    """One record per discovery level, top down: level (depth), timeframe, bars scanned,
+    drill-down windows (0 on a full scan), patterns found, in-sample patterns (those the
+    templates were clustered from), ``full_scan`` (the level scanned every bar) and
+    ``skipped`` (it found no pattern). Only figures the data decides: no timings."""
+    kept = in_sample["timeframe"].astype(str).value_counts()
+    return [{"level": r.depth, "timeframe": r.timeframe, "bars_scanned": int(r.bars_scanned),
+             "windows": int(r.windows), "patterns": int(r.patterns),
+             "in_sample_patterns": int(kept.get(r.timeframe, 0)),
+             "full_scan": bool(r.full_scan), "skipped": bool(r.skipped)} for r in reports]
 
 
 def reuse_library(run: RunFolder, source: Path) -> dict[str, Any]:

@@ -4,7 +4,8 @@
 that must exist; every other artifact may be missing, and its section then says so) and
 returns one HTML page that opens offline: plotly.js is embedded once, inline, and each chart
 is a ``<div>`` with a fixed id, so the same folder always gives the same bytes.
-:func:`write_report` writes the page atomically. Sections, in order: run overview, best
+:func:`write_report` writes the page atomically. Sections, in order: run overview, market,
+patterns per discovery level and the template tree (:mod:`research.report_tree`), best
 strategies, equity curves, validation tiers, ANOVA effects, stop x target heatmaps, templates
 in z-momentum space, refinement progress. Artifact contract: docs/research.md.
 """
@@ -24,6 +25,7 @@ from stratforge.discovery.library import TemplateLibrary, side_label
 from stratforge.errors import DataError
 from stratforge.html_page import escape_cell, finite_or_none, standalone_page
 from stratforge.research import report_charts as charts
+from stratforge.research import report_tree as tree
 from stratforge.research.outputs import null_headline
 
 REPORT_NAME = "report.html"
@@ -34,7 +36,8 @@ TIER_TABLE_ROWS = 50
 PHASE_ORDER: tuple[str, ...] = ("data", "discovery", "optimize", "matching", "sweep", "anova",
                                 "refine", "validation")
 SECTION_TITLES: dict[str, str] = {
-    "overview": "Run overview", "market": "Market and costs", "best": "Best strategies",
+    "overview": "Run overview", "market": "Market and costs", "discovery": "Discovery levels",
+    "tree": "Template tree (fission)", "best": "Best strategies",
     "equity": "Equity curves",
     "tiers": "Validation tiers", "overfitting": "Overfitting and multiple testing",
     "null_twins": "Null twins of your data",
@@ -487,6 +490,8 @@ def _null_twins(run: RunArtifacts) -> str:
 SECTION_BUILDERS: dict[str, Callable[[RunArtifacts], str]] = {
     "overview": _overview,
     "market": _market,
+    "discovery": lambda run: tree.levels_html(run.summary),
+    "tree": lambda run: tree.tree_html(run.folder, run.library),
     "best": _best,
     "equity": lambda run: charts.equity_html(
         run.curves, (run.summary.get("data") or {}).get("train_end"), _best_records(run),
@@ -543,8 +548,8 @@ def render_report(run_folder: Path | str) -> str:
     sections = "\n".join(f'<section id="{key}"><h2>{_esc(SECTION_TITLES[key])}</h2>\n'
                          f"{build(run)}\n</section>" for key, build in SECTION_BUILDERS.items())
     title = f"Research run {run_id}"
-    return standalone_page(title, CSS, f"<header><h1>{_esc(title)}</h1><nav>{nav}</nav></header>",
-                           sections)
+    header = f"<header><h1>{_esc(title)}</h1><nav>{nav}</nav></header>"
+    return standalone_page(title, CSS + tree.TREE_CSS, header, sections)
 
 
 def write_report(run_folder: Path | str) -> Path:
