@@ -80,11 +80,13 @@ def start_run(db: DbDep, home: HomeDep,
               body: Annotated[ResearchRunRequest | None, Body()] = None) -> dict[str, Any]:
     """Queue a research run (a `research_run` operation); the settings are checked first,
     so bad ones answer 422 naming the field. ``space_path`` names a YAML file in
-    ``<home>/spaces/``, never a path."""
+    ``<home>/spaces/``, never a path; ``null_twins`` (1 to 1000) runs the configuration on
+    that many null twins of the run's data after it, as ``stratforge run --null-twins``."""
     parameters = given_values(body)
     refuse_ray_address(parameters)
     quick = bool(parameters.get("quick", False))
-    settings = {k: v for k, v in parameters.items() if k not in ("quick", "space_path")}
+    settings = {k: v for k, v in parameters.items()
+                if k not in ("quick", "space_path", "null_twins")}
     config = validate_settings(make_config, settings, quick=quick)
     if "space_path" in parameters:
         parameters["space_path"] = resolve_space_name(home, str(parameters["space_path"]),

@@ -104,7 +104,7 @@ def null_command(
     the pipeline finds where there is no edge. Twins already done are kept (resume)."""
     from stratforge.cli.recorded import given, recorded, tee
     from stratforge.names import check_run_id
-    from stratforge.research.null_audit import audit_null
+    from stratforge.research.null_audit import audit_null, null_result
 
     check_run_id(run)  # a name that is not a run id stops here, before an operation exists
     parameters = given(run_id=run, twins=twins, method=method, executor=executor)
@@ -120,16 +120,6 @@ def null_command(
 
 NULL_AUDIT_TYPE = "null_audit"
 """The operation type of ``stratforge audit null`` (``ops list --type null_audit``)."""
-
-
-def null_result(block: dict) -> dict:
-    """What an operation records of a ``null_twins`` block (its ``result_summary``)."""
-    from stratforge.research.outputs import null_headline
-
-    return {"run_id": block["run_id"], "twins": block["twins"], "headline": null_headline(block),
-            "twins_with_any": {name: tier["twins_with_any"]
-                               for name, tier in block["tiers"].items()},
-            "beats_the_twins": block["beats_the_twins"]}
 
 
 def print_null_block(block: dict) -> None:
