@@ -223,6 +223,31 @@ def get_summary(run_id: RunId, db: DbDep, home: HomeDep) -> Response:
     return json_file_response(path / SUMMARY_FILE, f"the summary of run {path.name}")
 
 
+@router.get("/runs/{run_id}/lookahead", response_class=Response,
+            responses={**JSON_DOCUMENT, **NOT_FOUND})
+def get_lookahead(run_id: RunId, db: DbDep, home: HomeDep) -> Response:
+    """The latest lookahead audit of the run (`stratforge audit lookahead --run-id`), else
+    of the run's symbol (`<home>/audits/lookahead/<SYMBOL>.json`; its `run_id` is null),
+    with `"audited": true`; `{"audited": false}` when neither was audited (the page then
+    shows no audit section)."""
+    import json
+
+    from stratforge.audit.lookahead import LOOKAHEAD_FILE, lookahead_path
+
+    path = run_folder(db, home, run_id)
+    own = path / LOOKAHEAD_FILE
+    if not own.is_file():
+        symbol = _info(path).get("symbol")
+        if symbol:
+            fallback = lookahead_path(str(symbol), home)
+            if fallback.is_file():
+                own = fallback
+    if not own.is_file():
+        return Response(json.dumps({"audited": False}), media_type="application/json")
+    report = _object(own, f"the lookahead audit of run {path.name}")
+    return Response(json.dumps({**report, "audited": True}), media_type="application/json")
+
+
 @router.get("/runs/{run_id}/playbook", response_class=Response,
             responses={**JSON_DOCUMENT, **NOT_FOUND})
 def get_playbook(run_id: RunId, db: DbDep, home: HomeDep) -> Response:
