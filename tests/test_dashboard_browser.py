@@ -376,7 +376,8 @@ def test_the_research_run_page_shows_its_lookahead_audit(tab, server, state):
     report = audit_lookahead("MNQ", timeframes=["15m"], features=[peek], cuts=2,
                              sources=["user"], home=server.home)
     write_lookahead_report(replace(report, run_id=run_id), server.home)
-    page = tab.open(f"research/{run_id}")
+    page.reload()  # the same #/ route again is no navigation: load the page anew
+    page.wait_for_selector(READY)
     page.wait_for_selector("#lookahead-table")
     assert page.inner_text("#lookahead-headline") == "lookahead in 1 feature series"
     [finding] = report.findings
