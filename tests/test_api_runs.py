@@ -39,6 +39,9 @@ def sqlite_api(home, tmp_path, monkeypatch):
     ("/research/runs", {"timeframes": "5m,5m"}, ["timeframes"]),
     ("/research/runs", {"quick": "very"}, ["quick"]),
     ("/research/runs", {"symbol": "a\x00b"}, ["symbol"]),
+    ("/research/runs", {"null_twins": 0}, ["null_twins"]),
+    ("/research/runs", {"null_twins": "many"}, ["null_twins"]),
+    ("/research/runs", {"null_twins": 10**6, "seed": -1}, ["null_twins", "seed"]),
     ("/training/runs", {"symbol": "../MNQ"}, ["symbol"]),
     ("/training/runs", {"timeframe": "7x"}, ["timeframe"]),
     ("/training/runs", {"iterations": 2, "min_probability": 2}, ["iterations",
@@ -152,6 +155,29 @@ def test_a_research_run_through_the_api(sqlite_api, home):
     assert api.get("/research/runs", params={"offset": 1}).json()["runs"] == []
     # the data routes see the market the run used
     assert api.get("/data/symbols").json()["symbols"] == ["MNQ"]
+
+
+def test_a_research_run_with_null_twins_through_the_api(sqlite_api, home):
+    """``null_twins`` queued through the API runs the twins after the run, as the CLI's
+    ``--null-twins`` does: the block beside the run and in the operation's result."""
+    api = sqlite_api
+    make_market(home, "planted", 20, seed=5)
+    started = api.post("/research/runs", json={**RESEARCH, "null_twins": 1})
+    assert started.status_code == 202, started.text
+    op_id = started.json()["id"]
+    assert started.json()["metadata"]["parameters"]["null_twins"] == 1
+    stats = Worker(api.db, exit_when_idle=True, types=["research_run"]).run()
+    assert stats.completed == 1, get_operation(api.db, op_id).error
+    result = api.get(f"/operations/{op_id}").json()["result_summary"]
+    folder = home / "runs" / result["run_id"]
+    block = json.loads((folder / "null_twins.json").read_text())
+    assert block["twins"] == 1 and block["run_id"] == result["run_id"]
+    assert api.get(f"/research/runs/{op_id}/summary").json()["null_twins"] == block
+    assert result["null_twins"]["twins"] == 1
+    assert result["null_twins"]["beats_the_twins"] == block["beats_the_twins"]
+    assert result["null_twins"]["twins_with_any"] == {
+        name: tier["twins_with_any"] for name, tier in block["tiers"].items()}
+    assert len(list((folder / "null_twins").glob("twin_*.json"))) == 1
 
 
 def test_a_training_run_through_the_api(sqlite_api, home):

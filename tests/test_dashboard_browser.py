@@ -357,6 +357,42 @@ def test_the_research_run_page_shows_its_null_twins(tab, server, state):
     assert page.locator("#null-twins-winners tbody tr").count() == block["beats_the_twins"]
 
 
+def test_the_research_run_page_shows_its_lookahead_audit(tab, server, state):
+    from dataclasses import replace
+
+    from stratforge.audit import audit_lookahead
+    from stratforge.audit.lookahead import write_lookahead_report
+
+    if "run_id" not in state:
+        pytest.skip("needs the research run of an earlier test")
+    run_id = state["run_id"]
+    page = tab.open(f"research/{run_id}")
+    page.wait_for_selector("#null-twins-headline")
+    assert page.locator("#lookahead-headline").count() == 0  # not audited yet: no section
+
+    def peek(bars: pd.DataFrame) -> pd.Series:
+        return bars["close"].shift(-1).rename("next_close")
+
+    report = audit_lookahead("MNQ", timeframes=["15m"], features=[peek], cuts=2,
+                             sources=["user"], home=server.home)
+    write_lookahead_report(replace(report, run_id=run_id), server.home)
+    page.reload()  # the same #/ route again is no navigation: load the page anew
+    page.wait_for_selector(READY)
+    page.wait_for_selector("#lookahead-table")
+    assert page.inner_text("#lookahead-headline") == "lookahead in 1 feature series"
+    [finding] = report.findings
+    rows = page.evaluate("[...document.querySelectorAll('#lookahead-table tbody tr')]"
+                         ".map((tr) => [...tr.children].map((td) => td.innerText))")
+    short = lambda iso: iso.replace("T", " ").replace("+00:00", "")  # noqa: E731
+    assert rows == [["user", "next_close", "15m", short(finding.first_bar),
+                     f"{finding.first_bar_index:,}", short(finding.cut),
+                     "truncated, mirrored, shuffled", "2/2"]]
+    page.locator("#lookahead-headline").scroll_into_view_if_needed()
+    page.locator("#lookahead-table").screenshot(path=str(artifacts_folder() /
+                                                         "research-lookahead-table.png"))
+    tab.shot("research-lookahead")
+
+
 def test_templates_page_and_a_templates_trades(tab, server, state):
     if "run_id" not in state:
         pytest.skip("needs the research run of the previous test")

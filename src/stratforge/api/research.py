@@ -80,11 +80,13 @@ def start_run(db: DbDep, home: HomeDep,
               body: Annotated[ResearchRunRequest | None, Body()] = None) -> dict[str, Any]:
     """Queue a research run (a `research_run` operation); the settings are checked first,
     so bad ones answer 422 naming the field. ``space_path`` names a YAML file in
-    ``<home>/spaces/``, never a path."""
+    ``<home>/spaces/``, never a path; ``null_twins`` (1 to 1000) runs the configuration on
+    that many null twins of the run's data after it, as ``stratforge run --null-twins``."""
     parameters = given_values(body)
     refuse_ray_address(parameters)
     quick = bool(parameters.get("quick", False))
-    settings = {k: v for k, v in parameters.items() if k not in ("quick", "space_path")}
+    settings = {k: v for k, v in parameters.items()
+                if k not in ("quick", "space_path", "null_twins")}
     config = validate_settings(make_config, settings, quick=quick)
     if "space_path" in parameters:
         parameters["space_path"] = resolve_space_name(home, str(parameters["space_path"]),
@@ -219,6 +221,31 @@ def get_summary(run_id: RunId, db: DbDep, home: HomeDep) -> Response:
     """`summary.json`: headline numbers, phase figures and timings, tiers, best strategies."""
     path = run_folder(db, home, run_id)
     return json_file_response(path / SUMMARY_FILE, f"the summary of run {path.name}")
+
+
+@router.get("/runs/{run_id}/lookahead", response_class=Response,
+            responses={**JSON_DOCUMENT, **NOT_FOUND})
+def get_lookahead(run_id: RunId, db: DbDep, home: HomeDep) -> Response:
+    """The latest lookahead audit of the run (`stratforge audit lookahead --run-id`), else
+    of the run's symbol (`<home>/audits/lookahead/<SYMBOL>.json`; its `run_id` is null),
+    with `"audited": true`; `{"audited": false}` when neither was audited (the page then
+    shows no audit section)."""
+    import json
+
+    from stratforge.audit.lookahead import LOOKAHEAD_FILE, lookahead_path
+
+    path = run_folder(db, home, run_id)
+    own = path / LOOKAHEAD_FILE
+    if not own.is_file():
+        symbol = _info(path).get("symbol")
+        if symbol:
+            fallback = lookahead_path(str(symbol), home)
+            if fallback.is_file():
+                own = fallback
+    if not own.is_file():
+        return Response(json.dumps({"audited": False}), media_type="application/json")
+    report = _object(own, f"the lookahead audit of run {path.name}")
+    return Response(json.dumps({**report, "audited": True}), media_type="application/json")
 
 
 @router.get("/runs/{run_id}/playbook", response_class=Response,

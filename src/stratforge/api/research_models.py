@@ -11,12 +11,20 @@ from stratforge.api.limits import research_bounds
 from stratforge.api.settings_models import settings_request_model
 from stratforge.research.config import QUICK, ResearchConfig
 
+MAX_NULL_TWINS = 1000
+"""The most null twins one queued run may ask for (each twin is a whole research run)."""
+
 ResearchRunRequest = settings_request_model(
     "ResearchRunRequest", ResearchConfig,
     "Research settings (docs/research.md); every field optional, null means the default.",
     annotations={"timeframes": str | list[str], "symbol": SymbolName},
     extra={"quick": (bool | None, Field(None, description="Smaller sizes underneath: "
-                                         f"{QUICK} (each can still be set)."))},
+                                         f"{QUICK} (each can still be set).")),
+           "null_twins": (int | None, Field(
+               None, ge=1, le=MAX_NULL_TWINS,
+               description="After the run, run the same configuration on this many null "
+                           "twins of its data (`stratforge run --null-twins`); the block "
+                           "lands in summary.json's `null_twins`."))},
     bounds=research_bounds())
 
 

@@ -11,12 +11,13 @@ bars; any other value is a finding, reported with its source, feature, timeframe
 bar where it differs, the cut and the copy that showed it.
 
 ``audit_bars`` works on bars in memory; ``audit_lookahead`` on a symbol of the home's store
-(and a run's template library).
+(and a run's template library, a feature builder of the user's, stored evolution models);
+``write_lookahead_report`` keeps its result where the dashboard reads it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stratforge.audit.models import (
+    FeatureBuilder,
+    ModelProbe,
+    load_model_probe,
+    stored_models,
+)
 from stratforge.audit.perturb import CHECKS, choose_cuts, perturbed_future
 from stratforge.audit.sources import SOURCES, compute_sources
 from stratforge.audit.user_features import FeatureFunction, load_feature_function
@@ -31,6 +38,7 @@ from stratforge.data.bars import ts_ns
 from stratforge.data.resample import bar_end_times
 from stratforge.discovery.library import TemplateLibrary
 from stratforge.errors import ConfigError
+from stratforge.evolution.featureset import build_features
 from stratforge.progress import ProgressCallback, no_progress
 from stratforge.sessions import Session
 from stratforge.timeframes import parse_timeframe
@@ -80,6 +88,10 @@ class LookaheadReport:
     symbol: str | None = None
     run_id: str | None = None
     hierarchy: tuple[str, ...] = field(default_factory=tuple)
+    sources: tuple[str, ...] = SOURCES
+    models: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    builder: str | None = None
 
     @property
     def clean(self) -> bool:
@@ -163,10 +175,29 @@ def _ordered(timeframes: Sequence[str]) -> list[str]:
     return [str(tf) for tf in sorted({parse_timeframe(str(t)) for t in timeframes})]
 
 
+def _check_sources(sources: Collection[str]) -> tuple[str, ...]:
+    unknown = sorted(set(sources) - set(SOURCES))
+    if unknown or not sources:
+        raise ConfigError(f"unknown source(s) {', '.join(unknown) or '(none given)'}; choose "
+                          f"among {', '.join(SOURCES)}")
+    return tuple(s for s in SOURCES if s in sources)
+
+
+def _builder(builder: FeatureBuilder | str | None) -> FeatureBuilder:
+    if builder is None:
+        return build_features
+    if isinstance(builder, str):
+        return load_feature_function(builder, option="--builder")
+    return builder
+
+
 def audit_bars(bars_by_tf: Mapping[str, pd.DataFrame], *, session: Session,
                tick_size: float | None = None, library: TemplateLibrary | None = None,
                hierarchy: Sequence[str] | None = None,
-               features: Sequence[FeatureFunction | str] = (), cuts: int = DEFAULT_CUTS,
+               features: Sequence[FeatureFunction | str] = (),
+               builder: FeatureBuilder | str | None = None,
+               models: Sequence[ModelProbe] = (), sources: Collection[str] = SOURCES,
+               cuts: int = DEFAULT_CUTS,
                seed: int = 0, history: int = DEFAULT_HISTORY, future: int = DEFAULT_FUTURE,
                tolerance: float = DEFAULT_TOLERANCE,
                progress: ProgressCallback = no_progress) -> LookaheadReport:
@@ -174,7 +205,10 @@ def audit_bars(bars_by_tf: Mapping[str, pd.DataFrame], *, session: Session,
 
     ``hierarchy`` (coarsest first; default every timeframe given) builds the feature vectors
     with their higher-timeframe context; ``library`` adds its template matches; ``features``
-    are user feature functions or ``"module:function"`` names. ``cuts`` seeded cut instants
+    are user feature functions or ``"module:function"`` names; ``builder`` the evolution
+    feature builder (default ``build_features``; a function or a ``"module:function"`` name);
+    ``models`` stored models replayed on their timeframe from the builder's features;
+    ``sources`` which of ``SOURCES`` are audited. ``cuts`` seeded cut instants
     (``seed``), ``history``/``future`` bars around each, ``tolerance`` a relative difference
     still counted as equal. See the module docstring for the method.
     """
@@ -190,6 +224,13 @@ def audit_bars(bars_by_tf: Mapping[str, pd.DataFrame], *, session: Session,
         raise ConfigError(f"hierarchy timeframe(s) {', '.join(unknown)} have no bars; have "
                           f"{', '.join(timeframes)}")
     functions = [load_feature_function(f) if isinstance(f, str) else f for f in features]
+    chosen_sources = _check_sources(sources)
+    build = _builder(builder)
+    absent = sorted({probe.timeframe for probe in models} - set(bars_by_tf))
+    if absent:
+        raise ConfigError(f"model timeframe(s) {', '.join(absent)} have no bars to audit; "
+                          f"have {', '.join(_ordered(list(bars_by_tf)))}")
+    extra = {"builder": build, "models": models, "sources": chosen_sources}
     bars = {tf: bars_by_tf[tf].reset_index(drop=True) for tf in timeframes}
     ends = {tf: bar_end_times(ts_ns(b), parse_timeframe(tf), session) for tf, b in bars.items()}
     if any(len(b) < 4 for b in bars.values()):
@@ -211,14 +252,16 @@ def audit_bars(bars_by_tf: Mapping[str, pd.DataFrame], *, session: Session,
                 copies[check][tf] = perturbed_future(span, cut - lo, check,
                                                      seed * 1000 + number * 10 + offset)
         reference = compute_sources(real, hierarchy=levels, session=session,
-                                    tick_size=tick_size, library=library, features=functions)
+                                    tick_size=tick_size, library=library, features=functions,
+                                    **extra)
         for tf, columns in reference.items():
             names.setdefault(tf, set()).update(columns)
         for done, check in enumerate(CHECKS):
             progress("audit", number * len(CHECKS) + done, checks,
                      f"cut {number + 1}/{len(instants)} at {_iso(instant)}: {check}")
             other = compute_sources(copies[check], hierarchy=levels, session=session,
-                                    tick_size=tick_size, library=library, features=functions)
+                                    tick_size=tick_size, library=library, features=functions,
+                                    **extra)
             for tf, columns in reference.items():
                 rows = last[tf] + 1
                 stamps = real[tf]["ts"]
@@ -232,7 +275,15 @@ def audit_bars(bars_by_tf: Mapping[str, pd.DataFrame], *, session: Session,
               for source in SOURCES}
     return LookaheadReport(tracker.findings(), tuple(timeframes),
                            tuple(_iso(t) for t in instants), counts, history, future, seed,
-                           tolerance, hierarchy=tuple(levels))
+                           tolerance, hierarchy=tuple(levels), sources=chosen_sources,
+                           models=tuple(probe.model_id for probe in models),
+                           builder=None if builder is None else _builder_name(builder))
+
+
+def _builder_name(builder: FeatureBuilder | str) -> str:
+    if isinstance(builder, str):
+        return builder
+    return f"{getattr(builder, '__module__', '?')}:{getattr(builder, '__qualname__', '?')}"
 
 
 def run_library(run_id: str, home: Path | str | None = None) -> tuple[TemplateLibrary, str]:
@@ -258,16 +309,23 @@ def run_library(run_id: str, home: Path | str | None = None) -> tuple[TemplateLi
 
 def audit_lookahead(symbol: str | None = None, *, timeframes: Sequence[str] | None = None,
                     run_id: str | None = None, features: Sequence[FeatureFunction | str] = (),
+                    builder: FeatureBuilder | str | None = None,
+                    models: Sequence[str] = (), all_models: bool = False,
+                    sources: Collection[str] = SOURCES,
                     cuts: int = DEFAULT_CUTS, seed: int = 0, history: int = DEFAULT_HISTORY,
                     future: int = DEFAULT_FUTURE, tolerance: float = DEFAULT_TOLERANCE,
                     home: Path | str | None = None,
                     progress: ProgressCallback = no_progress) -> LookaheadReport:
     """``audit_bars`` on ``symbol``'s bars from the home's store.
 
-    ``timeframes`` default to the store's research timeframes (``default_timeframes``), or
-    with ``run_id`` to the hierarchy of that run's template library, whose matches are then
-    audited too (``symbol`` defaults to the run's). States use the instrument's tick size,
-    as the states cache does.
+    ``timeframes`` default to the store's research timeframes (``default_timeframes``), with
+    models to their timeframes, with ``run_id`` to the hierarchy of that run's template
+    library, whose matches are then audited too (``symbol`` defaults to the run's or the
+    models'). ``models`` (fingerprints or unique
+    prefixes) are stored evolution models replayed on their own timeframe (added to the
+    audited ones); ``all_models`` adds every stored model of the symbol (those the audit
+    cannot replay are listed in ``skipped``). States use the instrument's tick size, as the
+    states cache does.
     """
     from stratforge.data.load import default_timeframes, load_bars
     from stratforge.data.market import resolve_market
@@ -283,14 +341,29 @@ def audit_lookahead(symbol: str | None = None, *, timeframes: Sequence[str] | No
         elif run_symbol and symbol.upper() != run_symbol:
             raise ConfigError(f"run {run_id} is a run on {run_symbol}, not {symbol.upper()}; "
                               f"pass --symbol {run_symbol} or leave it out")
+    probes = [load_model_probe(model, home) for model in models]
+    for probe in probes:
+        if symbol is None:
+            symbol = probe.symbol
+        elif probe.symbol != symbol.upper():
+            raise ConfigError(f"model {probe.name} models {probe.symbol}, not "
+                              f"{symbol.upper()}; audit it with --symbol {probe.symbol}")
     if symbol is None:
-        raise ConfigError("name the symbol to audit (--symbol) or a run (--run-id)")
+        raise ConfigError("name the symbol to audit (--symbol), a run (--run-id) or a model "
+                          "(--model)")
     market = resolve_market(symbol, home)
-    chosen = list(timeframes or hierarchy or default_timeframes(market.symbol, market.home))
+    skipped: list[str] = []
+    if all_models:
+        found, skipped = stored_models(market.symbol, market.home)
+        known = {probe.model_id for probe in probes}
+        probes += [probe for probe in found if probe.model_id not in known]
+    own = _ordered([probe.timeframe for probe in probes]) if probes else None
+    chosen = list(timeframes or hierarchy or own
+                  or default_timeframes(market.symbol, market.home))
     if not chosen:
         raise ConfigError(missing_timeframes_message(market.symbol, ["1m"], market.bar_counts,
                                                      market.base_timeframe))
-    wanted = _ordered(chosen + list(hierarchy or []))
+    wanted = _ordered(chosen + list(hierarchy or []) + [probe.timeframe for probe in probes])
     missing = [tf for tf in wanted if tf not in market.bar_counts]
     if missing:
         raise ConfigError(missing_timeframes_message(market.symbol, missing,
@@ -299,8 +372,45 @@ def audit_lookahead(symbol: str | None = None, *, timeframes: Sequence[str] | No
     levels = hierarchy if hierarchy is not None else _ordered(chosen)[::-1]
     report = audit_bars(bars, session=market.instrument.session,
                         tick_size=market.instrument.tick_size, library=library,
-                        hierarchy=levels, features=features, cuts=cuts, seed=seed,
-                        history=history, future=future, tolerance=tolerance, progress=progress)
+                        hierarchy=levels, features=features, builder=builder, models=probes,
+                        sources=sources, cuts=cuts, seed=seed, history=history, future=future,
+                        tolerance=tolerance, progress=progress)
     from dataclasses import replace
 
-    return replace(report, symbol=market.symbol, run_id=run_id)
+    return replace(report, symbol=market.symbol, run_id=run_id, skipped=tuple(skipped))
+
+
+LOOKAHEAD_FILE = "lookahead.json"
+"""A run's latest lookahead audit (``runs/<run_id>/lookahead.json``)."""
+AUDITS_DIR = "audits"
+
+
+def lookahead_path(symbol: str, home: Path | str | None = None) -> Path:
+    """Where a symbol's latest lookahead audit is kept:
+    ``<home>/audits/lookahead/<SYMBOL>.json``."""
+    from stratforge.config import resolve_home
+    from stratforge.names import check_symbol
+
+    return resolve_home(home) / AUDITS_DIR / "lookahead" / f"{check_symbol(symbol)}.json"
+
+
+def write_lookahead_report(report: LookaheadReport, home: Path | str | None = None
+                           ) -> list[Path]:
+    """Keep ``report`` (with the time it was written) as its symbol's latest audit and, for
+    an audit of a run (``run_id``), as ``lookahead.json`` beside the run; each written
+    atomically. Returns the paths written."""
+    from datetime import UTC, datetime
+
+    from stratforge.data.atomic import atomic_write_json
+    from stratforge.research.runs import runs_root
+
+    if report.symbol is None:
+        raise ConfigError("an audit of bars in memory has no symbol to be kept under")
+    payload = {**report.to_dict(), "written": datetime.now(UTC).isoformat(timespec="seconds")}
+    paths = [lookahead_path(report.symbol, home)]
+    if report.run_id is not None:
+        paths.append(runs_root(home) / report.run_id / LOOKAHEAD_FILE)
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, payload)
+    return paths

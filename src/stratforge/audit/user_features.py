@@ -25,22 +25,22 @@ from stratforge.errors import ConfigError
 FeatureFunction = Callable[..., Any]
 
 
-def load_feature_function(spec: str) -> FeatureFunction:
+def load_feature_function(spec: str, option: str = "--feature") -> FeatureFunction:
     """The function named by ``"module:function"`` (or ``"path/to/file.py:function"``);
-    ConfigError saying what could not be found and how to name it."""
+    ConfigError saying what could not be found and how to name it (as ``option``)."""
     module_name, sep, attribute = spec.rpartition(":")
     if not sep or not module_name or not attribute:
-        raise ConfigError(f"--feature {spec!r} is not 'module:function'; name a Python module "
+        raise ConfigError(f"{option} {spec!r} is not 'module:function'; name a Python module "
                           "(or a .py file) and a function in it, e.g. my_features:lookahead")
     try:
         if module_name.endswith(".py"):
             path = Path(module_name).expanduser()
             if not path.is_file():
-                raise ConfigError(f"--feature {spec}: no file {path}")
+                raise ConfigError(f"{option} {spec}: no file {path}")
             loader = importlib.util.spec_from_file_location(f"_stratforge_user_{path.stem}",
                                                             path)
             if loader is None or loader.loader is None:
-                raise ConfigError(f"--feature {spec}: {path} cannot be loaded as Python")
+                raise ConfigError(f"{option} {spec}: {path} cannot be loaded as Python")
             module = importlib.util.module_from_spec(loader)
             loader.loader.exec_module(module)
         else:
@@ -48,12 +48,12 @@ def load_feature_function(spec: str) -> FeatureFunction:
     except ConfigError:
         raise
     except Exception as exc:  # the user's module: any import failure is reported in one line
-        raise ConfigError(f"--feature {spec}: importing {module_name} failed "
+        raise ConfigError(f"{option} {spec}: importing {module_name} failed "
                           f"({type(exc).__name__}: {exc}); check the module name and that it "
                           "is on PYTHONPATH (or give a path to a .py file)") from exc
     function = getattr(module, attribute, None)
     if not callable(function):
-        raise ConfigError(f"--feature {spec}: {module_name} has no function {attribute}")
+        raise ConfigError(f"{option} {spec}: {module_name} has no function {attribute}")
     return function
 
 

@@ -24,7 +24,7 @@ def _short_time(iso: str) -> str:
     return text.removesuffix(":00") if text.count(":") == 2 else text
 
 
-def _timeframes(value: str | None) -> list[str] | None:
+def _comma_list(value: str | None) -> list[str] | None:
     if value is None:
         return None
     names = [part.strip() for part in value.split(",") if part.strip()]
@@ -45,6 +45,20 @@ def lookahead_command(
     feature: Annotated[list[str] | None, typer.Option(
         "--feature", help="Your own feature, 'module:function' or 'file.py:function' "
                           "(bars -> Series/DataFrame aligned with them); repeatable.")] = None,
+    builder: Annotated[str | None, typer.Option(
+        "--builder", help="Your own evolution feature builder, 'module:function' (bars, "
+                          "states, tick_size= -> DataFrame aligned with the bars), audited "
+                          "in place of the built-in one and used by --model.")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", help="A stored evolution model (fingerprint or a unique prefix of 8+ hex "
+                        "digits) replayed on its timeframe, as the agent replays it; "
+                        "repeatable.")] = None,
+    all_models: Annotated[bool, typer.Option(
+        "--models", help="Replay every stored evolution model of the symbol.")] = False,
+    sources: Annotated[str | None, typer.Option(
+        "--sources", help="Comma-separated sources to audit: states, vector, evolution, "
+                          "match, user, model (default: all; e.g. --sources model to audit "
+                          "only the models' signals).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the cut points and shuffled futures.")] = 0,
     history: Annotated[int, typer.Option(help="Bars before each cut.")] = 600,
     future: Annotated[int, typer.Option(help="Bars after each cut.")] = 120,
@@ -57,21 +71,27 @@ def lookahead_command(
     Any value at or before a cut that changes is lookahead: it is listed with its source,
     feature, timeframe and the first bar where it differs (exit status 3). Sources: states,
     vector (template dimensions with higher-timeframe context), evolution (the evolution
-    factory's features), match (template matches, with --run-id) and user (--feature).
+    factory's features, or --builder's), match (template matches, with --run-id), user
+    (--feature) and model (the standardised prediction of each --model replayed on its
+    timeframe). The result is kept as <home>/audits/lookahead/<SYMBOL>.json (and
+    lookahead.json beside --run-id's run), where the dashboard's research page shows it.
     """
     from stratforge.audit import audit_lookahead
+    from stratforge.audit.lookahead import write_lookahead_report
+    from stratforge.audit.sources import SOURCES
 
+    options = dict(timeframes=_comma_list(timeframes), run_id=run_id, features=feature or (),
+                   builder=builder, models=model or (), all_models=all_models,
+                   sources=_comma_list(sources) or SOURCES, cuts=cuts, seed=seed,
+                   history=history, future=future, tolerance=tolerance)
     if as_json:
-        report = audit_lookahead(symbol, timeframes=_timeframes(timeframes), run_id=run_id,
-                                 features=feature or (), cuts=cuts, seed=seed, history=history,
-                                 future=future, tolerance=tolerance)
+        report = audit_lookahead(symbol, **options)
+        write_lookahead_report(report)
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         with progress_bars() as progress:
-            report = audit_lookahead(symbol, timeframes=_timeframes(timeframes), run_id=run_id,
-                                     features=feature or (), cuts=cuts, seed=seed,
-                                     history=history, future=future, tolerance=tolerance,
-                                     progress=progress)
+            report = audit_lookahead(symbol, progress=progress, **options)
+        write_lookahead_report(report)
         if report.findings:
             table = Table(title=f"Lookahead in {report.symbol} (times UTC)")
             for column in ("source", "feature", "tf", "first differing bar", "row",
@@ -85,6 +105,8 @@ def lookahead_command(
                               _short_time(item.cut), ",".join(item.checks),
                               f"{item.cuts}/{len(report.cuts)}")
             console.print(table)
+        for line in report.skipped:
+            console.print(f"not replayed: {line}", soft_wrap=True)
         console.print(report.summary_line(), soft_wrap=True)
     if not report.clean:
         raise typer.Exit(code=FOUND_EXIT_CODE)
@@ -104,7 +126,7 @@ def null_command(
     the pipeline finds where there is no edge. Twins already done are kept (resume)."""
     from stratforge.cli.recorded import given, recorded, tee
     from stratforge.names import check_run_id
-    from stratforge.research.null_audit import audit_null
+    from stratforge.research.null_audit import audit_null, null_result
 
     check_run_id(run)  # a name that is not a run id stops here, before an operation exists
     parameters = given(run_id=run, twins=twins, method=method, executor=executor)
@@ -120,16 +142,6 @@ def null_command(
 
 NULL_AUDIT_TYPE = "null_audit"
 """The operation type of ``stratforge audit null`` (``ops list --type null_audit``)."""
-
-
-def null_result(block: dict) -> dict:
-    """What an operation records of a ``null_twins`` block (its ``result_summary``)."""
-    from stratforge.research.outputs import null_headline
-
-    return {"run_id": block["run_id"], "twins": block["twins"], "headline": null_headline(block),
-            "twins_with_any": {name: tier["twins_with_any"]
-                               for name, tier in block["tiers"].items()},
-            "beats_the_twins": block["beats_the_twins"]}
 
 
 def print_null_block(block: dict) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from stratforge.cli.audit_commands import null_result, print_null_block
+from stratforge.cli.audit_commands import print_null_block
 from stratforge.cli.console import console, progress_bars
 from stratforge.cli.cost_options import (
     Commission,
@@ -234,7 +234,7 @@ def run_command(
                   f"{' (quick sizes)' if quick else ''}; loading the research modules ...",
                   highlight=False)
     from stratforge.research.config import make_config
-    from stratforge.research.null_audit import audit_null
+    from stratforge.research.null_audit import audit_null, null_result
     from stratforge.research.pipeline import run_research
 
     only = [name for name, flag in (("mc", mc_only), ("optimize", optimize_only),

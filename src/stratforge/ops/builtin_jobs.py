@@ -21,6 +21,7 @@ from stratforge.ops.events import emit
 from stratforge.ops.handlers import register
 from stratforge.ops.training_runs import training_folder_of
 from stratforge.research.config import make_config
+from stratforge.research.null_audit import audit_null, null_result
 from stratforge.research.pipeline import run_research
 from stratforge.research.runs import PHASES, new_run_id
 from stratforge.search.samplers import sample_sobol
@@ -69,9 +70,15 @@ def sleep_job(context: JobContext) -> dict[str, Any]:
 @register("research_run")
 def research_job(context: JobContext) -> dict[str, Any]:
     """``stratforge run`` with the parameters as research settings; the run id is kept in
-    the metadata, so a job handed back to the queue resumes its run."""
+    the metadata, so a job handed back to the queue resumes its run. ``null_twins`` (N)
+    then runs the configuration on N null twins of the run's data (``research.null_audit``;
+    done twins are kept when the job is resumed) and adds its block to the result."""
     params = dict(context.parameters)
     quick = bool(params.pop("quick", False))
+    null_twins = params.pop("null_twins", None)
+    if null_twins is not None and (isinstance(null_twins, bool) or not isinstance(
+            null_twins, int) or null_twins < 1):
+        raise ConfigError(f"null_twins must be a whole number of at least 1, got {null_twins!r}")
     if params.get("executor") == "ray" and not params.get("ray_address"):
         # the cluster is the worker's configuration, never the request's (docs/api.md)
         params["ray_address"] = get_settings().ray_address
@@ -84,8 +91,12 @@ def research_job(context: JobContext) -> dict[str, Any]:
     context.phases = PHASES
     result = run_research(config, resume=resume, run_id=run_id, progress=context.progress)
     summary = result.summary
-    return {"run_id": run_id, "path": str(result.path), "tiers": summary.get("tiers"),
-            "best": (summary.get("best") or [])[:3], "complete": summary.get("complete")}
+    out = {"run_id": run_id, "path": str(result.path), "tiers": summary.get("tiers"),
+           "best": (summary.get("best") or [])[:3], "complete": summary.get("complete")}
+    if null_twins:
+        block = audit_null(run_id, twins=null_twins, progress=context.progress)
+        out["null_twins"] = null_result(block)
+    return out
 
 
 @register("training_run")

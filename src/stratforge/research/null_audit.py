@@ -45,6 +45,7 @@ from stratforge.research.outputs import (
     NULL_TWINS_FILE,
     TIER_ORDER,
     load_validation,
+    null_headline,
     write_summary,
 )
 from stratforge.research.pipeline import run_research
@@ -54,6 +55,14 @@ from stratforge.timeframes import parse_timeframe
 
 TWINS_DIR = "null_twins"
 BEATS_PERCENTILE = 95.0
+
+
+def null_result(block: dict[str, Any]) -> dict[str, Any]:
+    """What an operation records of a ``null_twins`` block (its ``result_summary``)."""
+    return {"run_id": block["run_id"], "twins": block["twins"], "headline": null_headline(block),
+            "twins_with_any": {name: tier["twins_with_any"]
+                               for name, tier in block["tiers"].items()},
+            "beats_the_twins": block["beats_the_twins"]}
 
 
 def audit_null(run_id: str | None, *, twins: int, home: Path | str | None = None,

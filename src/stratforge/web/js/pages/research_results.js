@@ -187,6 +187,33 @@ export function nullTwinsPanel(b) {
     ], winners, { id: "null-twins-winners" }) : empty("No real strategy beats the twins."));
 }
 
+const shortTime = (iso) => String(iso || "").replace("T", " ").replace("+00:00", "");
+
+// The latest `stratforge audit lookahead` of the run (or of its symbol): every feature,
+// template match and model signal recomputed on truncated and future-perturbed copies.
+export function lookaheadPanel(a) {
+  const found = a.findings || [];
+  const scope = a.run_id ? `run ${a.run_id}` : `${a.symbol} (not this run: its symbol's latest audit)`;
+  return panel("Lookahead audit",
+    h("p", { id: "lookahead-headline", class: found.length ? "tier-4" : "tier-1" },
+      h("strong", {}, found.length ? `lookahead in ${found.length} feature series` : "no lookahead found")),
+    facts([
+      ["Audited", `${scope}, written ${shortTime(a.written)} UTC`],
+      ["Checked", a.summary ? a.summary.replace(/^[^:]*: /, "") : null],
+      ["Models", (a.models || []).length ? a.models.map((m) => m.slice(0, 16)).join(", ") : "none"],
+      ["Builder", a.builder || "built-in (build_features)"]]),
+    found.length ? table([
+      { label: "Source", get: (f) => f.source }, { label: "Feature", get: (f) => f.feature },
+      { label: "TF", get: (f) => f.timeframe }, { label: "First differing bar (UTC)", get: (f) => shortTime(f.first_bar) },
+      { label: "Row", get: (f) => int(f.first_bar_index), class: "num" },
+      { label: "Cut", get: (f) => shortTime(f.cut) }, { label: "Seen by", get: (f) => (f.checks || []).join(", ") },
+      { label: "Cuts", get: (f) => `${f.cuts}/${(a.cuts || []).length}`, class: "num" },
+    ], found, { id: "lookahead-table", rowKey: (f) => `${f.source}.${f.feature}@${f.timeframe}` })
+      : empty("No value at or before a cut changed on any copy."),
+    (a.skipped || []).length ? h("ul", { id: "lookahead-skipped", class: "muted" },
+      a.skipped.map((line) => h("li", {}, `not replayed: ${line}`))) : null);
+}
+
 function playbookPanel(playbook, market) {
   const list = playbook.strategies || [];
   const m = playbook.market || market;
@@ -240,6 +267,8 @@ export async function renderResults(box, runId, info) {
     const slot = h("div", {}); parts.push(slot);  // only when the run was audited
     tasks.push(summary.then((s) => { if (s.null_twins) slot.append(nullTwinsPanel(s.null_twins)); }).catch(() => {}));
   }
+  const audit = h("div", {}); parts.push(audit);  // only when the run or its symbol was audited
+  tasks.push(get(`/research/runs/${runId}/lookahead`).then((a) => { if (a.audited) audit.append(lookaheadPanel(a)); }).catch(() => {}));
   add(info.files.playbook, async () => playbookPanel(await get(`/research/runs/${runId}/playbook`), market));
   add(done.includes("validation"), async () => equityChart(await get(`/research/runs/${runId}/curves`)));
   fill(box, ...parts);
