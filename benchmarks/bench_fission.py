@@ -9,10 +9,10 @@ its children do better than the parent alone.
                                        [--seeds 10] [--seed 0]
 
 * **Null**: one ``null`` MNQ market (1m bars, ``--days``); ``--templates`` templates of
-  ``--members`` bars drawn at random (side drawn at random), fission to depth 1; the share
+  ``--members`` bars drawn at random (two-sided: each faded), fission to depth 1; the share
   of templates that split, and of those that put a candidate split to the held-out test.
 * **Two behaviours**: per seed a ``planted`` MNQ market with ``planted_rule=
-  TwoBehaviourRule()``; the template is every event shocked down (the fade is long), fast
+  TwoBehaviourRule()``; the template is every event (two-sided: each shock faded), fast
   and slow mixed. Per seed: split or not, the held-out gain of the children's exits over the
   parent's (mean points per held-out member) and its p-value, the purity of the children
   (share of each child's members of its main behaviour), and the children's score and
@@ -40,7 +40,7 @@ from stratforge.discovery.optimize import optimize_templates
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.instruments import get_instrument
 
-SETTINGS = {"max_fission_depth": 1, "iterations": 40, "fission_iterations": 20,
+SETTINGS = {"max_fission_depth": 1, "iterations": 60, "fission_iterations": 20,
             "resume": False, "batch_size": 1000}
 
 
@@ -86,7 +86,7 @@ def null_case(args: argparse.Namespace, tmp: str) -> None:
     rows = np.sort(rng.choice(np.arange(100, len(bars) - 200), n, replace=False))
     patterns = member_frame(bars, rows, rng)
     order = rng.permutation(n).reshape(args.templates, args.members)
-    groups = [(np.sort(o), int(rng.choice([-1, 1]))) for o in order]
+    groups = [(np.sort(o), 0) for o in order]  # two-sided, as clustering makes them
     result = optimize_templates(library_of(patterns, groups), patterns, symbol="MNQ",
                                 bars={"1m": bars}, checkpoint_dir=f"{tmp}/null",
                                 random_state=args.seed, **SETTINGS)
@@ -110,12 +110,11 @@ def planted_case(args: argparse.Namespace, tmp: str) -> None:
                                  kind="planted", resolution="1m", planted_rule=rule)
         bars = market.bars
         events = pd.DataFrame(market.spec["planted"]["events"])
-        events = events[events["direction"] == -1]  # shocked down: the fade is long
         stamps = pd.to_datetime(events["ts"], utc=True).dt.as_unit("ns").array.asi8
         rows = np.searchsorted(bars["ts"].dt.as_unit("ns").array.asi8, stamps)
         patterns = member_frame(bars, rows, np.random.default_rng(seed))
         behaviour = dict(zip(patterns["pattern_id"], events["behaviour"], strict=True))
-        library = library_of(patterns, [(np.arange(len(rows)), 1)])
+        library = library_of(patterns, [(np.arange(len(rows)), 0)])
         result = optimize_templates(library, patterns, symbol="MNQ", bars={"1m": bars},
                                     checkpoint_dir=f"{tmp}/planted{seed}", random_state=seed,
                                     **SETTINGS)
@@ -128,6 +127,7 @@ def planted_case(args: argparse.Namespace, tmp: str) -> None:
         rows_out.append({
             "seed": seed, "members": int(parent["members"]),
             "fast": sum(b == "fast" for b in behaviour.values()), "split": bool(parent["split"]),
+            "feature": parent["split_feature"] or "-",
             "k": int(parent["k"]), "holdout_gain": parent["holdout_gain"],
             "holdout_p": parent["holdout_p"],
             "purity": min(purity) if purity else np.nan,
@@ -139,7 +139,7 @@ def planted_case(args: argparse.Namespace, tmp: str) -> None:
             if len(children) else np.nan})
     table = pd.DataFrame(rows_out)
     print(f"\ntwo-behaviour planted market ({args.days} days, TwoBehaviourRule defaults), "
-          f"mixed template = events shocked down:")
+          f"mixed template = every event, faded on either side:")
     with pd.option_context("display.width", 160, "display.precision", 3):
         print(table.to_string(index=False))
     split = table["split"]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import random_bars
+from stratforge.data.synthetic import TwoBehaviourRule, generate_market
 from stratforge.discovery.doe import (
     EXIT_COLUMNS,
     HOLD,
@@ -24,6 +25,7 @@ from stratforge.discovery.doe import (
     to_exit_params,
 )
 from stratforge.discovery.library import FeatureScaler, Template, TemplateLibrary
+from stratforge.discovery.matching import match_library
 from stratforge.discovery.optimize import CHECKPOINT_FILE, optimize_templates
 from stratforge.discovery.worker import MarketArrays, kernel_matrix, member_points, score_points
 from stratforge.errors import ConfigError
@@ -564,3 +566,74 @@ def test_a_two_behaviour_template_splits_with_held_out_evidence(tmp_path):
     assert sorted(map(sorted, kinds)) == [[0], [1]]
     with pytest.raises(ConfigError, match="fission_alpha"):
         run(library, patterns, bars, tmp_path, fission_alpha=0.0)
+
+
+# ------------------------------------------------------------- fission by a feature cut
+
+def two_behaviour_members(days: int, seed: int):
+    """Every planted event of a two-behaviour market as a member (faded on either side):
+    ``abs_z`` and ``abs_velocity_sigma`` from the bars (they carry a shock's size, which tells
+    the fast events from the slow ones), the other twelve features noise."""
+    market = generate_market(get_instrument("MNQ"), days=days, seed=seed, kind="planted",
+                             resolution="1m", planted_rule=TwoBehaviourRule())
+    bars = market.bars
+    events = pd.DataFrame(market.spec["planted"]["events"])
+    stamps = pd.to_datetime(events["ts"], utc=True).dt.as_unit("ns").array.asi8
+    rows = np.searchsorted(bars["ts"].dt.as_unit("ns").array.asi8, stamps)
+    close = bars["close"]
+    move = close.diff()
+    sigma = move.rolling(60, min_periods=20).std().bfill().to_numpy()
+    z = ((close - close.rolling(20, min_periods=1).mean()).to_numpy() / sigma)[rows]
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"pattern_id": [f"1m:{r}" for r in rows], "timeframe": "1m",
+                          "bar": rows, "ts": bars["ts"].iloc[rows].to_numpy(), "z": z,
+                          "sigma": sigma[rows]})
+    for name in FEATURE_NAMES:
+        frame[name] = rng.normal(0.0, 1.0, len(rows))
+    frame["abs_z"] = np.abs(z)
+    frame["abs_velocity_sigma"] = np.abs(move.to_numpy()[rows]) / sigma[rows]
+    raw = frame.loc[:, list(FEATURE_NAMES)].to_numpy()
+    scaler = FeatureScaler.fit(raw)
+    template = Template(template_id="T0001", timeframes=["1m"], members=len(frame),
+                        member_ids=sorted(frame["pattern_id"]), direction=0,
+                        centroid_scaled=scaler.transform(raw).mean(axis=0).tolist(),
+                        centroid_raw=raw.mean(axis=0).tolist())
+    library = TemplateLibrary([template], {"1m": scaler}, {"source": "test"})
+    return bars, frame, library, events["behaviour"].to_numpy()
+
+
+def test_a_feature_cut_splits_two_behaviours_and_its_children_share_out_the_matches(tmp_path):
+    bars, patterns, library, behaviour = two_behaviour_members(120, seed=4)
+    settings = {"iterations": 60, "fission_iterations": 20, "max_fission_depth": 1,
+                "checkpoint_dir": tmp_path / "ck", "bars": {"1m": bars}, "symbol": "MNQ",
+                "random_state": 4}
+    result = optimize_templates(library, patterns, **settings)
+    row = result.report.set_index("template_id").loc["T0001"]
+    # the cut is on a feature that carries the shock's size, found on the discovery half and
+    # confirmed on the held-out half
+    assert row["split"] and row["split_feature"] in ("abs_velocity_sigma", "abs_z")
+    assert row["holdout_p"] < 0.01 and row["holdout_gain"] > 0 and row["discovery_gain"] > 0
+    assert result.fission_trials == 1
+    low, high = (result.library.get(c) for c in result.splits["T0001"])
+    cut = low.conditions[0]["cut"]
+    assert low.conditions == [{"feature": row["split_feature"], "above": False, "cut": cut}]
+    assert high.conditions == [{"feature": row["split_feature"], "above": True, "cut": cut}]
+    # every member goes to the side of the cut its own feature value gives
+    values = patterns.set_index("pattern_id")[row["split_feature"]]
+    assert (values[low.member_ids] <= cut).all() and (values[high.member_ids] > cut).all()
+    assert sorted(low.member_ids + high.member_ids) == sorted(patterns["pattern_id"])
+    # the small shocks are mostly fast, the large ones mostly slow (behaviour is not a
+    # feature: the cut found it from what the members' exits earn)
+    kind = dict(zip(patterns["pattern_id"], behaviour, strict=True))
+    assert np.mean([kind[m] == "fast" for m in low.member_ids]) > 0.7
+    assert np.mean([kind[m] == "slow" for m in high.member_ids]) > 0.7
+    # children keep the parent's centroid: their matches share out the parent's exactly
+    assert low.centroid_scaled == library.get("T0001").centroid_scaled
+    parent = match_library(library, patterns, "1m")
+    children = match_library(result.library, patterns, "1m")
+    assert sorted(children["position"]) == sorted(parent["position"])
+    assert not children["position"].duplicated().any()
+    # the children and their conditions survive a save and a resume from the checkpoint
+    assert TemplateLibrary.load(result.library.save(tmp_path / "lib")) == result.library
+    again = optimize_templates(library, patterns, **settings)
+    assert again.library == result.library

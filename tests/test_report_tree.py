@@ -31,6 +31,13 @@ def test_each_fission_decision_gives_its_reason():
     assert split_verdict(_row(fission_members=0), {**SETTINGS, "fission": False})[1] == \
         "not tried: fission is off"
     assert split_verdict(_row(silhouette=math.nan, k=0), SETTINGS)[0] == "none"
+    # a feature cut is a candidate whatever the silhouette (there is none)
+    decision, reason = split_verdict(_row(silhouette=math.nan, split_feature="abs_z",
+                                          split=True), SETTINGS)
+    assert decision == "split" and reason.startswith("kept (split on abs_z: on 48 held-out")
+    decision, reason = split_verdict(_row(silhouette=math.nan, split_feature="hurst",
+                                          holdout_p=0.3, holdout_gain=0.1), SETTINGS)
+    assert decision == "rejected" and "p = 0.3" in reason
     assert split_verdict(_row(silhouette=0.3), SETTINGS)[1] == \
         "no candidate: silhouette 0.30 < 0.45"
     decision, reason = split_verdict(_row(holdout_gain=math.nan, holdout_members=4), SETTINGS)

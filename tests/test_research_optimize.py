@@ -224,15 +224,17 @@ def test_sigkill_during_the_phase_then_resume_gives_the_same_summary(serial_run,
 
 
 def test_fission_children_go_through_matching_and_the_sweep(tmp_path):
-    # a market with two planted behaviours that want different exits (seed 4 splits two
-    # templates at these sizes; the split rule itself: tests/test_optimize.py)
+    # a market with two planted behaviours that want different exits; seed 4 splits three
+    # templates at these sizes with fission_alpha 0.3 (60 days are too few for 0.01; the
+    # split rule itself: tests/test_optimize.py, benchmarks/bench_fission.py)
     home = tmp_path / "home"
     market = generate_market(get_instrument("MNQ"), days=60, seed=4, kind="planted",
                              resolution="1m", planted_rule=TwoBehaviourRule())
     write_base_bars(AtlasStore.open("MNQ", home), BarArrays.from_frame(market.bars),
                     parse_timeframe("1m"), replace_all=True, source="two behaviours",
                     extra_files={SPEC_FILE: json.dumps(market.spec).encode()})
-    settings = {**SETTINGS, "timeframes": "1m,5m", "optimize_templates": None}
+    settings = {**SETTINGS, "timeframes": "1m,5m", "optimize_templates": None,
+                "fission_alpha": 0.3}
     run = run_research(make_config(**settings), home=home).path
     info = json.loads((run / "state.json").read_text())["phases"]["optimize"]
     assert info["splits"], "no template split on the two-behaviour market"

@@ -33,12 +33,14 @@ from stratforge.research.report_tree import split_verdict, tree_order
 from stratforge.timeframes import parse_timeframe
 
 pytestmark = pytest.mark.slow
+# fission_alpha 0.3: these small runs are too short for splits at 0.01 (what fission
+# needs to split: tests/test_optimize.py, benchmarks/bench_fission.py); the report is checked
 SETTINGS = {**SMALL, "timeframes": "1m,5m", "executor": "serial", "checkpoint_every": 1,
-            "optimize_templates": None}
+            "optimize_templates": None, "fission_alpha": 0.3}
 
 
 def _two_behaviours(home: Path) -> None:
-    # seed 4 splits templates on a full scan at these sizes (tests/test_research_optimize.py)
+    # seed 4 splits three templates on a full scan at these sizes with fission_alpha 0.3
     market = generate_market(get_instrument("MNQ"), days=60, seed=4, kind="planted",
                              resolution="1m", planted_rule=TwoBehaviourRule())
     write_base_bars(AtlasStore.open("MNQ", home), BarArrays.from_frame(market.bars),
@@ -133,12 +135,12 @@ def test_the_report_tree_holds_each_child_under_its_parent(full_run):
         child_row = next(i for i, c in enumerate(first_cell) if c == f"└ {child.template_id}")
         assert parent_row < child_row  # the child sits below its parent ...
         assert "(replaced by its children)" in first_cell[parent_row]
-        assert "kept: on " in rows[parent_row + 1]  # ... whose split shows its evidence
+        assert "kept (" in rows[parent_row + 1]  # ... whose split shows its evidence
         assert f"<td>{child.parent_id}</td>" in rows[child_row + 1]
     report = pd.read_parquet(full_run / "optimize" / "report.parquet")
     assert len(rows) - 1 == len(report)
     settings = {"fission": True, "max_fission_depth": 2, "min_silhouette": 0.45,
-                "fission_alpha": 0.01}
+                "fission_alpha": 0.3}
     verdicts = [split_verdict(row, settings)[0] for _, row in tree_order(report)]
     assert verdicts.count("split") == int(report["split"].sum()) == \
         len({t.parent_id for t in children})

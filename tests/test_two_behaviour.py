@@ -34,13 +34,20 @@ def test_two_behaviours_are_planted_with_their_shapes():
         base = at(0)
         shock = e.direction * (at(1) - base)
         assert shock == pytest.approx(e.shock_ticks, abs=1)
-        if e.behaviour == "fast":  # back within 3 minutes, given back within 13 more
+        if e.behaviour == "fast":  # back within 3 minutes, then the move runs on past it
             done = e.direction * (at(1 + rule.fast_horizon_minutes) - base)
             assert done == pytest.approx(e.shock_ticks - e.reversion_ticks, abs=1)
-            assert e.direction * (at(14) - base) == pytest.approx(e.shock_ticks, abs=1)
-        else:  # the whole shock back after 40 minutes
-            assert e.direction * (at(1 + rule.slow_horizon_minutes) - base) == pytest.approx(
-                e.shock_ticks - e.reversion_ticks, abs=1)
+            relapse = round(rule.fast_relapse_fraction * e.reversion_ticks)
+            assert e.direction * (at(14) - base) == pytest.approx(
+                e.shock_ticks - e.reversion_ticks + relapse, abs=1)
+        else:  # runs on for 5 minutes, then the whole shock and the extension come back
+            extension = round(rule.slow_extension_k_sigma * e.sigma_ticks)
+            assert e.reversion_ticks == pytest.approx(e.shock_ticks + extension, abs=1)
+            ext = 1 + rule.slow_extension_minutes
+            assert e.direction * (at(ext) - base) == pytest.approx(e.shock_ticks + extension,
+                                                                   abs=1)
+            assert e.direction * (at(ext + rule.slow_horizon_minutes) - base) == pytest.approx(
+                e.shock_ticks + extension - e.reversion_ticks, abs=1)
 
 
 def test_the_default_planted_market_is_unchanged_and_bad_use_is_refused():

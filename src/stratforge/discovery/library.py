@@ -128,6 +128,20 @@ class FeatureScaler:
     __hash__ = None  # type: ignore[assignment]
 
 
+def _condition(value: Any, where: str) -> dict[str, Any]:
+    """A checked template condition ``{"feature", "above", "cut"}``."""
+    if not isinstance(value, Mapping) or set(value) != {"feature", "above", "cut"}:
+        raise ConfigError(f"{where}: a condition is a mapping with exactly feature, above and "
+                          f"cut, got {value!r}")
+    if value["feature"] not in FEATURE_NAMES:
+        raise ConfigError(f"{where}: condition feature {value['feature']!r} is not one of "
+                          f"{', '.join(FEATURE_NAMES)}")
+    cut = float(value["cut"])
+    if not math.isfinite(cut):
+        raise ConfigError(f"{where}: condition cut must be finite, got {value['cut']!r}")
+    return {"feature": str(value["feature"]), "above": bool(value["above"]), "cut": cut}
+
+
 def side_label(direction: float) -> str:
     """How a template or strategy of ``direction`` trades: "long", "short" or "both" (0:
     fades the move on either side)."""
@@ -147,7 +161,11 @@ class Template:
     (the win rate of each member's mean-reversion side); ``oracle_direction_share`` the share
     of members whose ``oracle_side`` is the side that fades their move. Percentiles are 25/50/75.
     ``physics_variance`` is the mean over the 14 dimensions of the members' scaled variance.
-    Equality treats NaN as equal to NaN. Change a template with ``dataclasses.replace``.
+    ``conditions`` (fission children) restrict the template to the bars whose raw feature
+    ``feature`` is above ``cut`` (``above`` true) or at or below it, each a dict
+    ``{"feature", "above", "cut"}``; a child keeps its parent's centroid, so the children of a
+    split share out the parent's matches. Equality treats NaN as equal to NaN. Change a
+    template with ``dataclasses.replace``.
     """
 
     template_id: str
@@ -165,6 +183,7 @@ class Template:
     physics_variance: float = math.nan
     parent_id: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    conditions: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         put = object.__setattr__
@@ -192,6 +211,17 @@ class Template:
         if self.parent_id is not None:
             put(self, "parent_id", str(self.parent_id))
         put(self, "params", _json_clean(dict(self.params), f"{where}: params"))
+        put(self, "conditions", [_condition(c, where) for c in self.conditions])
+
+    def admits(self, vectors: pd.DataFrame) -> np.ndarray:
+        """Which rows of ``vectors`` (raw ``FEATURE_NAMES`` columns) meet every condition
+        (all rows when there are none; a missing value meets none)."""
+        keep = np.ones(len(vectors), dtype=bool)
+        for c in self.conditions:
+            values = vectors[c["feature"]].to_numpy(dtype=np.float64)
+            with np.errstate(invalid="ignore"):
+                keep &= (values > c["cut"]) if c["above"] else (values <= c["cut"])
+        return keep
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Template):
@@ -216,6 +246,7 @@ _TEMPLATE_SCHEMA = pa.schema([
     pa.field("physics_variance", pa.float64()),
     pa.field("parent_id", pa.string()),
     pa.field("params", pa.string()),  # JSON object
+    pa.field("conditions", pa.string()),  # JSON list
 ])
 _MEMBER_SCHEMA = pa.schema([pa.field("template_id", pa.string(), nullable=False),
                             pa.field("pattern_id", pa.string(), nullable=False)])
@@ -356,6 +387,7 @@ class TemplateLibrary:
         ts = self.templates
         columns = {name: [getattr(t, name) for t in ts] for name in _TEMPLATE_SCHEMA.names}
         columns["params"] = [json.dumps(t.params, sort_keys=True) for t in ts]
+        columns["conditions"] = [json.dumps(t.conditions, sort_keys=True) for t in ts]
         templates = pa.Table.from_pydict(columns, schema=_TEMPLATE_SCHEMA)
         members = pa.Table.from_pydict({
             "template_id": [t.template_id for t in ts for _ in t.member_ids],
@@ -410,6 +442,7 @@ class TemplateLibrary:
         try:
             for row in pq.read_table(folder / TEMPLATES_FILE).to_pylist():
                 row["params"] = json.loads(row["params"])
+                row["conditions"] = json.loads(row.get("conditions") or "[]")
                 row["member_ids"] = members.get(row["template_id"], [])
                 templates.append(Template(**row))
             scalers = {tf: FeatureScaler(**s) for tf, s in index["scalers"].items()}

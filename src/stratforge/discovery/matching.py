@@ -4,7 +4,8 @@ A bar matches template T when the Euclidean distance between its scaled feature 
 T's scaled centroid is below a threshold (default 3.0) and T trades the side that fades the
 bar's move: a two-sided template (direction 0, what clustering makes) every bar with z != 0,
 entering short above the centre (z > 0) and long below it (z < 0); a one-sided one (+1 long,
--1 short) only the bars whose z it fades. Bars with any missing feature never match.
+-1 short) only the bars whose z it fades. A fission child also needs its conditions
+(``Template.admits``: a cut on one raw feature). Bars with any missing feature never match.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def match_template(library: TemplateLibrary, template_id: str, vectors: pd.DataF
     distance = np.sqrt(((scaled - np.asarray(template.centroid_scaled)) ** 2).sum(axis=1))
     z = vectors["z"].to_numpy(dtype=np.float64)
     agrees, side = fading_sides(template.direction, z)
-    mask = np.isfinite(distance) & (distance < threshold) & agrees
+    mask = np.isfinite(distance) & (distance < threshold) & agrees & template.admits(vectors)
     entries = np.flatnonzero(mask).astype(np.int64)
     return entries, side[entries].astype(np.int64)
 
@@ -98,6 +99,8 @@ def match_library(library: TemplateLibrary, vectors: pd.DataFrame, timeframe: st
     for template in library:
         centre = np.asarray(template.centroid_scaled)
         agrees, side = fading_sides(template.direction, z)
+        if template.conditions:
+            agrees = agrees & template.admits(vectors)
         candidates = np.flatnonzero(finite & agrees)
         distance = np.sqrt(((scaled[candidates] - centre) ** 2).sum(axis=1))
         hit = candidates[distance < threshold].astype(np.int64)

@@ -65,16 +65,19 @@ FISSION_KS: tuple[int, ...] = (2, 3, 4, 5)
 MEMBERS_PER_CLUSTER = 5
 MAX_FISSION_DEPTH = 2
 FISSION_ALPHA = 0.01
+FISSION_PROPOSALS: tuple[str, ...] = ("features", "exits")
+"""How a candidate split is proposed: ``features`` (the feature and median cut that best
+separates what the discovery members' own optima want), ``exits`` (KMeans on those optima)."""
 MIN_HOLDOUT_PER_CHILD = 3
 NEEDED_COLUMNS: tuple[str, ...] = ("pattern_id", "timeframe", "bar", "ts", "z", *FEATURE_NAMES)
 CHECKPOINT_FILE = "checkpoint.json"
 CHECKPOINT_FORMAT = "stratforge.optimization_checkpoint"
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 REPORT_COLUMNS: tuple[str, ...] = (
     "template_id", "parent_id", "depth", "members", "members_used", "timeframes", "score",
     "mean_points", "trades", "win_rate", "sharpe_per_trade", "best_phase", *EXIT_COLUMNS,
-    "fission_members", "silhouette", "k", "holdout_members", "holdout_gain", "holdout_p",
-    "split", "children",
+    "fission_members", "split_feature", "discovery_gain", "silhouette", "k",
+    "holdout_members", "holdout_gain", "holdout_p", "split", "children",
 )
 
 
@@ -285,15 +288,14 @@ def _halves(template: Template, members: pd.DataFrame, ctx: _Context
             ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The seeded split of the members: (discovery, held out).
 
-    A seeded permutation cuts the members in two; the larger half is the discovery half, of
-    which the first ``fission_members`` in time order are optimised one by one, and the other
+    A seeded permutation cuts the members in two; the larger half is the discovery half (the
+    first ``fission_members`` of it in time order are optimised one by one), and the other
     half is held out to confirm the split. Both keep the members' time order."""
     s = ctx.settings
     rng = np.random.default_rng(_seed(s["random_state"], template.template_id, "halves"))
     order = rng.permutation(len(members))
     cut = len(members) - len(members) // 2
-    discovery = np.sort(order[:cut])[:s["fission_members"]]
-    return members.iloc[discovery], members.iloc[np.sort(order[cut:])]
+    return members.iloc[np.sort(order[:cut])], members.iloc[np.sort(order[cut:])]
 
 
 def _member_optima(template: Template, rows: pd.DataFrame, space: ParameterSpace,
@@ -343,24 +345,32 @@ def _clusters(template: Template, points: np.ndarray, ctx: _Context
 def _confirm(template: Template, space: ParameterSpace,
              found: pd.DataFrame, held: pd.DataFrame, children: list[list[str]],
              ctx: _Context) -> dict[str, Any]:
-    """The held-out test of a candidate split (docs/discovery.md, "Fission").
-
-    The parent's optimum and each child's optimum are searched on the discovery members
-    (``found``, the clustered ones, each child on its own); every held-out member is scored
-    with its child's optimum and with the parent's (a member that does not trade scores 0),
-    and the split is kept when the mean of those differences is positive at one-sided
-    significance ``fission_alpha`` (t-test), every child has at least
-    ``MIN_HOLDOUT_PER_CHILD`` held-out members and no child is significantly worse than the
-    parent on its own held-out members."""
+    """The held-out test of a split proposed by clustering exits (docs/discovery.md,
+    "Fission"): the parent's optimum and each child's are searched on the discovery members
+    (``found``, the clustered ones, each child on its own), then :func:`_holdout_test`."""
     s = ctx.settings
     child_of = {pid: c for c, ids in enumerate(children) for pid in ids}
     found_child = np.asarray([child_of[str(p)] for p in found["pattern_id"]])
-    held_child = np.asarray([child_of[str(p)] for p in held["pattern_id"]])
     seed = _seed(s["random_state"], template.template_id, "confirm")
     vectors = [_search(found, space, seed, template.direction, ctx)[0]]
     vectors += [_search(found.iloc[np.flatnonzero(found_child == c)], space, seed,
                         template.direction, ctx)[0] for c in range(len(children))]
-    pts = ctx.points(np.vstack(vectors), ctx.groups(held), len(held), template.direction)
+    return _holdout_test(template, np.vstack(vectors), held, children, ctx)
+
+
+def _holdout_test(template: Template, vectors: np.ndarray, held: pd.DataFrame,
+                  children: list[list[str]], ctx: _Context) -> dict[str, Any]:
+    """The held-out test of a split: ``vectors`` are the parent's exit, then each child's.
+
+    Every held-out member is scored with its child's exit and with the parent's (a member
+    that does not trade scores 0; one that trades under neither is left out); the split is
+    kept when the mean difference is above 0 at one-sided significance ``fission_alpha``,
+    every child has ``MIN_HOLDOUT_PER_CHILD`` held-out members and no child does
+    significantly worse than the parent on its own."""
+    s = ctx.settings
+    child_of = {pid: c for c, ids in enumerate(children) for pid in ids}
+    held_child = np.asarray([child_of[str(p)] for p in held["pattern_id"]])
+    pts = ctx.points(vectors, ctx.groups(held), len(held), template.direction)
     mine = pts[1 + held_child, np.arange(len(held))]
     both_idle = np.isnan(mine) & np.isnan(pts[0])
     gain = np.nan_to_num(mine) - np.nan_to_num(pts[0])
@@ -387,30 +397,106 @@ def _one_sided_p(values: np.ndarray) -> float:
     return float(ttest_1samp(values, 0.0, alternative="greater").pvalue)
 
 
+def _feature_split(found: pd.DataFrame, best: np.ndarray, ctx: _Context, direction: int
+                   ) -> tuple[dict[str, Any] | None, float, np.ndarray | None]:
+    """(cut, discovery gain, exits) of the best median cut of one feature, or
+    (None, nan, None); ``exits`` are the rows of ``best`` the whole and the two sides
+    (at or below the cut, then above) earn most with.
+
+    The own optima of the members optimised one by one (``best``) are scored on every
+    discovery member (a matrix of points, untraded = 0). For each of the 14 features, the
+    members at or below its median form one group and the rest the other (each needs
+    ``MEMBERS_PER_CLUSTER``); a group's exit is the member optimum that earns the group most.
+    The gain is what the two groups
+    earn with their exits over what all earn with the single best one; the feature with the
+    largest positive gain proposes the split (ties: the earlier feature), as the cut
+    ``{"feature", "cut"}`` (raw units). Chosen on the discovery members only: the held-out
+    test (:func:`_confirm`) judges it."""
+    points = np.nan_to_num(ctx.points(best, ctx.groups(found), len(found), direction))
+    totals = points.sum(axis=1)
+    whole = float(totals.max())
+    chosen: dict[str, Any] | None = None
+    exits: np.ndarray | None = None
+    top = 0.0
+    for name in FEATURE_NAMES:
+        values = found[name].to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            continue
+        cut = float(np.median(values))
+        low = values <= cut
+        if min(int(low.sum()), int((~low).sum())) < MEMBERS_PER_CLUSTER:
+            continue
+        below, over = points[:, low].sum(axis=1), points[:, ~low].sum(axis=1)
+        gain = float(below.max()) + float(over.max()) - whole
+        if gain > top + 1e-9:
+            chosen, top = {"feature": name, "cut": cut}, gain
+            exits = best[[int(np.argmax(totals)), int(np.argmax(below)), int(np.argmax(over))]]
+    return chosen, (top if chosen is not None else math.nan), exits
+
+
+def _cut_children(template: Template, members: pd.DataFrame, cut: dict[str, Any]
+                  ) -> tuple[list[list[str]], list[list[dict[str, Any]]]]:
+    """Member ids and conditions of the two children of a cut: at or below it, then above
+    (each child keeps the parent's conditions and adds its side of the cut)."""
+    values = members[cut["feature"]].to_numpy(dtype=np.float64)
+    above = values > cut["cut"]
+    groups, conditions = [], []
+    for side in (False, True):
+        ids = members.index[above == side]
+        groups.append(sorted(str(p) for p in ids))
+        conditions.append([*template.conditions,
+                           {"feature": cut["feature"], "above": side, "cut": cut["cut"]}])
+    return groups, conditions
+
+
 def _fission(template: Template, members: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
     """Find a candidate split on half the members, confirm it on the other half."""
     s = ctx.settings
-    none: dict[str, Any] = {"fission_members": 0, "silhouette": math.nan, "k": 0,
+    none: dict[str, Any] = {"fission_members": 0, "split_feature": "",
+                            "discovery_gain": math.nan, "silhouette": math.nan, "k": 0,
                             "fission_trial": False, "holdout_members": 0,
                             "holdout_gain": math.nan, "holdout_p": math.nan, "children": []}
     if (not s["fission"] or template.template_id.count(".") >= s["max_fission_depth"]
             or len(members) < 2 * MEMBERS_PER_CLUSTER * FISSION_KS[0]):
         return none
-    found, held = _halves(template, members, ctx)
+    discovery, held = _halves(template, members, ctx)
+    found = discovery.iloc[:s["fission_members"]]
     space = ctx.space(members)
     best, traded = _member_optima(template, found, space, ctx)
     labelled = np.flatnonzero(traded)
+    result = {**none, "fission_members": len(found)}
+    if s.get("fission_proposal", "features") == "features":
+        cut, gain, exits = _feature_split(discovery, best[labelled], ctx, template.direction)
+        if cut is not None:
+            result.update(split_feature=cut["feature"], discovery_gain=gain, k=2)
+            # the cut gives every member its child, held-out ones included, by the rule
+            # matching will use; parent and children take the member optimum that earned
+            # their discovery members most, so both sides of the test pick from the same
+            # candidates
+            children, conditions = _cut_children(template, members, cut)
+            test = _holdout_test(template, exits, held, children, ctx)
+            return _with_test(result, test, children, conditions)
+    # no cut separates what the members want (or exits were asked for): cluster the exits;
+    # either way a template puts at most one candidate to the held-out test
     points = space.normalize(best[labelled])[:, [STOP, TARGET, TIGHT]]
     k, sil, labels = _clusters(template, points, ctx)
-    result = {**none, "fission_members": len(found), "silhouette": sil, "k": k}
+    result.update(silhouette=sil, k=k)
     if labels is None or sil < s["min_silhouette"]:
         return result
     children = _child_groups(members, found.index[labelled], labels, ctx)
     test = _confirm(template, space, found.iloc[labelled], held, children, ctx)
+    return _with_test(result, test, children)
+
+
+def _with_test(result: dict[str, Any], test: dict[str, Any], children: list[list[str]],
+               conditions: list[list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """The fission record with a candidate's held-out test (children, with their
+    conditions when the split is a cut, only when kept)."""
     result.update(fission_trial=True, holdout_members=test["holdout_members"],
                   holdout_gain=test["holdout_gain"], holdout_p=test["holdout_p"])
     if test["kept"]:
         result["children"] = children
+        result["child_conditions"] = conditions
     return result
 
 
@@ -434,13 +520,20 @@ def _child_groups(members: pd.DataFrame, labelled_ids: pd.Index, labels: np.ndar
 
 
 def _child_template(child_id: str, parent: Template, member_ids: list[str],
-                    ctx: _Context) -> Template:
-    """A fission child, summarised from its members by the same rules as clustered templates."""
+                    ctx: _Context, conditions: list[dict[str, Any]] | None = None
+                    ) -> Template:
+    """A fission child, summarised from its members by the same rules as clustered templates.
+
+    A child of a cut (``conditions``) keeps its parent's centroid and adds its side of the
+    cut, so the children share out exactly the bars the parent matches."""
     rows = ctx.patterns.loc[member_ids]
     raw = rows.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     data = member_arrays(rows, raw, ctx.scaled(rows))
     tf_rank = {name: rank for rank, name in enumerate(ctx.library.scalers)}
     fields = summarize_members(np.arange(len(rows)), data, tf_rank)
+    if conditions is not None:
+        fields.update(centroid_scaled=list(parent.centroid_scaled),
+                      centroid_raw=list(parent.centroid_raw), conditions=conditions)
     return Template(template_id=child_id, parent_id=parent.template_id, **fields)
 
 
@@ -449,8 +542,11 @@ def _process(template: Template, ctx: _Context) -> dict[str, Any]:
     members = ctx.members(template)
     record = {"template_id": template.template_id, **_optimise(template, members, ctx),
               **_fission(template, members, ctx)}
-    record["children"] = [{"template_id": f"{template.template_id}.{i}", "member_ids": g}
-                          for i, g in enumerate(record["children"], start=1)]
+    conditions = record.pop("child_conditions", None) or [None] * len(record["children"])
+    record["children"] = [{"template_id": f"{template.template_id}.{i}", "member_ids": g,
+                           **({"conditions": c} if c is not None else {})}
+                          for i, (g, c) in enumerate(zip(record["children"], conditions,
+                                                         strict=True), start=1)]
     return record
 
 
@@ -531,6 +627,7 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
                        fission_iterations: int = 20, max_fission_depth: int = MAX_FISSION_DEPTH,
                        min_silhouette: float = SILHOUETTE_MIN,
                        fission_alpha: float = FISSION_ALPHA,
+                       fission_proposal: str = "features",
                        costs: Costs | None = None, fill: str = "close", min_trades: int = 5,
                        random_state: int = 0, checkpoint_dir: Path | str | None = None,
                        resume: bool = True, batch_size: int = 8,
@@ -555,6 +652,9 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
             kept only when it beats the parent on the other half at one-sided significance
             ``fission_alpha``; templates with ``max_fission_depth`` dots in their id are not
             split again).
+        fission_proposal: ``features`` (default: the median cut of the one feature that
+            best separates what the discovery members' own optima want) or ``exits``
+            (KMeans on those optima, needing ``min_silhouette``); see docs/discovery.md.
         costs: the cost model (default: the instrument's own); ``fill``: entry fill mode;
             ``min_trades``: trades below which the objective shrinks (see the worker).
         random_state: seed of every random choice.
@@ -577,6 +677,9 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
     """
     if batch_size < 1 or members_per_template < 1 or fission_members < 1:
         raise ConfigError("batch_size, members_per_template and fission_members must be >= 1")
+    if fission_proposal not in FISSION_PROPOSALS:
+        raise ConfigError(f"fission_proposal must be one of {', '.join(FISSION_PROPOSALS)}, "
+                          f"got {fission_proposal!r}")
     if not 0 < fission_alpha < 1:
         raise ConfigError(f"fission_alpha must lie strictly between 0 and 1 (a one-sided "
                           f"significance level such as 0.01), got {fission_alpha!r}")
@@ -594,6 +697,7 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
                 "max_fission_depth": int(max_fission_depth), "costs": cost.to_dict(),
                 "fill": fill, "min_trades": int(min_trades), "random_state": int(random_state),
                 "min_silhouette": float(min_silhouette), "fission_alpha": float(fission_alpha),
+                "fission_proposal": fission_proposal,
                 "train_end": None if end is None else end.isoformat(), "costs_object": cost}
     ctx = _Context(library, patterns, symbol, home, spec, bars, settings)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else (
@@ -610,7 +714,8 @@ def optimize_templates(library: TemplateLibrary, patterns: pd.DataFrame, *, symb
         records.append(record)
         for child in record["children"]:
             templates[child["template_id"]] = _child_template(
-                child["template_id"], parent, child["member_ids"], ctx)
+                child["template_id"], parent, child["member_ids"], ctx,
+                child.get("conditions"))
             queue.append(templates[child["template_id"]])
 
     for record in saved:
@@ -687,6 +792,8 @@ def _assemble(library: TemplateLibrary, templates: dict[str, Template],
             "score": r["score"], "mean_points": r["mean_points"], "trades": r["trades"],
             "win_rate": r["win_rate"], "sharpe_per_trade": r["sharpe"],
             "best_phase": r["phase"], **r["params"], "fission_members": r["fission_members"],
+            "split_feature": r.get("split_feature", ""),
+            "discovery_gain": r.get("discovery_gain", math.nan),
             "silhouette": r["silhouette"], "k": r["k"],
             "holdout_members": r["holdout_members"], "holdout_gain": r["holdout_gain"],
             "holdout_p": r["holdout_p"], "split": bool(r["children"]),

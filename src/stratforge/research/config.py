@@ -44,6 +44,7 @@ class ResearchConfig(BaseModel):
     optimize_iterations: int = Field(60, ge=6)
     optimize_members: int = Field(20, ge=1)
     fission: bool = True
+    fission_alpha: float = Field(0.01, gt=0.0, lt=1.0)
     seed_share: float = Field(0.25, ge=0.0, le=1.0)
     seed_scale: float = Field(0.05, gt=0.0)
     # matching

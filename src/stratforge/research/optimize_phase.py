@@ -89,7 +89,8 @@ def optimize_phase(run: RunFolder, home: Path | str | None, executor: Executor,
     inputs = WorkerInputs(str(source), str(patterns_path(run)), str(home))
     result = optimize_templates(
         subset, patterns, symbol=c.symbol, home=home, members_per_template=c.optimize_members,
-        iterations=c.optimize_iterations, fission=c.fission, costs=costs, fill=c.fill,
+        iterations=c.optimize_iterations, fission=c.fission, fission_alpha=c.fission_alpha,
+        costs=costs, fill=c.fill,
         random_state=c.seed, checkpoint_dir=run.path / OPTIMIZE_DIR, resume=resume,
         batch_size=c.checkpoint_every, executor=executor, worker_inputs=inputs,
         progress=progress)

@@ -4,10 +4,11 @@
 scanned, drill-down windows, patterns, in-sample patterns) with the run's scan mode.
 :func:`tree_html` renders the optimize phase's ``optimize/report.parquet`` as the template
 tree: every optimised template under its fission parent, its members and optimum, and each
-fission decision with the evidence the rule used (silhouette of the candidate split, the
-held-out members, their mean gain over the parent's optimum and its one-sided p-value) and,
-for a template that stayed whole, the reason. Rules: docs/discovery.md ("Optimisation and
-fission"); :mod:`stratforge.research.report` places the sections in the page.
+fission decision with the evidence the rule used (the candidate: the feature cut, or the
+silhouette of clustered exits; the held-out members, their mean gain over the parent's exit
+and its one-sided p-value) and, for a template that stayed whole, the reason. Rules:
+docs/discovery.md ("Optimisation and fission"); :mod:`stratforge.research.report` places the
+sections in the page.
 """
 
 from __future__ import annotations
@@ -107,10 +108,12 @@ def split_verdict(row: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[
     gain, p = finite_or_none(row.get("holdout_gain")), finite_or_none(row.get("holdout_p"))
     sil = finite_or_none(row.get("silhouette"))
     held = int(finite_or_none(row.get("holdout_members")) or 0)
+    cut = str(row.get("split_feature") or "")
     if bool(row.get("split")):
-        return "split", (f"kept: on {held} held-out members the children's optima beat the "
-                         f"parent's by {_num(gain, '+.3g')} points per member, p = "
-                         f"{_num(p, '.3g')} < {alpha:g}")
+        by = f"split on {cut}: " if cut else ""
+        return "split", (f"kept ({by}on {held} held-out members the children's exits beat "
+                         f"the parent's by {_num(gain, '+.3g')} points per member, p = "
+                         f"{_num(p, '.3g')} < {alpha:g})")
     if not int(finite_or_none(row.get("fission_members")) or 0):
         if not settings["fission"]:
             return "none", "not tried: fission is off"
@@ -119,9 +122,11 @@ def split_verdict(row: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[
             return "none", f"not tried: at the deepest fission level ({deepest})"
         need = 2 * MEMBERS_PER_CLUSTER * FISSION_KS[0]
         return "none", f"not tried: {_num(row.get('members'), ',.0f')} members (needs {need})"
-    if sil is None:
-        return "none", "no candidate: the members' optima form no two clusters"
-    if sil < min_sil:
+    # a feature cut as the candidate goes straight to the held-out verdicts below
+    if not cut and sil is None:
+        return "none", ("no candidate: no feature cut separates what the members want, and "
+                        "their optima form no two clusters")
+    if not cut and sil < min_sil:
         return "none", f"no candidate: silhouette {sil:.2f} < {min_sil:g}"
     if gain is None:
         return "rejected", (f"rejected: a child has fewer than {MIN_HOLDOUT_PER_CHILD} "
@@ -191,7 +196,9 @@ def tree_html(folder: Path, library: TemplateLibrary | None) -> str:
         if library is not None:
             label += "" if template in final else " (replaced by its children)"
         silhouette = _num(row.get("silhouette"), ".2f")
-        if finite_or_none(row.get("k")):
+        if row.get("split_feature"):
+            silhouette = f"cut on {row['split_feature']}"
+        elif finite_or_none(row.get("k")):
             silhouette += f" (k {int(row['k'])})"
         rows.append([(f"tree-{min(depth, 3)}", _esc(label)),
                      ("", _esc(row.get("parent_id"))),
@@ -201,15 +208,16 @@ def tree_html(folder: Path, library: TemplateLibrary | None) -> str:
                      ("num", _num(row.get("holdout_gain"), "+.3g")),
                      ("num", _num(row.get("holdout_p"), ".3g")),
                      ("", _esc(_optimum(row))), ("", _esc(row.get("timeframes")))])
-    table = _table(("Template", "Parent", "Members", "Fission decision", "Silhouette",
+    table = _table(("Template", "Parent", "Members", "Fission decision", "Candidate",
                     "Held-out members", "Held-out gain", "p", "Optimum (ticks, bars)",
                     "Timeframes"), rows)
     head = note(
         f"{len(rows)} optimised templates: {counts['split']} split, {counts['rejected']} "
         f"candidate split(s) rejected on held-out members, {counts['none']} without a "
         f"candidate. A split is kept when, on members not used to find it, the children's "
-        f"optima beat the parent's (one-sided t-test, p < {settings['fission_alpha']:g}) and "
-        f"no child does worse; candidates need a silhouette of "
-        f"{settings['min_silhouette']:g} (docs/discovery.md). Gains are in points after "
-        "costs per held-out member.")
+        f"exits beat the parent's (one-sided t-test, p < {settings['fission_alpha']:g}) and "
+        f"no child does worse. The candidate is the median cut of the one feature that best "
+        f"separates what the discovery members want; failing that, their clustered exits, "
+        f"with a silhouette of {settings['min_silhouette']:g} (docs/discovery.md). Gains are "
+        "in points after costs per held-out member.")
     return head + table

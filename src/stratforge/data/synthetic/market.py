@@ -62,10 +62,13 @@ TWO_BEHAVIOUR_DESCRIPTION = (
     "Two planted behaviours (see stratforge.data.synthetic.TwoBehaviourRule). Events are "
     "scheduled like the shock_reversion rule and always revert; each is slow with probability "
     "slow_share. Fast: a shock of fast_k_sigma local one-minute sigmas, fast_revert_fraction "
-    "of it back within fast_horizon_minutes (front-loaded), then given back evenly over "
-    "fast_relapse_minutes: a tight target wants it. Slow: a shock of slow_k_sigma sigmas, "
-    "slow_revert_fraction of it back over slow_horizon_minutes (front-loaded): a wide target "
-    "wants it. Every event carries its behaviour.")
+    "of it back within fast_horizon_minutes (front-loaded), then fast_relapse_fraction times "
+    "that reversion given back evenly over fast_relapse_minutes (past the shock when above 1): "
+    "a tight target and a short hold want it. Slow: a shock of slow_k_sigma sigmas that runs "
+    "on by slow_extension_k_sigma sigmas over slow_extension_minutes, then the shock and the "
+    "extension (times slow_revert_fraction of the shock) back over slow_horizon_minutes "
+    "(front-loaded): a wide stop and a wide target want it. Every event carries its "
+    "behaviour.")
 
 
 @dataclass(frozen=True)

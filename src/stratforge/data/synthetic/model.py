@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -172,12 +172,18 @@ class TwoBehaviourRule:
 
     * **fast/small**: a shock of ``fast_k_sigma`` local one-minute sigmas, then
       ``fast_revert_fraction`` of it comes back within ``fast_horizon_minutes`` (front-loaded
-      as in ``PlantedRule``), then that reversion is given back evenly over the next
-      ``fast_relapse_minutes``: a tight target and a short hold catch it, a wide target
-      waits for nothing;
-    * **slow/large**: a shock of ``slow_k_sigma`` sigmas, then ``slow_revert_fraction`` of it
-      comes back over ``slow_horizon_minutes`` (front-loaded): a wide target and a long hold
-      take several times what a tight target takes.
+      as in ``PlantedRule``), then ``fast_relapse_fraction`` times that reversion is given
+      back evenly over the next ``fast_relapse_minutes`` (2: the move runs on past the
+      shock): a tight target and a short hold catch it, a wide target and a long hold lose;
+    * **slow/large**: a shock of ``slow_k_sigma`` sigmas that first runs on by
+      ``slow_extension_k_sigma`` sigmas over ``slow_extension_minutes`` (a fade is under
+      water), then ``slow_revert_fraction`` of the shock plus the extension comes back over
+      ``slow_horizon_minutes`` (front-loaded): a wide stop, a wide target and a long hold
+      take several times what a tight exit takes, and a tight stop is run over.
+
+    One exit cannot serve both: that is what fission has to find (benchmarks/bench_fission.py;
+    with a relapse of 1 and no extension, trailing stops let one exit serve both nearly as
+    well, and no split could show its worth on held-out members).
 
     The two differ before the entry too (the shock's size in sigmas), so a split of the two is
     something a template's features can carry. Every event is listed with its ``behaviour``.
@@ -190,12 +196,15 @@ class TwoBehaviourRule:
     fast_revert_fraction: float = 0.75
     fast_horizon_minutes: int = 3
     fast_relapse_minutes: int = 10
+    fast_relapse_fraction: float = 2.0
     slow_k_sigma: float = 8.0
     slow_revert_fraction: float = 1.0
     slow_horizon_minutes: int = 40
+    slow_extension_k_sigma: float = 3.0
+    slow_extension_minutes: int = 5
 
     @property
     def window_minutes(self) -> int:
         """Minutes after the shock minute that one event may move the price."""
         return max(self.fast_horizon_minutes + self.fast_relapse_minutes,
-                   self.slow_horizon_minutes)
+                   self.slow_extension_minutes + self.slow_horizon_minutes)

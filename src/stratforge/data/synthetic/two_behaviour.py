@@ -39,16 +39,27 @@ def two_behaviour_drift(rng: np.random.Generator, active: np.ndarray, variance: 
         shock = max(1, int(np.rint(k * sigma)))
         drift[shock_at] += int(direction) * spread_ticks(shock, len(shock_at))
         back = int(np.rint(fraction * shock))
-        end = start + 60 + 60 * minutes
-        revert_at = start + 60 + np.flatnonzero(active[start + 60:end])
+        begin = start + 60
+        if is_slow and rule.slow_extension_minutes:
+            # the move first runs on: a fade is under water before it comes back
+            extend_end = begin + 60 * rule.slow_extension_minutes
+            extend_at = begin + np.flatnonzero(active[begin:extend_end])
+            extension = int(np.rint(rule.slow_extension_k_sigma * sigma))
+            if extension and len(extend_at):
+                drift[extend_at] += int(direction) * spread_ticks(extension, len(extend_at))
+                back += extension
+            begin = extend_end
+        end = begin + 60 * minutes
+        revert_at = begin + np.flatnonzero(active[begin:end])
         if back and len(revert_at):
             drift[revert_at] -= int(direction) * reversion_ticks(
-                back, revert_at - (start + 60), PlantedRule(horizon_minutes=minutes))
+                back, revert_at - begin, PlantedRule(horizon_minutes=minutes))
         else:
             back = 0
         relapse_at = end + np.flatnonzero(active[end:end + 60 * rule.fast_relapse_minutes])
         if not is_slow and back and len(relapse_at):
-            drift[relapse_at] += int(direction) * spread_ticks(back, len(relapse_at))
+            relapse = int(np.rint(rule.fast_relapse_fraction * back))
+            drift[relapse_at] += int(direction) * spread_ticks(relapse, len(relapse_at))
         events.append(PlantedEvent(second=int(open_s + start), direction=int(direction),
                                    reverted=back > 0, shock_ticks=shock, reversion_ticks=back,
                                    sigma_ticks=sigma,
