@@ -131,7 +131,7 @@ def test_the_report_tree_holds_each_child_under_its_parent(full_run):
     first_cell = [re.sub(r"<[^>]+>", "", r.split("</td>")[0]) for r in rows[1:]]
     for child in children:
         parent_row = next(i for i, c in enumerate(first_cell)
-                          if c.startswith(child.parent_id + " "))
+                          if c.removeprefix("└ ").startswith(child.parent_id + " "))
         child_row = next(i for i, c in enumerate(first_cell) if c == f"└ {child.template_id}")
         assert parent_row < child_row  # the child sits below its parent ...
         assert "(replaced by its children)" in first_cell[parent_row]

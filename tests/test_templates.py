@@ -17,7 +17,7 @@ import pytest
 from stratforge.discovery.library import FeatureScaler, Template, TemplateLibrary
 from stratforge.discovery.templates import cluster_count, cluster_patterns
 from stratforge.errors import ConfigError, DataError
-from stratforge.features.vectors import FEATURE_NAMES
+from stratforge.features.vectors import DISCRETE_RANGES, FEATURE_NAMES
 
 TF_SECONDS = {"1h": 3600, "15m": 900, "5m": 300}
 TF_DEPTH = {"1h": 0, "15m": 1, "5m": 2}
@@ -150,8 +150,11 @@ def test_scalers_are_fitted_on_the_training_patterns_and_later_ones_are_refused(
         rows = train[train["timeframe"] == tf]
         raw = rows.loc[:, list(FEATURE_NAMES)].to_numpy()
         std = raw.std(axis=0)
+        expected = np.where(std < 1e-12, 1.0, std)
+        for name, width in DISCRETE_RANGES.items():  # flags and signs: by their range
+            expected[FEATURE_NAMES.index(name)] = width
         np.testing.assert_allclose(scaler.mean, raw.mean(axis=0), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(scaler.scale, np.where(std < 1e-12, 1.0, std), rtol=1e-12)
+        np.testing.assert_allclose(scaler.scale, expected, rtol=1e-12)
         assert scaler.n_fit == len(rows)
         assert scaler.fitted_on == "train"
     assert library.metadata["train_end"] == train_end.isoformat()
@@ -432,3 +435,17 @@ def test_templates_and_scalers_validate_their_fields():
         Template(**{**good, "params": {"f": object()}})
     with pytest.raises(ConfigError, match="positive"):
         FeatureScaler([0.0] * 14, [0.0] * 14)
+
+
+def test_a_rare_flag_moves_a_vector_one_unit_not_past_the_match_threshold():
+    # a flag set on 5% of the patterns: standardised it would be a gap of 1/0.218 = 4.6
+    raw = np.zeros((100, len(FEATURE_NAMES)))
+    raw[:, 0] = np.linspace(0.0, 3.0, 100)
+    flag = FEATURE_NAMES.index("parent_cascade")
+    raw[:5, flag] = 1.0
+    sign = FEATURE_NAMES.index("root_dmi_agreement")
+    raw[:, sign] = np.where(np.arange(100) % 2, 1.0, -1.0)
+    scaled = FeatureScaler.fit(raw).transform(raw)
+    assert scaled[0, flag] - scaled[10, flag] == pytest.approx(1.0)
+    assert abs(scaled[0, sign] - scaled[1, sign]) == pytest.approx(1.0)
+    assert scaled[:, 0].std() == pytest.approx(1.0)  # a continuous dimension: standardised

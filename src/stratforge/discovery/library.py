@@ -30,7 +30,7 @@ from stratforge.data.atomic import (
     sha256_file,
 )
 from stratforge.errors import ConfigError, DataError
-from stratforge.features.vectors import FEATURE_NAMES
+from stratforge.features.vectors import DISCRETE_RANGES, FEATURE_NAMES
 
 LIBRARY_FORMAT = "stratforge.template_library"
 LIBRARY_VERSION = 1
@@ -99,6 +99,10 @@ class FeatureScaler:
         """Mean and population standard deviation of ``values`` (rows x 14, all finite).
 
         A (near) zero standard deviation gives scale 1, so a constant feature scales to 0.
+        The discrete dimensions (``DISCRETE_RANGES``: flags and signs) are scaled by the width
+        of their range instead, so a change of flag moves a vector by one unit whatever the
+        flag's frequency (a flag set on 5% of the patterns has a standard deviation of 0.22:
+        standardised, one flag would move a vector 4.6 units, past the match threshold).
         """
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 2 or values.shape[1] != _DIM or len(values) == 0:
@@ -108,6 +112,8 @@ class FeatureScaler:
         std = values.std(axis=0)
         tiny = 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
         scale = np.where(std <= tiny, 1.0, std)
+        for name, width in DISCRETE_RANGES.items():
+            scale[FEATURE_NAMES.index(name)] = width
         return cls(mean.tolist(), scale.tolist(), len(values), fitted_on)
 
     def transform(self, values: np.ndarray) -> np.ndarray:

@@ -44,6 +44,15 @@ the two directional ones (the DMI differences) are oriented along the bar's own 
 ``sign(z)``. A pattern and its mirror image therefore fall in one template, which fades the
 move on either side (``Template.direction`` 0), and a symmetric edge is not split in two."""
 
+DISCRETE_RANGES: dict[str, float] = {
+    "parent_cascade": 1.0,      # 0 or 1
+    "root_cascade": 1.0,        # 0 or 1
+    "root_dmi_agreement": 2.0,  # -1, 0 or +1
+}
+"""The dimensions that take a few values only, and the width of their range: templates
+scale them by it (a change of flag moves a bar one unit), not by their standard deviation,
+which makes a rare flag a gap wider than the match threshold (docs/discovery.md)."""
+
 VECTOR_COLUMNS: tuple[str, ...] = ("ts", *FEATURE_NAMES, "z")
 """Columns of each frame ``feature_vectors`` returns (``z`` is signed, for direction)."""
 
