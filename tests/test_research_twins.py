@@ -3,9 +3,11 @@ and each walk-forward fold chooses its parameters from bars before the fold only
 
 Three markets share every bar up to a point:
 - ``base``: a synthetic one-minute MNQ market, ingested from its bars;
-- ``mirror``: the same bars up to the in-sample end, then every later price mirrored around
-  the last in-sample close (every out-of-sample bar differs);
-- ``late``: the same bars up to a point inside the last walk-forward fold, mirrored after it.
+- ``mirror``: the same bars up to the in-sample end, then every later price moved twice as
+  far from the last in-sample close (every out-of-sample bar differs; the key keeps its
+  old name, the change is a stretch: a mirror image would trade alike, see
+  ``stretched_after``);
+- ``late``: the same bars up to a point inside the last walk-forward fold, stretched after it.
 
 Every in-sample artifact (library, matches before the end, sweep, ANOVA, refinement, chosen
 parameters and their in-sample figures) must be identical between base and mirror; between
@@ -36,16 +38,16 @@ IN_SAMPLE_COLUMNS = ("strategy_id", "params", "n_trials", "is_trades", "is_win_r
                      "is_pnl", "is_sharpe", "is_sharpe_per_trade")
 
 
-def mirrored_after(bars: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
-    """``bars`` with every bar at or after ``start`` mirrored around the close before it
-    (prices stay on the tick grid; high and low swap roles)."""
+def stretched_after(bars: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
+    """``bars`` with every bar at or after ``start`` moved twice as far from the close before
+    it (prices stay on the tick grid). Not a mirror image: the template vectors are
+    mirror-invariant and templates fade either side, so a mirrored span trades as the
+    original did; stretched moves meet the same stops and targets in ticks differently."""
     out = bars.copy()
     after = out["ts"] >= start
     pivot = float(out.loc[~after, "close"].iloc[-1])
-    for column in ("open", "close"):
-        out.loc[after, column] = 2 * pivot - bars.loc[after, column]
-    out.loc[after, "high"] = 2 * pivot - bars.loc[after, "low"]
-    out.loc[after, "low"] = 2 * pivot - bars.loc[after, "high"]
+    for column in ("open", "high", "low", "close"):
+        out.loc[after, column] = pivot + 2 * (bars.loc[after, column] - pivot)
     return out
 
 
@@ -69,11 +71,11 @@ def twins(tmp_path_factory) -> dict[str, Path]:
     runs = {"base": _run(_ingest(bars, root / "base"))}
     summary = json.loads((runs["base"] / "summary.json").read_text())
     train_end = pd.Timestamp(summary["data"]["train_end"])
-    runs["mirror"] = _run(_ingest(mirrored_after(bars, train_end), root / "mirror"))
+    runs["mirror"] = _run(_ingest(stretched_after(bars, train_end), root / "mirror"))
     # inside the last fold of both timeframes: the out-of-sample span's last fifth
     last = bars["ts"].iloc[-1]
     late_start = (train_end + (last - train_end) * 0.8).floor("1D")
-    runs["late"] = _run(_ingest(mirrored_after(bars, late_start), root / "late"))
+    runs["late"] = _run(_ingest(stretched_after(bars, late_start), root / "late"))
     runs["train_end"] = train_end  # type: ignore[assignment]
     return runs
 

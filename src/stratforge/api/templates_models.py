@@ -26,6 +26,10 @@ class TemplateOut(BaseModel):
     physics_variance: float | None
     parent_id: str | None
     params: dict[str, Any]
+    conditions: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="A fission child's cuts: each {feature, above, cut} (raw units); the "
+                    "template matches only bars above (above true) or at or below the cut.")
 
 
 class LibraryOut(BaseModel):
