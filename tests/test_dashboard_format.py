@@ -120,3 +120,10 @@ def test_the_robust_axis_follows_the_numpy_reference(values):
     else:
         assert got["clipped"] == expected["clipped"]
         assert got["top"] == pytest.approx(expected["top"])
+
+
+def test_side_labels_match_the_python_ones():
+    from stratforge.discovery.library import side_label
+
+    directions = [-1, 0, 1, -1.0, 0.0, 1.0]
+    assert call("sideLabel", *[[d] for d in directions]) == [side_label(d) for d in directions]

@@ -125,3 +125,9 @@ export function rangeText(range, market) {
   if ("low_bars" in range) return `${fixed(range.low_bars, 0)}–${fixed(range.high_bars, 0)} bars`;
   return `${price(range.low_price, market)}–${price(range.high_price, market)}`;
 }
+
+// How a template or strategy trades: 0 fades the move on either side ("both"), +1 long, -1 short.
+export function sideLabel(direction) {
+  const d = Number(direction);
+  return d === 0 ? "both" : d > 0 ? "long" : "short";
+}

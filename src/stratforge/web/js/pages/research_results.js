@@ -3,7 +3,7 @@
 import { get, openDocument } from "../api.js";
 import { empty, errorBox, facts, fill, h, int, num, panel, pct, table } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
-import { inCurrency, money, paramsShort, paramsText, price, rangeText, statedParamsText, ticksText } from "../format.js";
+import { inCurrency, money, paramsShort, paramsText, price, rangeText, sideLabel, statedParamsText, ticksText } from "../format.js";
 
 export const PHASES = ["data", "discovery", "optimize", "matching", "sweep", "anova", "refine", "validation", "report"];
 
@@ -140,7 +140,7 @@ function tiersPanel(tiers) {
   h("p", { class: "muted", id: "overfitting-line" }, overfittingText(tiers.overfitting)),
   table([
     { label: "Tier", get: tierCell }, { label: "Strategy", get: (r) => r.strategy_id },
-    { label: "Side", get: (r) => (r.direction > 0 ? "long" : "short") },
+    { label: "Side", get: (r) => sideLabel(r.direction) },
     { label: "IS trades", get: (r) => int(r.is_trades), class: "num" }, { label: inCurrency("IS PnL", m), get: (r) => num(r.is_pnl), class: "num" },
     { label: "IS Sharpe/trade", get: (r) => num(r.is_sharpe_per_trade), class: "num" },
     { label: "OOS trades", get: (r) => int(r.oos_trades), class: "num" }, { label: "OOS win", get: (r) => pct(r.oos_win_rate), class: "num" },

@@ -3,7 +3,7 @@
 import { get } from "../api.js";
 import { empty, errorBox, facts, fill, h, int, num, panel, pct, table, when } from "../dom.js";
 import { esc, layout, plot } from "../charts.js";
-import { fixed, inCurrency, money, paramsText, price, priceFormat, robustTop } from "../format.js";
+import { fixed, inCurrency, money, paramsText, price, priceFormat, robustTop, sideLabel } from "../format.js";
 
 // A member id "<tf>:<bar time in ns since the epoch>" as "<tf> <UTC time>" (others as given).
 export function memberLabel(id) {
@@ -31,7 +31,7 @@ async function drawSpace(el, note, templates, colourBy, market) {
   const over = ys.map((y) => Boolean(clip && y > clip.top));
   const colourTitle = colourBy === "pnl" ? inCurrency("best IS PnL", market) : "median MAE (price)";
   const colourHover = colourBy === "pnl" ? `%{marker.color:,.2f} ${esc(market.currency)}` : `MAE %{marker.color:${priceFormat(market)}}`;
-  const text = templates.map((t, i) => `${esc(t.template_id)} · ${t.direction > 0 ? "long" : "short"} · members ${t.members}` +
+  const text = templates.map((t, i) => `${esc(t.template_id)} · ${sideLabel(t.direction)} · members ${t.members}` +
     `<br>|momentum| ${esc(fixed(ys[i], 3))}${over[i] ? " (above the axis, clipped)" : ""}`);
   const sizes = markerSizes(templates.map((t) => t.members));
   // templates with a value get the colour scale; the others (no sweep row with trades, so no
@@ -92,7 +92,7 @@ async function showTemplate(box, runId, templateId, timeframe) {
   const members = t.member_ids.slice(0, 200).map(memberLabel);
   fill(box, panel(`Template ${t.template_id}`, h("div", { class: "grid" },
     h("div", {}, h("h3", {}, "Oracle statistics"), facts([
-      ["Direction", t.direction > 0 ? "long" : "short"], ["Members", int(t.members)],
+      ["Direction", sideLabel(t.direction)], ["Members", int(t.members)],
       ["Oracle win rate", pct(t.oracle_win_rate)], ["Oracle direction share", pct(t.oracle_direction_share)],
       ["MFE p25/p50/p75 (price)", t.mfe_percentiles.map((v) => price(v, m)).join(" / ")],
       ["MAE p25/p50/p75 (price)", t.mae_percentiles.map((v) => price(v, m)).join(" / ")],
@@ -129,7 +129,7 @@ export async function render(root, { id }) {
   const pick = (templateId) => showTemplate(detail, encodeURIComponent(runId), templateId)
     .catch((e) => fill(detail, errorBox(e)));
   const list = table([
-    { label: "Template", get: (t) => t.template_id }, { label: "Side", get: (t) => (t.direction > 0 ? "long" : "short") },
+    { label: "Template", get: (t) => t.template_id }, { label: "Side", get: (t) => sideLabel(t.direction) },
     { label: "Members", get: (t) => int(t.members), class: "num" }, { label: "|z|", get: (t) => num(t.abs_z, 3), class: "num" },
     { label: "|momentum|", get: (t) => num(t.abs_momentum_strength, 3), class: "num" },
     { label: "Oracle win", get: (t) => pct(t.oracle_win_rate), class: "num" },
