@@ -146,3 +146,26 @@ def test_sampled_estimate_limiting_cases_and_dropped_strata():
     assert (dropped.raw, dropped.used, dropped.dropped) == (50, 10, 40)
     with pytest.raises(ConfigError, match="smaller than its sample"):
         sampled_effective_trials(flat, np.array([0, 0, 1, 1]), {0: 1, 1: 40})
+
+
+def test_a_capped_stratified_sample_keeps_every_stratum_and_the_estimate():
+    from stratforge.search.judgement import capped_columns
+
+    rng = np.random.default_rng(5)
+    periods, strata_count, per = 250, 40, 64
+    # each stratum: 64 series around one common factor (correlated inside, independent across)
+    common = rng.standard_normal((periods, strata_count))
+    columns = [common[:, s:s + 1] + 0.5 * rng.standard_normal((periods, per))
+               for s in range(strata_count)]
+    matrix = np.hstack(columns)
+    labels = np.repeat(np.arange(strata_count), per)
+    population = {s: per for s in range(strata_count)}
+    full = sampled_effective_trials(matrix, labels, population).effective
+    keep = capped_columns(labels, 400, seed=3)
+    assert len(keep) == 400 and np.array_equal(keep, np.sort(keep))
+    assert set(np.unique(labels[keep])) == set(range(strata_count))  # 10 of each stratum
+    assert np.array_equal(keep, capped_columns(labels, 400, seed=3))  # seeded
+    thin = sampled_effective_trials(matrix[:, keep], labels[keep], population).effective
+    assert thin == pytest.approx(full, rel=0.1)
+    assert strata_count * 0.8 < full < strata_count * 2  # about one trial per factor
+    assert np.array_equal(capped_columns(labels, 10_000, seed=3), np.arange(len(labels)))

@@ -51,6 +51,12 @@ from stratforge.sim.overfitting import (
 NULL_T_VARIANCE = 1.0
 """Variance of ``SR * sqrt(trades)`` of a trial without skill (Lo 2002; Mertens 2002 at SR 0)."""
 MAX_RUN_PBO_CONFIGS = 2048
+MAX_EFFECTIVE_COLUMNS = 4096
+"""At most this many sampled return series go into the effective-trials estimate (a
+correlation matrix of that many columns is 134 MB); above it each stratum keeps an even,
+seeded share (at least two). The estimator weighs each stratum by its population, so a
+thinner sample stays unbiased. Seed scale (425 candidates x 64 series) needed 27,200 columns:
+a 5.9 GB matrix whose correlation crashed the process inside BLAS."""
 """Most configurations the run-level CSCV takes (an even sample over combos beyond it)."""
 
 
@@ -118,6 +124,20 @@ def oos_dsr(pnl: np.ndarray, deflation: RunDeflation, min_trades: int) -> tuple[
         sharpe_variance=deflation.sharpe_variance(len(pnl)))), ""
 
 
+def capped_columns(strata: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Positions (sorted) of at most about ``cap`` columns, each stratum keeping an even
+    seeded share of its columns (at least two, or all it has); all when they fit."""
+    labels = np.asarray(strata)
+    if len(labels) <= cap:
+        return np.arange(len(labels))
+    groups = np.unique(labels)
+    share = max(2, cap // len(groups))
+    rng = np.random.default_rng([seed, 17])
+    keep = [np.sort(rng.choice(ix, min(share, len(ix)), replace=False))
+            for ix in (np.flatnonzero(labels == g) for g in groups)]
+    return np.sort(np.concatenate(keep))
+
+
 def run_deflation(trials: pd.DataFrame, results: Sequence[CandidateResult],
                   settings: ValidationSettings, extra_trials: int = 0) -> RunDeflation:
     """The run's raw, eligible and effective trial counts and the Sharpe variance.
@@ -133,7 +153,9 @@ def run_deflation(trials: pd.DataFrame, results: Sequence[CandidateResult],
     matrix, strata, population = _stacked_samples(results)
     raw = len(trials) + int(extra_trials)
     if matrix.shape[1]:
-        estimate = sampled_effective_trials(matrix.to_numpy(), strata, population)
+        columns = capped_columns(strata, MAX_EFFECTIVE_COLUMNS, settings.seed)
+        estimate = sampled_effective_trials(matrix.to_numpy()[:, columns], strata[columns],
+                                            population)
         estimate = EffectiveTrials(raw, estimate.used, estimate.effective,
                                    raw - estimate.used, estimate.method)
     else:

@@ -130,17 +130,19 @@ def sampled_effective_trials(returns: np.ndarray, strata: np.ndarray,
         chance = 1.0 / (matrix.shape[0] - 1)
         r2 = (r2 - chance) / (1.0 - chance)
     np.fill_diagonal(r2, 0.0)
-    index = {s: np.flatnonzero(kept_labels == s) for s in groups}
-    weight = {s: population[s] / len(index[s]) for s in groups}
-    within = {s: float(r2[np.ix_(ix, ix)].sum()) / (len(ix) * (len(ix) - 1))
-              for s, ix in index.items() if len(ix) > 1}
-    fallback = float(np.mean(list(within.values()))) if within else 1.0
-    total = float(used)
-    for a, s in enumerate(groups):
-        n_s = population[s]
-        total += n_s * (n_s - 1) * within.get(s, fallback if n_s > 1 else 0.0)
-        for t in groups[a + 1:]:
-            block = float(r2[np.ix_(index[s], index[t])].sum())
-            total += 2.0 * weight[s] * weight[t] * block
+    # block sums of the squared correlations between (and within) strata in one product
+    member = (kept_labels[:, None] == np.asarray(groups)[None, :]).astype(np.float64)
+    blocks = member.T @ r2 @ member
+    sizes = member.sum(axis=0)
+    pop = np.asarray([population[s] for s in groups], dtype=np.float64)
+    weight = pop / sizes
+    multi = sizes > 1
+    within = np.full(len(groups), np.nan)
+    within[multi] = np.diag(blocks)[multi] / (sizes[multi] * (sizes[multi] - 1))
+    fallback = float(within[multi].mean()) if multi.any() else 1.0
+    within = np.where(multi, within, np.where(pop > 1, fallback, 0.0))
+    total = float(used) + float((pop * (pop - 1) * within).sum())
+    cross = np.outer(weight, weight) * blocks
+    total += float(cross.sum() - np.trace(cross))
     total = float(np.clip(total, used, float(used) * used))
     return EffectiveTrials(raw, used, float(used * used / total), raw - used, SAMPLED_METHOD)
