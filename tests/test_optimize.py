@@ -637,3 +637,16 @@ def test_a_feature_cut_splits_two_behaviours_and_its_children_share_out_the_matc
     assert TemplateLibrary.load(result.library.save(tmp_path / "lib")) == result.library
     again = optimize_templates(library, patterns, **settings)
     assert again.library == result.library
+
+
+def test_children_of_clustered_exits_keep_their_parents_cut(tmp_path):
+    # a parent that is itself a cut's child (a condition every member meets) splits by
+    # clustered exits (two populations, tests above): its children stay on its side
+    bars, _entries, patterns = two_populations(40)
+    library = library_for(patterns, {"T0001": list(range(40))})
+    cut = {"feature": "abs_z", "above": False, "cut": float(patterns["abs_z"].max())}
+    library = library.with_templates([replace(library.get("T0001"), conditions=[cut])])
+    result = run(library, patterns, bars, tmp_path)
+    assert result.splits == {"T0001": ["T0001.1", "T0001.2"]}
+    for child in result.splits["T0001"]:
+        assert result.library.get(child).conditions == [cut]

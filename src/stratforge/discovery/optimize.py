@@ -407,11 +407,10 @@ def _feature_split(found: pd.DataFrame, best: np.ndarray, ctx: _Context, directi
     discovery member (a matrix of points, untraded = 0). For each of the 14 features, the
     members at or below its median form one group and the rest the other (each needs
     ``MEMBERS_PER_CLUSTER``); a group's exit is the member optimum that earns the group most.
-    The gain is what the two groups
-    earn with their exits over what all earn with the single best one; the feature with the
-    largest positive gain proposes the split (ties: the earlier feature), as the cut
-    ``{"feature", "cut"}`` (raw units). Chosen on the discovery members only: the held-out
-    test (:func:`_confirm`) judges it."""
+    The gain is what the two groups earn with their exits over what all earn with the single
+    best one; the feature with the largest positive gain proposes the split (ties: the
+    earlier feature), as the cut ``{"feature", "cut"}`` (raw units). Chosen on the discovery
+    members only: the held-out test (:func:`_holdout_test`) judges it."""
     points = np.nan_to_num(ctx.points(best, ctx.groups(found), len(found), direction))
     totals = points.sum(axis=1)
     whole = float(totals.max())
@@ -525,7 +524,9 @@ def _child_template(child_id: str, parent: Template, member_ids: list[str],
     """A fission child, summarised from its members by the same rules as clustered templates.
 
     A child of a cut (``conditions``) keeps its parent's centroid and adds its side of the
-    cut, so the children share out exactly the bars the parent matches."""
+    cut, so the children share out exactly the bars the parent matches. A child of
+    clustered exits gets its members' centroid and keeps its parent's conditions (a parent
+    that was itself cut stays on its side of that cut)."""
     rows = ctx.patterns.loc[member_ids]
     raw = rows.loc[:, list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
     data = member_arrays(rows, raw, ctx.scaled(rows))
@@ -534,6 +535,8 @@ def _child_template(child_id: str, parent: Template, member_ids: list[str],
     if conditions is not None:
         fields.update(centroid_scaled=list(parent.centroid_scaled),
                       centroid_raw=list(parent.centroid_raw), conditions=conditions)
+    else:
+        fields["conditions"] = list(parent.conditions)
     return Template(template_id=child_id, parent_id=parent.template_id, **fields)
 
 
