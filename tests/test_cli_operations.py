@@ -35,7 +35,7 @@ ENV = {k: v for k, v in os.environ.items()
        if k not in ("STRATFORGE_DATABASE_URL", "STRATFORGE_API_TOKEN", "STRATFORGE_API_URL",
                     "STRATFORGE_HOME")}
 TRAIN = ("train", "--iterations", "12", "--templates", "warmup", "--warmup-days", "10")
-SLOW_TRAIN = ("train", "--iterations", "3000", "--templates", "warmup", "--warmup-days", "10")
+SLOW_TRAIN = ("train", "--iterations", "30000", "--templates", "warmup", "--warmup-days", "10")
 """About half a second a day, 45 days: time for another process to cancel it on the way."""
 
 

@@ -201,6 +201,9 @@ def run_command(
     workers: Annotated[int | None, typer.Option(help="Worker processes [all cores].")] = None,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a "
                                                          "local Ray instance).")] = None,
+    checkpoint_every: Annotated[int | None, typer.Option(
+        min=1, help="Templates (optimize) or pairs (sweep) finished between two checkpoints "
+                    "[8]; an execution setting, never changes a result.")] = None,
     folds: Annotated[int | None, typer.Option(help="Walk-forward folds [4].")] = None,
     top: Annotated[int | None, typer.Option(help="Combos to refine [20].")] = None,
     budget: Annotated[int | None, typer.Option(help="Refinement budget [20000].")] = None,
@@ -252,7 +255,8 @@ def run_command(
     config = make_config(quick=quick, symbol=symbol, mc_iters=mc_iters, timeframes=timeframes,
                          seed=seed, executor=executor or settings.executor,
                          workers=workers or settings.workers or None,
-                         ray_address=ray_address or settings.ray_address, folds=folds,
+                         ray_address=ray_address or settings.ray_address,
+                         checkpoint_every=checkpoint_every, folds=folds,
                          top_combos=top,
                          refine_budget=budget, refine_rounds=rounds, proposer=proposer,
                          space_path=space, match_bars="all" if match_all_bars else None,
@@ -267,7 +271,7 @@ def run_command(
         check_run_id(run_id)
     parameters = given(symbol=symbol, quick=quick, mc_iters=mc_iters, timeframes=timeframes,
                        seed=seed, executor=executor, workers=workers, ray_address=ray_address,
-                       folds=folds, top_combos=top, refine_budget=budget,
+                       checkpoint_every=checkpoint_every, folds=folds, top_combos=top, refine_budget=budget,
                        refine_rounds=rounds, proposer=proposer, space_path=space,
                        match_bars="all" if match_all_bars else None,
                        optimize=None if optimize else False, scan=scan,

@@ -358,33 +358,43 @@ def _confirm(template: Template, space: ParameterSpace,
     return _holdout_test(template, np.vstack(vectors), held, children, ctx)
 
 
-def _holdout_test(template: Template, vectors: np.ndarray, held: pd.DataFrame,
-                  children: list[list[str]], ctx: _Context) -> dict[str, Any]:
-    """The held-out test of a split: ``vectors`` are the parent's exit, then each child's.
+def _holdout_gains(template: Template, vectors: np.ndarray, held: pd.DataFrame,
+                   children: list[list[str]], ctx: _Context) -> tuple[np.ndarray, np.ndarray]:
+    """Per held-out member, what its child's exit earns over the parent's, and its child.
 
-    Every held-out member is scored with its child's exit and with the parent's (a member
-    that does not trade scores 0; one that trades under neither is left out); the split is
-    kept when the mean difference is above 0 at one-sided significance ``fission_alpha``,
-    every child has ``MIN_HOLDOUT_PER_CHILD`` held-out members and no child does
-    significantly worse than the parent on its own."""
-    s = ctx.settings
+    ``vectors`` are the parent's exit, then each child's. A member that does not trade scores
+    0; one that trades under neither is left out."""
     child_of = {pid: c for c, ids in enumerate(children) for pid in ids}
-    held_child = np.asarray([child_of[str(p)] for p in held["pattern_id"]])
+    held_child = np.asarray([child_of[str(p)] for p in held["pattern_id"]], dtype=np.int64)
     pts = ctx.points(vectors, ctx.groups(held), len(held), template.direction)
     mine = pts[1 + held_child, np.arange(len(held))]
     both_idle = np.isnan(mine) & np.isnan(pts[0])
     gain = np.nan_to_num(mine) - np.nan_to_num(pts[0])
-    gain, held_child = gain[~both_idle], held_child[~both_idle]
+    return gain[~both_idle], held_child[~both_idle]
+
+
+def _judge(gain: np.ndarray, held_child: np.ndarray, k: int, alpha: float) -> dict[str, Any]:
+    """The verdict on held-out gains: kept when their mean is above 0 at one-sided
+    significance ``alpha``, every one of the ``k`` children has ``MIN_HOLDOUT_PER_CHILD``
+    held-out members and no child does significantly worse than the parent on its own."""
     out = {"holdout_members": len(gain), "holdout_gain": math.nan, "holdout_p": math.nan,
            "kept": False}
-    counts = np.bincount(held_child, minlength=len(children))
+    counts = np.bincount(held_child, minlength=k)
     if len(gain) < 2 or counts.min() < MIN_HOLDOUT_PER_CHILD:
         return out
     out["holdout_gain"] = float(gain.mean())
     out["holdout_p"] = _one_sided_p(gain)
-    worse = [_one_sided_p(-gain[held_child == c]) for c in range(len(children))]
-    out["kept"] = out["holdout_p"] < s["fission_alpha"] and min(worse) >= s["fission_alpha"]
+    worse = [_one_sided_p(-gain[held_child == c]) for c in range(k)]
+    out["kept"] = out["holdout_p"] < alpha and min(worse) >= alpha
     return out
+
+
+def _holdout_test(template: Template, vectors: np.ndarray, held: pd.DataFrame,
+                  children: list[list[str]], ctx: _Context) -> dict[str, Any]:
+    """The held-out test of a split (:func:`_holdout_gains`, then :func:`_judge` at
+    ``fission_alpha``)."""
+    gain, held_child = _holdout_gains(template, vectors, held, children, ctx)
+    return _judge(gain, held_child, len(children), ctx.settings["fission_alpha"])
 
 
 def _one_sided_p(values: np.ndarray) -> float:
@@ -449,7 +459,8 @@ def _cut_children(template: Template, members: pd.DataFrame, cut: dict[str, Any]
 
 
 def _fission(template: Template, members: pd.DataFrame, ctx: _Context) -> dict[str, Any]:
-    """Find a candidate split on half the members, confirm it on the other half."""
+    """Propose a split on half the members and confirm it on members the proposal never
+    saw (a cut: cross-fitted over both halves; clustered exits: on the other half)."""
     s = ctx.settings
     none: dict[str, Any] = {"fission_members": 0, "split_feature": "",
                             "discovery_gain": math.nan, "silhouette": math.nan, "k": 0,
@@ -468,13 +479,8 @@ def _fission(template: Template, members: pd.DataFrame, ctx: _Context) -> dict[s
         cut, gain, exits = _feature_split(discovery, best[labelled], ctx, template.direction)
         if cut is not None:
             result.update(split_feature=cut["feature"], discovery_gain=gain, k=2)
-            # the cut gives every member its child, held-out ones included, by the rule
-            # matching will use; parent and children take the member optimum that earned
-            # their discovery members most, so both sides of the test pick from the same
-            # candidates
-            children, conditions = _cut_children(template, members, cut)
-            test = _holdout_test(template, exits, held, children, ctx)
-            return _with_test(result, test, children, conditions)
+            return _cross_fitted_cut(template, members, (discovery, held), (cut, exits),
+                                     space, ctx, result)
     # no cut separates what the members want (or exits were asked for): cluster the exits;
     # either way a template puts at most one candidate to the held-out test
     points = space.normalize(best[labelled])[:, [STOP, TARGET, TIGHT]]
@@ -485,6 +491,43 @@ def _fission(template: Template, members: pd.DataFrame, ctx: _Context) -> dict[s
     children = _child_groups(members, found.index[labelled], labels, ctx)
     test = _confirm(template, space, found.iloc[labelled], held, children, ctx)
     return _with_test(result, test, children)
+
+
+def _cross_fitted_cut(template: Template, members: pd.DataFrame,
+                      halves: tuple[pd.DataFrame, pd.DataFrame],
+                      proposal: tuple[dict[str, Any], np.ndarray], space: ParameterSpace,
+                      ctx: _Context, result: dict[str, Any]) -> dict[str, Any]:
+    """Confirm a cut proposed on the discovery half by cross-fitting (docs/discovery.md,
+    "Fission").
+
+    The held-out half proposes its own cut the same way (its first ``fission_members``
+    optimised one by one, :func:`_feature_split`). Unless it picks the same feature, nothing
+    is tested (no fission trial). When it does, each half's members are scored with the other
+    half's proposal (its cut puts them in a child, its exits score child and parent,
+    :func:`_holdout_gains`), so every member is held out from the proposal that scores it,
+    and the pooled gains are judged once (:func:`_judge`): twice the held-out members of a
+    one-way test. The kept children are cut at the midpoint of the two cuts; parent and
+    children each take the member optimum that earned their proposal's members most, so both
+    sides of the test pick from the same candidates."""
+    s = ctx.settings
+    discovery, held = halves
+    cut, exits = proposal
+    found = held.iloc[:s["fission_members"]]
+    best, traded = _member_optima(template, found, space, ctx)
+    other, _gain, other_exits = _feature_split(held, best[np.flatnonzero(traded)], ctx,
+                                               template.direction)
+    if other is None or other["feature"] != cut["feature"]:
+        return result
+    gains, labels = [], []
+    for rule, vectors, scored in ((cut, exits, held), (other, other_exits, discovery)):
+        groups, _ = _cut_children(template, scored, rule)
+        gain, child = _holdout_gains(template, vectors, scored, groups, ctx)
+        gains.append(gain)
+        labels.append(child)
+    test = _judge(np.concatenate(gains), np.concatenate(labels), 2, s["fission_alpha"])
+    adopted = {"feature": cut["feature"], "cut": (cut["cut"] + other["cut"]) / 2}
+    children, conditions = _cut_children(template, members, adopted)
+    return _with_test(result, test, children, conditions)
 
 
 def _with_test(result: dict[str, Any], test: dict[str, Any], children: list[list[str]],

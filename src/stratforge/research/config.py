@@ -33,7 +33,7 @@ class ResearchConfig(BaseModel):
     timeframes: tuple[str, ...] | None = None
     quick: bool = False
     seed: int = 7
-    train_fraction: float = Field(0.7, gt=0.0, lt=1.0)
+    train_fraction: float = Field(0.5, gt=0.0, lt=1.0)
     max_templates: int | None = Field(None, ge=1)
     # discovery: "full" scans every bar of every timeframe; "drill" is the fractal
     # drill-down (the top timeframe in full, each lower one inside its parents' windows)
