@@ -40,15 +40,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from bench_false_discovery import run_quick  # noqa: E402
+from bench_false_discovery import run_quick
 
 
 def planted_strategies(home: Path, run: Path) -> list[str]:
     """Strategy ids of the run (any tier, with a DSR) that trade the planted edge (see the
     module docstring)."""
     import pandas as pd
-    from research_helpers import planted_share
 
+    from research_helpers import planted_share
     from stratforge.research.outputs import VALIDATION_FILE
 
     frame = pd.read_parquet(run / VALIDATION_FILE)

@@ -271,7 +271,8 @@ def run_command(
         check_run_id(run_id)
     parameters = given(symbol=symbol, quick=quick, mc_iters=mc_iters, timeframes=timeframes,
                        seed=seed, executor=executor, workers=workers, ray_address=ray_address,
-                       checkpoint_every=checkpoint_every, folds=folds, top_combos=top, refine_budget=budget,
+                       checkpoint_every=checkpoint_every, folds=folds, top_combos=top,
+                       refine_budget=budget,
                        refine_rounds=rounds, proposer=proposer, space_path=space,
                        match_bars="all" if match_all_bars else None,
                        optimize=None if optimize else False, scan=scan,
