@@ -11,9 +11,9 @@ and prints how often it is fooled and how often it finds a real edge:
   edge should reach PRODUCTION: a run finds it when one of its PRODUCTION strategies enters at
   least 40% of its out-of-sample trades on planted shocks, at least 90% of them against the
   shock (the check of tests/test_research_acceptance.py). Planted markets are 250 trade dates
-  by default (the acceptance test's length): the out-of-sample span then holds about 75
-  days of planted events; at 120 days the planted strategies' out-of-sample t of about 3.3
-  stays below what the run-wide deflation asks (DSR about 0.8).
+  by default (the acceptance test's length): the out-of-sample half then holds about 125
+  days of planted events, enough for the planted strategies' out-of-sample t to clear what
+  the run-wide deflation asks (about 4.1: DSR 0.95).
 
     python benchmarks/bench_false_discovery.py [--null-runs 10] [--walk-runs 10]
         [--planted-runs 5] [--days 60] [--planted-days 250] [--workers 2]

@@ -64,8 +64,7 @@ def planted_strategies(home: Path, run: Path) -> list[str]:
 
 
 def _cost_model(run: Path) -> dict:
-    playbook = json.loads((run / "playbook.json").read_text())
-    return playbook["execution"]["cost_model"]
+    return json.loads((run / "summary.json").read_text())["market"]["cost_model"]
 
 
 def audit(home: Path, run: Path, twins: int) -> dict:
