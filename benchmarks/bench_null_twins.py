@@ -5,7 +5,7 @@ Issue 20's targets: on planted markets the planted strategy beats the twins in a
 seeds while the twins reach PRODUCTION in at most 5% of twin runs; on the demo realistic market
 the real run's tier counts lie within the spread of its twins' (nothing beats the twins).
 
-    python benchmarks/bench_null_twins.py [--seeds 5] [--twins 5] [--days 250]
+    python benchmarks/bench_null_twins.py [--seeds 5] [--first-seed 1] [--twins 5] [--days 250]
         [--demo-twins 10] [--workers 2]
 
 * **Planted**: per seed a ``planted`` MNQ market (1m bars, ``--days`` trade dates), then
@@ -16,7 +16,8 @@ the real run's tier counts lie within the spread of its twins' (nothing beats th
   reached PRODUCTION, whether one beats the twins (its DSR above the 95th percentile of the
   twins' best DSR; with few twins that percentile is close to their maximum, which makes the
   test stricter), and how many twins reached PRODUCTION and CANDIDATE.
-* **Demo**: the demo realistic market (60 days of 1s bars), ``run --quick`` and
+* **Demo**: the demo market (``realistic`` MNQ, 60 days of 1s bars, the demo seed: what
+  ``stratforge run`` builds on first use), ``run --quick`` and
   ``--demo-twins`` twins; the real run's count per tier against the twins' range, and how
   many real strategies beat the twins (0 is right: the market has no edge). ``--demo-twins
   0`` skips it.
@@ -79,7 +80,7 @@ def planted_case(args: argparse.Namespace, root: Path) -> None:
     from stratforge.data.demo import synthesize_into_store
 
     beats, reached, twin_production, twin_candidate, twin_runs = [], [], 0, 0, 0
-    for seed in range(1, args.seeds + 1):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         started = time.perf_counter()
         home = root / f"planted{seed}"
         synthesize_into_store("MNQ", days=args.days, seed=seed, kind="planted",
@@ -104,7 +105,7 @@ def planted_case(args: argparse.Namespace, root: Path) -> None:
               f"{tiers['CANDIDATE']['twins_with_any']} of {block['twins']} "
               f"[{time.perf_counter() - started:.0f} s]", flush=True)
         shutil.rmtree(home)
-    if beats:
+    if beats:  # --seeds 0 runs the demo case only
         print(f"\n{len(beats)} planted seeds: the planted strategy beats the twins in "
               f"{np.mean(beats):.0%} (target >= 80%), reaches PRODUCTION in "
               f"{np.mean(reached):.0%}; {twin_runs} twin runs: PRODUCTION in "
@@ -114,11 +115,11 @@ def planted_case(args: argparse.Namespace, root: Path) -> None:
 
 def demo_case(args: argparse.Namespace, root: Path) -> None:
     """The demo realistic market: the real run's tiers within its twins' spread."""
-    from stratforge.data.demo import synthesize_into_store
+    from stratforge.data.demo import DEMO_KIND, DEMO_SEED, synthesize_into_store
 
     started = time.perf_counter()
     home = root / "demo"
-    synthesize_into_store("MNQ", seed=1, kind="realistic", home=home)
+    synthesize_into_store("MNQ", seed=DEMO_SEED, kind=DEMO_KIND, home=home)
     run = run_quick(home, "MNQ", args.workers)
     block = audit(home, run, args.demo_twins)
     print(f"\ndemo realistic MNQ market, {block['twins']} twins "
@@ -138,6 +139,7 @@ def main() -> None:
     """Parse the arguments and run both cases."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--twins", type=int, default=5)
     parser.add_argument("--days", type=int, default=250)
     parser.add_argument("--demo-twins", type=int, default=10)

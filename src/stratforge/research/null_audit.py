@@ -9,7 +9,8 @@ instrument: the home's ``instruments.yaml`` is copied) and run with the run's co
 block written to ``<run>/null_twins.json`` (and into ``summary.json``) gives per tier how many
 twins produced at least one strategy and how many strategies in all, the best twin's DSR and
 out-of-sample Sharpe beside the real run's, and marks each real strategy that "beats the
-twins": its DSR exceeds the 95th percentile of the twins' best DSRs (a twin with no validated
+twins": a PRODUCTION or CANDIDATE strategy (one that passed the run's own deflated test)
+whose DSR exceeds the 95th percentile of the twins' best DSRs (a twin with no validated
 strategy counts as best DSR 0). Twins run through the run's executor, one twin per job (with
 a pool, each twin run is serial inside its worker; with the serial executor each twin run uses
 the run's own executor); a twin's record is written as soon as it finishes, and what a twin
@@ -55,6 +56,10 @@ from stratforge.timeframes import parse_timeframe
 
 TWINS_DIR = "null_twins"
 BEATS_PERCENTILE = 95.0
+BEATS_TIERS: tuple[str, ...] = ("PRODUCTION", "CANDIDATE")
+"""Tiers whose strategies may beat the twins: those that passed the run's own deflated
+out-of-sample test. With no edge, the real run's best DSR exceeds the twins' 95th percentile
+in about one run in eleven (10 twins) by chance, so an UNPROVEN strategy is never marked."""
 
 
 def null_result(block: dict[str, Any]) -> dict[str, Any]:
@@ -214,15 +219,18 @@ def null_block(run: RunFolder, results: list[dict[str, Any]], *, method: str, se
             strategies.append({"strategy_id": row["strategy_id"],
                                "timeframe": row["timeframe"], "tier_name": row["tier_name"],
                                "dsr": None if pd.isna(dsr) else float(dsr),
-                               "beats_the_twins": bool(not pd.isna(dsr) and dsr > threshold)})
+                               "beats_the_twins": bool(row["tier_name"] in BEATS_TIERS
+                                                       and not pd.isna(dsr)
+                                                       and dsr > threshold)})
     return json_ready({
         "run_id": run.run_id, "twins": len(results), "method": method, "seed": seed,
         "base_timeframe": base, "bars": bars, "tiers": tiers,
         "real": _best(frame),
         "best_twin": {"dsr": max(best_dsr), "oos_sharpe": max(sharpes) if sharpes else None},
         "twins_best_dsr": best_dsr, "dsr_threshold": threshold,
-        "dsr_threshold_rule": f"a real strategy beats the twins when its DSR exceeds the "
-                              f"{BEATS_PERCENTILE:g}th percentile of the twins' best DSR",
+        "dsr_threshold_rule": f"a real PRODUCTION or CANDIDATE strategy beats the twins when "
+                              f"its DSR exceeds the {BEATS_PERCENTILE:g}th percentile of the "
+                              f"twins' best DSR",
         "beats_the_twins": sum(s["beats_the_twins"] for s in strategies),
         "strategies": strategies,
         "per_twin": [{k: r[k] for k in ("twin", "tiers", "best_dsr",
