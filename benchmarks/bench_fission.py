@@ -3,7 +3,7 @@
 Targets (issue 19): on random templates (members drawn at random from a null market) fission
 keeps a split in at most 5% of templates; on a market with two planted behaviours that want
 different exits (``TwoBehaviourRule``) the mixed template splits in at least 80% of seeds, and
-its children do better than the parent alone.
+its children do better than the parent alone (and reach a higher tier out of sample).
 
     python benchmarks/bench_fission.py [--days 60] [--templates 100] [--members 60]
                                        [--seeds 10] [--seed 0]
@@ -19,6 +19,13 @@ its children do better than the parent alone.
   per-trade Sharpe (member-weighted, each child optimised on its own members) against the
   parent's.
 
+* **Tiers out of sample**: per seed the same market, the template = the events of the first
+  half (the in-sample half of a run); fission and every exit are chosen on that half, then
+  the tier rules (``search.tiers``) judge the second half: the parent alone (fission off) and
+  its children (Benjamini-Hochberg over them), the DSR deflated by ``TIER_TRIALS`` effective
+  trials, PBO left out (each strategy is one parameter set). Per seed: the best tier and DSR
+  of each, and whether the children reach a higher tier than the parent alone.
+
 Member features: ``abs_z`` (distance of the close from its 20-bar mean) and
 ``abs_velocity_sigma`` (the bar's move) in units of the trailing 60-bar standard deviation of
 one-minute moves, ``sigma`` that deviation; the other twelve dimensions are independent noise.
@@ -30,15 +37,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from stratforge.data.synthetic import TwoBehaviourRule, generate_market
+from stratforge.discovery.doe import EXIT_COLUMNS
 from stratforge.discovery.library import FeatureScaler, Template, TemplateLibrary
 from stratforge.discovery.optimize import optimize_templates
 from stratforge.features.vectors import FEATURE_NAMES
 from stratforge.instruments import get_instrument
+from stratforge.search.tiers import Evidence
 
 SETTINGS = {"max_fission_depth": 1, "iterations": 60, "fission_iterations": 20,
             "resume": False, "batch_size": 1000}
@@ -151,6 +161,111 @@ def planted_case(args: argparse.Namespace, tmp: str) -> None:
           f"points per member  [{time.perf_counter() - started:.0f} s]")
 
 
+TIER_TRIALS = 60.0
+"""Effective trials the out-of-sample DSR is deflated by in the tier comparison: what the
+planted runs of ``benchmarks/bench_false_discovery.py`` estimate (55 to 68)."""
+
+
+def evidence(bars: pd.DataFrame, rows: np.ndarray, sides: np.ndarray, params: dict,
+             train_end: pd.Timestamp, costs) -> tuple[Evidence, float]:
+    """The tier evidence of one strategy (its exit ``params`` on the events at ``rows``):
+    in sample before ``train_end``, out of sample from it; and its out-of-sample p-value."""
+    from stratforge.search.judgement import oos_p_value
+    from stratforge.search.validation import exit_params, per_trade_sharpe
+    from stratforge.sim import simulate
+    from stratforge.sim.overfitting import deflated_sharpe_ratio, return_moments
+
+    stamps = bars["ts"].iloc[rows]
+    parts = {}
+    for name, keep in (("is", (stamps < train_end).to_numpy()),
+                       ("oos", (stamps >= train_end).to_numpy())):
+        trades = simulate(bars, rows[keep], sides[keep], exit_params(params), instrument="MNQ",
+                          costs=costs)
+        parts[name] = trades
+    pnl = parts["oos"]["pnl"].to_numpy()
+    day = bars["ts"].iloc[parts["oos"]["entry_bar"].to_numpy()].dt.date.to_numpy()
+    daily = pd.Series(pnl).groupby(day).sum()
+    sharpe = (float(daily.mean() / daily.std() * np.sqrt(252))
+              if len(daily) > 1 and daily.std() > 0 else float("nan"))
+    dsr, note = float("nan"), "too few trades"
+    if len(pnl) >= 30:
+        moments = return_moments(pnl)
+        moments = moments._replace(kurtosis=max(moments.kurtosis, 1.0 + moments.skew ** 2))
+        dsr = float(deflated_sharpe_ratio(moments, n_trials=TIER_TRIALS,
+                                          sharpe_variance=1.0 / len(pnl)))
+        note = ""
+    is_pnl = parts["is"]["pnl"].to_numpy()
+    p_value = oos_p_value(pnl)
+    return Evidence(is_pnl=float(is_pnl.sum()), is_sharpe=per_trade_sharpe(is_pnl),
+                    oos_trades=len(pnl), oos_win_rate=float((pnl > 0).mean()) if len(pnl)
+                    else float("nan"), oos_pnl=float(pnl.sum()), oos_sharpe=sharpe, dsr=dsr,
+                    dsr_note=note, pbo=0.0, pbo_note="", oos_accepted=False,
+                    oos_p_value=p_value), p_value
+
+
+def tier_case(args: argparse.Namespace, tmp: str) -> None:
+    """The mixed template alone against its children, out of sample, by the tier rules."""
+    from stratforge.costs import Costs
+    from stratforge.search.tiers import TIER_NAMES, TierRules, assign_tier, benjamini_hochberg
+
+    started = time.perf_counter()
+    rules, costs = TierRules(), Costs(commission=0.62, spread_ticks=1, slippage_ticks=1)
+    rows_out = []
+    for seed in range(args.seed, args.seed + args.seeds):
+        market = generate_market(get_instrument("MNQ"), days=args.days, seed=seed,
+                                 kind="planted", resolution="1m",
+                                 planted_rule=TwoBehaviourRule())
+        bars = market.bars
+        events = pd.DataFrame(market.spec["planted"]["events"])
+        stamps = pd.to_datetime(events["ts"], utc=True).dt.as_unit("ns").array.asi8
+        rows = np.searchsorted(bars["ts"].dt.as_unit("ns").array.asi8, stamps)
+        patterns = member_frame(bars, rows, np.random.default_rng(seed))
+        sides = -np.sign(patterns["z"].to_numpy()).astype(np.int64)
+        train_end = bars["ts"].iloc[len(bars) // 2]
+        # the template is the in-sample events: what discovery would have clustered
+        in_sample = np.flatnonzero((patterns["ts"] < train_end).to_numpy())
+        library = library_of(patterns, [(in_sample, 0)])
+        result = optimize_templates(library, patterns, symbol="MNQ", bars={"1m": bars},
+                                    checkpoint_dir=f"{tmp}/tiers{seed}", random_state=seed,
+                                    train_end=train_end, **SETTINGS)
+        parent = result.report.set_index("template_id").loc["T0001"]
+        runs = {"parent": [(parent[list(EXIT_COLUMNS)].to_dict(), np.ones(len(rows), bool))]}
+        runs["children"] = [(result.library.get(c).params, result.library.get(c).admits(patterns))
+                            for c in result.splits.get("T0001", [])]
+        best = {}
+        for name, strategies in runs.items():
+            # a bar with z = 0 has no side to fade (as in matching)
+            found = [evidence(bars, rows[keep & (sides != 0)], sides[keep & (sides != 0)],
+                              params, train_end, costs) for params, keep in strategies]
+            if not found:
+                continue
+            # each run tests its own strategies out of sample: Benjamini-Hochberg over them
+            accepted = benjamini_hochberg(np.array([p for _, p in found]), rules.candidate_fdr)
+            tiers = [assign_tier(replace(e, oos_accepted=bool(a)), rules)[0]
+                     for (e, _), a in zip(found, accepted, strict=True)]
+            best[name] = min(tiers)
+            best[f"{name}_dsr"] = max((e.dsr for e, _ in found), default=float("nan"))
+        rows_out.append({"seed": seed, "split": bool(parent["split"]),
+                         "parent_tier": TIER_NAMES[best["parent"]],
+                         "parent_dsr": best["parent_dsr"],
+                         "children_tier": TIER_NAMES[best["children"]] if "children" in best
+                         else "-", "children_dsr": best.get("children_dsr", float("nan")),
+                         "higher": "children" in best and best["children"] < best["parent"]})
+    table = pd.DataFrame(rows_out)
+    print(f"\ntiers out of sample ({args.days} days, fission and exits on the first half, "
+          f"tier rules on the second; DSR deflated by {TIER_TRIALS:g} trials; PBO not part of "
+          f"the comparison: one parameter set per strategy):")
+    with pd.option_context("display.width", 160, "display.precision", 3):
+        print(table.to_string(index=False))
+    split = table["split"]
+    room = split & (table["parent_tier"] != "PRODUCTION")
+    print(f"  splits: {int(split.sum())} of {len(table)}; of those, the best child's tier above "
+          f"the parent's: {int(table['higher'][split].sum())}, the same: "
+          f"{int((table['children_tier'] == table['parent_tier'])[split].sum())}; where the "
+          f"parent alone is below PRODUCTION: children higher in {int(table['higher'][room].sum())}"
+          f" of {int(room.sum())}  [{time.perf_counter() - started:.0f} s]")
+
+
 def main() -> None:
     """Parse the arguments and run both cases."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -164,6 +279,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         null_case(args, tmp)
         planted_case(args, tmp)
+        tier_case(args, tmp)
 
 
 if __name__ == "__main__":
