@@ -20,8 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from stratforge.discovery.library import TemplateLibrary
-from stratforge.discovery.optimize import (
+from stratforge.discovery.fission import (
     FISSION_ALPHA,
     FISSION_KS,
     MAX_FISSION_DEPTH,
@@ -29,6 +28,7 @@ from stratforge.discovery.optimize import (
     MIN_HOLDOUT_PER_CHILD,
     SILHOUETTE_MIN,
 )
+from stratforge.discovery.library import TemplateLibrary
 from stratforge.html_page import escape_cell, finite_or_none
 from stratforge.research.report_charts import note
 
