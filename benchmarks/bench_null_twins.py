@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from bench_false_discovery import run_quick
+from bench_false_discovery import run_quick, trades_the_planted_edge
 
 
 def planted_strategies(home: Path, run: Path) -> list[str]:
@@ -49,23 +49,19 @@ def planted_strategies(home: Path, run: Path) -> list[str]:
     module docstring)."""
     import pandas as pd
 
-    from research_helpers import planted_share
     from stratforge.research.outputs import VALIDATION_FILE
 
     frame = pd.read_parquet(run / VALIDATION_FILE)
+    execution = {"cost_model": json.loads((run / "summary.json").read_text())["market"]
+                 ["cost_model"]}
     found = []
     for row in frame[pd.to_numeric(frame["dsr"], errors="coerce").notna()].to_dict("records"):
         params = row["params"] if isinstance(row["params"], dict) else json.loads(row["params"])
         strategy = {"timeframe": row["timeframe"], "template_id": row["template_id"],
-                    "params": params, "execution": {"cost_model": _cost_model(run)}}
-        share, fade, trades = planted_share(home, run, strategy)
-        if share >= 0.4 and fade >= 0.9 and trades >= 20:
+                    "params": params, "execution": execution}
+        if trades_the_planted_edge(home, run, strategy):
             found.append(row["strategy_id"])
     return found
-
-
-def _cost_model(run: Path) -> dict:
-    return json.loads((run / "summary.json").read_text())["market"]["cost_model"]
 
 
 def audit(home: Path, run: Path, twins: int) -> dict:

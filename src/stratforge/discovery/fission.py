@@ -73,6 +73,15 @@ def _member_optima(template: Template, rows: pd.DataFrame, space: ParameterSpace
     return best, traded
 
 
+def _own_optima(template: Template, part: pd.DataFrame, space: ParameterSpace,
+                ctx: OptimizeContext) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The first ``fission_members`` of ``part`` (in time order), each optimised alone
+    (:func:`_member_optima`), and the positions of those that traded."""
+    found = part.iloc[:ctx.settings["fission_members"]]
+    best, traded = _member_optima(template, found, space, ctx)
+    return found, best, np.flatnonzero(traded)
+
+
 def _clusters(template: Template, points: np.ndarray, ctx: OptimizeContext
               ) -> tuple[int, float, np.ndarray | None]:
     """(k, silhouette, labels) of the best KMeans clustering of the members' best exits."""
@@ -105,7 +114,7 @@ def _confirm(template: Template, space: ParameterSpace,
     seed = derived_seed(s["random_state"], template.template_id, "confirm")
     vectors = [search_exits(found, space, seed, template.direction, ctx)[0]]
     vectors += [search_exits(found.iloc[np.flatnonzero(found_child == c)], space, seed,
-                        template.direction, ctx)[0] for c in range(len(children))]
+                             template.direction, ctx)[0] for c in range(len(children))]
     return _holdout_test(template, np.vstack(vectors), held, children, ctx)
 
 
@@ -222,10 +231,8 @@ def fission(template: Template, members: pd.DataFrame, ctx: OptimizeContext) -> 
             or len(members) < 2 * MEMBERS_PER_CLUSTER * FISSION_KS[0]):
         return none
     discovery, held = _halves(template, members, ctx)
-    found = discovery.iloc[:s["fission_members"]]
     space = ctx.space(members)
-    best, traded = _member_optima(template, found, space, ctx)
-    labelled = np.flatnonzero(traded)
+    found, best, labelled = _own_optima(template, discovery, space, ctx)
     result = {**none, "fission_members": len(found)}
     if s.get("fission_proposal", "features") == "features":
         cut, gain, exits = _feature_split(discovery, best[labelled], ctx, template.direction)
@@ -264,10 +271,8 @@ def _cross_fitted_cut(template: Template, members: pd.DataFrame,
     s = ctx.settings
     discovery, held = halves
     cut, exits = proposal
-    found = held.iloc[:s["fission_members"]]
-    best, traded = _member_optima(template, found, space, ctx)
-    other, _gain, other_exits = _feature_split(held, best[np.flatnonzero(traded)], ctx,
-                                               template.direction)
+    _found, best, labelled = _own_optima(template, held, space, ctx)
+    other, _gain, other_exits = _feature_split(held, best[labelled], ctx, template.direction)
     if other is None or other["feature"] != cut["feature"]:
         return result
     gains, labels = [], []

@@ -92,8 +92,8 @@ def _optimise(template: Template, members: pd.DataFrame, ctx: OptimizeContext) -
     s = ctx.settings
     subset = members.iloc[even_positions(len(members), s["members_per_template"])]
     best, phase = search_exits(subset, ctx.space(members),
-                          derived_seed(s["random_state"], template.template_id, "template"),
-                          template.direction, ctx)
+                               derived_seed(s["random_state"], template.template_id, "template"),
+                               template.direction, ctx)
     groups, n = ctx.groups(subset), len(subset)
     stats = score_points(ctx.points(best[None], groups, n, template.direction),
                          s["min_trades"])

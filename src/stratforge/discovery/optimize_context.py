@@ -188,7 +188,7 @@ class OptimizeContext:
 
 
 def search_exits(rows: pd.DataFrame, space: ParameterSpace, seed: int, direction: int,
-            ctx: OptimizeContext) -> tuple[np.ndarray, str]:
+                 ctx: OptimizeContext) -> tuple[np.ndarray, str]:
     """The best vector (and its phase) of a template-level design of experiments on ``rows``:
     ``iterations`` evaluations, the objective being the rows' pooled points per trade."""
     s = ctx.settings
