@@ -30,7 +30,7 @@ from stratforge.progress import no_progress
 from stratforge.research.config import make_config
 from stratforge.research.optimize_phase import optimize_phase, seed_centre
 from stratforge.research.pipeline import run_research
-from stratforge.research.prepare import run_space
+from stratforge.research.prepare import match, run_space
 from stratforge.research.runs import RunFolder
 from stratforge.research.search_phases import all_trials
 from stratforge.search.samplers import sample
@@ -261,3 +261,21 @@ def test_fission_children_go_through_matching_and_the_sweep(tmp_path):
     assert children & set(matched["template_id"])
     assert info["templates"] == len(library) == info["templates_in"] + sum(
         len(c) - 1 for c in info["splits"].values())
+
+
+def test_a_run_timeframe_without_in_sample_patterns_matches_nothing(serial_run, tmp_path):
+    # a twin of FX hourly data once had no in-sample pattern on 1D: its library has no 1D
+    # scaler, and matching stopped the run; now that timeframe matches nothing
+    market, run_dir = serial_run
+    home = tmp_path / "home"
+    shutil.copytree(market, home)
+    run = RunFolder.open(run_dir.name, home)
+    library = TemplateLibrary.load(run.path / "library")
+    assert set(library.scalers) == {"5m", "15m"}
+    TemplateLibrary(library.templates, {"5m": library.scalers["5m"]},
+                    library.metadata).save(run.path / "library")
+    counts = match(run, home, no_progress)["matches"]
+    assert counts["15m"] == 0 and counts["5m"] > 0
+    assert len(read_frame(run.path / "matches" / "15m.parquet")) == 0
+    before = read_frame(run_dir / "matches" / "5m.parquet")
+    assert read_frame(run.path / "matches" / "5m.parquet").equals(before)

@@ -261,6 +261,15 @@ def match(run: RunFolder, home: Path | str | None, progress: ProgressCallback
     counts = {}
     for i, tf in enumerate(config.run_timeframes):
         started = time.perf_counter()
+        if tf not in library.scalers:
+            # no in-sample pattern on this timeframe: no scaler, so nothing can match it
+            write_frame(folder / f"{tf}.parquet", pd.DataFrame(
+                {"template_id": pd.array([], dtype="str"), "ts": np.empty(0, np.int64),
+                 "side": np.empty(0, np.int8)}))
+            counts[tf] = 0
+            progress("matching", i + 1, len(config.run_timeframes),
+                     f"{tf}: no in-sample patterns, nothing to match")
+            continue
         vectors = timeframe_vectors(config.symbol, tf, hierarchy, home=home)
         eligible = None
         if config.match_bars == "patterns":
